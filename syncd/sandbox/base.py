@@ -1,0 +1,223 @@
+"""What every sandbox shares: a request log the tests can read, and fault knobs.
+
+Each sandbox is a Starlette app wrapped by `Recorder`, which notes every request
+(method, path, query, body, status, and whether it was a write) in a `RequestLog`.
+Tests assert on that log, e.g. "the second run made zero write calls".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    status: int = 0
+    write: bool = False
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+class RequestLog:
+    """Thread-safe list of the requests a sandbox served."""
+
+    def __init__(self) -> None:
+        self._items: list[Recorded] = []
+        self._lock = threading.Lock()
+
+    def add(self, item: Recorded) -> None:
+        with self._lock:
+            self._items.append(item)
+
+    def all(self) -> list[Recorded]:
+        with self._lock:
+            return list(self._items)
+
+    def writes(self) -> list[Recorded]:
+        """Requests that changed (or tried to change) sandbox state."""
+        return [r for r in self.all() if r.write]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+@dataclass
+class Faults:
+    """Deterministic fault injection (seeded): shares of 5xx, 429 and slow answers, or the next N fail."""
+
+    error_rate: float = 0.0
+    throttle_rate: float = 0.0
+    slow_rate: float = 0.0
+    slow_seconds: float = 5.0
+    retry_after: int = 1
+    fail_next: int = 0
+    fail_status: int = 500
+    seed: int = 0
+    _rng: random.Random = field(default_factory=random.Random, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng.seed(self.seed)
+
+    def pick(self) -> str | None:
+        """Decide this request's fate: None (serve it), 'error', 'throttle' or 'slow'."""
+        with self._lock:
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return "fail"
+            roll = self._rng.random()
+        if roll < self.error_rate:
+            return "error"
+        roll -= self.error_rate
+        if roll < self.throttle_rate:
+            return "throttle"
+        roll -= self.throttle_rate
+        if roll < self.slow_rate:
+            return "slow"
+        return None
+
+
+class Recorder:
+    """ASGI middleware: inject faults, then serve and record the request in `log`.
+
+    A handler may set `request.state.write = False` for a POST that only reads (GraphQL queries).
+    """
+
+    def __init__(self, app: ASGIApp, log: RequestLog, faults: Faults) -> None:
+        self.app = app
+        self.log = log
+        self.faults = faults
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        method = scope["method"]
+        item = Recorded(method, scope["path"], scope.get("query_string", b"").decode(), headers, body,
+                        write=method in WRITE_METHODS)
+        scope.setdefault("state", {})
+
+        fate = self.faults.pick()
+        if fate in ("error", "fail"):
+            response: Response = JSONResponse({"error": "injected fault"}, status_code=self.faults.fail_status
+                                              if fate == "fail" else 500)
+            item.status = response.status_code
+            item.write = False
+            self.log.add(item)
+            await response(scope, _replay(b""), send)
+            return
+        if fate == "throttle":
+            response = JSONResponse({"error": "rate limited (injected)"}, status_code=429,
+                                    headers={"Retry-After": str(self.faults.retry_after)})
+            item.status, item.write = 429, False
+            self.log.add(item)
+            await response(scope, _replay(b""), send)
+            return
+        if fate == "slow":
+            await asyncio.sleep(self.faults.slow_seconds)
+
+        async def send_wrapper(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                item.status = message["status"]
+            await send(message)
+
+        await self.app(scope, _replay(body), send_wrapper)
+        state = scope.get("state") or {}
+        if "write" in state:
+            item.write = bool(state["write"])
+        self.log.add(item)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+def mark_read_only(request: Request) -> None:
+    """Tell the recorder this (POST) request was a read, e.g. a GraphQL query."""
+    request.scope.setdefault("state", {})["write"] = False
+
+
+class Sandbox:
+    """Base of every sandbox: a Starlette app with a request log, fault knobs and a server thread.
+
+    Subclasses implement `routes()` and keep their state as plain attributes guarded by
+    `self.lock`. Tests use `with XSandbox() as sb: ... sb.url ... sb.log.writes()`.
+    """
+
+    name = "sandbox"
+
+    def __init__(self) -> None:
+        self.log = RequestLog()
+        self.faults = Faults()
+        self.lock = threading.RLock()
+        self._server: Any = None
+
+    def routes(self) -> list[Any]:
+        raise NotImplementedError
+
+    def build_app(self) -> ASGIApp:
+        from starlette.applications import Starlette
+
+        return Recorder(Starlette(routes=self.routes()), self.log, self.faults)
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> "Sandbox":
+        from syncd.sandbox.server import ServerThread
+
+        self._server = ServerThread(self.build_app(), host=host, port=port).start()
+        return self
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError(f"{self.name} sandbox is not running")
+        return self._server.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
