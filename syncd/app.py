@@ -1,0 +1,49 @@
+"""Wiring: from a loaded Config to the objects a command needs (store, Cogny client, connectors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from syncd.cogny import CognyClient
+from syncd.config import Config
+from syncd.connector import Connector, build_connectors
+from syncd.http import RetryPolicy
+from syncd.reconcile import Reconciler
+from syncd.store import Store
+
+
+def policy_for(config: Config) -> RetryPolicy:
+    s = config.sync
+    return RetryPolicy(max_attempts=s.max_attempts, backoff=s.backoff_seconds, max_backoff=s.max_backoff_seconds,
+                       timeout=config.cogny.timeout_seconds)
+
+
+@dataclass
+class App:
+    config: Config
+    store: Store
+    cogny: CognyClient
+    connectors: dict[str, Connector]
+
+    @classmethod
+    def build(cls, config: Config, *, migrate: bool = True) -> "App":
+        policy = policy_for(config)
+        store = Store.open(config.store.url, migrate=migrate)
+        cogny = CognyClient.from_config(config.cogny, policy)
+        return cls(config, store, cogny, build_connectors(config, policy))
+
+    def reconciler(self, *, dry_run: bool = False, **kw: Any) -> Reconciler:
+        return Reconciler(self.store, self.cogny, self.connectors, dry_run=dry_run, **kw)
+
+    def close(self) -> None:
+        for connector in self.connectors.values():
+            connector.close()
+        self.cogny.close()
+        self.store.close()
+
+    def __enter__(self) -> "App":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

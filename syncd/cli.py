@@ -1,0 +1,210 @@
+"""`syncd` command line. Exit codes: 0 success, 1 some tickets or checks failed, 2 bad config or usage."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from syncd import __version__
+from syncd import config as config_mod
+from syncd import log as log_mod
+from syncd.errors import ConfigError, SyncdError
+from syncd.redact import redact
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+app = typer.Typer(help="Mirror Cogny growth tickets into JIRA, Linear, Asana and Slack.",
+                  no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+routes_app = typer.Typer(help="Inspect routing.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the mapping store.", no_args_is_help=True)
+links_app = typer.Typer(help="Show where tickets went.", no_args_is_help=True)
+app.add_typer(routes_app, name="routes")
+app.add_typer(db_app, name="db")
+app.add_typer(links_app, name="links")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+ConfigOpt = typer.Option(None, "-c", "--config", help="Config file (default: $SYNCD_CONFIG, else ./syncd.yaml).")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"syncd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    log_json: Optional[bool] = typer.Option(None, "--log-json/--log-console",
+                                            help="Log format (default: JSON unless stderr is a terminal)."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    if log_level not in log_mod.LEVELS:
+        raise typer.BadParameter(f"must be one of {', '.join(log_mod.LEVELS)}", param_hint="--log-level")
+    log_mod.configure(log_level, json=log_json)
+
+
+def load_config(path: Optional[Path]) -> config_mod.Config:
+    """Load the config or exit 2 with one line per problem."""
+    try:
+        return config_mod.load(path)
+    except ConfigError as exc:
+        where = f" ({exc.source})" if exc.source else ""
+        err.print(f"syncd: invalid config{where}:", markup=False)
+        for problem in exc.problems:
+            err.print(f"  {redact(problem)}", markup=False)
+        raise typer.Exit(EXIT_CONFIG) from None
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> None:
+    err.print(f"syncd: {redact(message)}", markup=False)
+    raise typer.Exit(code)
+
+
+@app.command("check-config")
+def check_config(config: Optional[Path] = ConfigOpt,
+                 connect: bool = typer.Option(False, "--connect", help="Also check credentials and targets "
+                                                                      "with read-only calls.")) -> None:
+    """Validate the config and print the resolved routing, secrets masked."""
+    cfg = load_config(config)
+    out.print(f"config OK: {cfg.source}")
+    table = Table("connector", "type", "receives")
+    for name, entry in cfg.connectors.items():
+        rules = [f"route {i}" for i, r in enumerate(cfg.routes) if name in r.connectors]
+        table.add_row(name, entry.type, ", ".join(rules) if cfg.routes else "every ticket")
+    out.print(table)
+    if cfg.routes:
+        for i, r in enumerate(cfg.routes):
+            match = {k: v for k, v in r.match.model_dump().items() if v is not None} or "everything"
+            out.print(f"route {i}: {match} -> {', '.join(r.connectors)}", markup=False)
+    if connect:
+        from syncd.checks import run_checks
+
+        ok = run_checks(cfg, out)
+        raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
+
+
+@app.command("run-once")
+def run_once(
+    config: Optional[Path] = ConfigOpt,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; make no write call and change no state."),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, max=64,
+                                              help="Tickets reconciled at once (default: sync.concurrency)."),
+) -> None:
+    """Run one sync cycle: list tickets, route, reconcile, write references back. Exit 1 if any ticket failed."""
+    from syncd.runner import run_once as do_run
+
+    cfg = load_config(config)
+    if concurrency:
+        cfg.sync.concurrency = concurrency
+    try:
+        ok = do_run(cfg, dry_run=dry_run, console=out)
+    except SyncdError as exc:
+        fail(str(exc))
+    raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
+
+
+@routes_app.command("test")
+def routes_test(config: Optional[Path] = ConfigOpt,
+                labels: list[str] = typer.Argument(..., metavar="KEY=VALUE...",
+                                                   help="Ticket fields: priority, category, status, warehouse_id.")) -> None:
+    """Print which connectors a ticket with these fields would reach."""
+    from syncd import routing
+
+    cfg = load_config(config)
+    ticket: dict[str, Any] = {}
+    for item in labels:
+        key, sep, value = item.partition("=")
+        if not sep or key not in routing.MATCH_KEYS:
+            fail(f"expected KEY=VALUE with KEY one of {', '.join(routing.MATCH_KEYS)}, got {item!r}", EXIT_CONFIG)
+        ticket[key] = value
+    for index, matched, names in routing.explain(ticket, cfg.routes):
+        out.print(f"route {index}: {'match' if matched else 'no match'} -> {', '.join(names)}", markup=False)
+    targets = routing.route(ticket, cfg.routes, cfg.connectors)
+    out.print(", ".join(targets) if targets else "(no connector)", markup=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: Optional[Path] = ConfigOpt) -> None:
+    """Apply the store's migrations (also done at every start)."""
+    from syncd.store import Store
+
+    cfg = load_config(config)
+    try:
+        store = Store.open(cfg.store.url, migrate=False)
+        revision = store.migrate()
+    except SyncdError as exc:
+        fail(str(exc))
+    out.print(f"store at revision {revision}")
+
+
+@links_app.command("list")
+def links_list(config: Optional[Path] = ConfigOpt,
+               ticket: Optional[str] = typer.Option(None, "--ticket", help="Only this ticket id."),
+               connector: Optional[str] = typer.Option(None, "--connector", help="Only this connector."),
+               limit: int = typer.Option(200, "--limit", min=1)) -> None:
+    """List links: ticket, connector, state, external key and URL."""
+    from syncd.store import Store
+
+    cfg = load_config(config)
+    store = Store.open(cfg.store.url)
+    table = Table("ticket", "connector", "state", "key", "url", "last error")
+    for ln in store.list_links(ticket_id=ticket, connector=connector, limit=limit):
+        table.add_row(ln.ticket_id, ln.connector, ln.state, ln.external_key or ln.external_id or "",
+                      ln.external_url or "", (ln.last_error or "")[:80])
+    out.print(table)
+
+
+@app.command("status")
+def status(config: Optional[Path] = ConfigOpt) -> None:
+    """Links per connector and state, and the last runs."""
+    from syncd.status import print_status
+
+    cfg = load_config(config)
+    try:
+        print_status(cfg, out)
+    except SyncdError as exc:
+        fail(str(exc))
+
+
+@app.command("sandbox")
+def sandbox(service: str = typer.Argument(..., help="cogny or jira"),
+            port: int = typer.Option(8000, "--port", min=0, max=65535),
+            host: str = typer.Option("127.0.0.1", "--host"),
+            tickets: int = typer.Option(25, "--tickets", min=0, help="Generated tickets (cogny)."),
+            seed: int = typer.Option(0, "--seed")) -> None:
+    """Serve one sandbox until Ctrl-C, for trying syncd without real accounts."""
+    from syncd.sandboxes import serve
+
+    try:
+        serve(service, host=host, port=port, tickets=tickets, seed=seed, console=out)
+    except ValueError as exc:
+        fail(str(exc), EXIT_CONFIG)
+
+
+@app.command("demo")
+def demo(serve: bool = typer.Option(False, "--serve", help="Keep the sandboxes running until Ctrl-C."),
+         tickets: int = typer.Option(12, "--tickets", min=1, max=500),
+         workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where to write the demo config and store.")) -> None:
+    """Run syncd end to end against local sandboxes: no accounts, no config needed."""
+    from syncd.demo import run_demo
+
+    ok = run_demo(console=out, tickets=tickets, serve=serve, workdir=workdir)
+    raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Client for the Cogny API (`../shared/cogny-api/`): tickets, paging, errors as exceptions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import httpx
+import structlog
+
+from syncd import errors
+from syncd.http import Pacer, RetryPolicy, make_client
+
+log = structlog.get_logger("syncd.cogny")
+_CODE_TO_ERROR: dict[str, type[errors.CognyError]] = {
+    "UNAUTHORIZED": errors.Unauthorized,
+    "NOT_FOUND": errors.NotFound,
+    "INVALID_PARAMETER": errors.InvalidParameter,
+    "INVALID_REQUEST": errors.InvalidParameter,
+    "RATE_LIMIT_EXCEEDED": errors.RateLimited,
+}
+_STATUS_TO_ERROR: dict[int, type[errors.CognyError]] = {
+    401: errors.Unauthorized, 403: errors.Unauthorized, 404: errors.NotFound,
+    400: errors.InvalidParameter, 429: errors.RateLimited,
+}
+
+
+@dataclass
+class Page:
+    items: list[dict[str, Any]]
+    has_more: bool
+    next_cursor: str | None
+    total_count: int | None
+
+
+class CognyClient:
+    """Typed access to /v1/tickets. Retries, pacing and X-Request-ID come from the shared policy."""
+
+    def __init__(self, base_url: str, api_key: str, *, policy: RetryPolicy | None = None,
+                 transport: httpx.BaseTransport | None = None, pacer: Pacer | None = None):
+        self.base_url = base_url.rstrip("/")
+        self._http = make_client(
+            "cogny", self.base_url, policy or RetryPolicy(),
+            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+            transport=transport, pacer=pacer,
+        )
+
+    @classmethod
+    def from_config(cls, cfg: Any, policy: RetryPolicy | None = None) -> "CognyClient":
+        policy = policy or RetryPolicy(timeout=cfg.timeout_seconds)
+        return cls(cfg.base_url, cfg.api_key.get_secret_value(), policy=policy)
+
+    # -- reading -------------------------------------------------------------------------
+    def list_page(self, *, cursor: str | None = None, limit: int = 100, **filters: Any) -> Page:
+        params = {k: _param(v) for k, v in filters.items() if v not in (None, [], "")}
+        params["limit"] = limit
+        if cursor:
+            params["cursor"] = cursor
+        body = self._request("GET", "/tickets", params=params)
+        pag = body.get("pagination") or {}
+        return Page(body.get("data") or [], bool(pag.get("has_more")), pag.get("next_cursor"),
+                    pag.get("total_count"))
+
+    def pages(self, *, limit: int = 100, **filters: Any) -> Iterator[Page]:
+        """Every page of a listing, following next_cursor until has_more is false."""
+        cursor: str | None = None
+        seen_cursors: set[str] = set()
+        while True:
+            page = self.list_page(cursor=cursor, limit=limit, **filters)
+            yield page
+            if not page.has_more or not page.next_cursor:
+                return
+            if page.next_cursor in seen_cursors:  # a broken server must not loop us forever
+                raise errors.CognyError(f"pagination cursor repeated: {page.next_cursor!r}")
+            seen_cursors.add(page.next_cursor)
+            cursor = page.next_cursor
+
+    def list_tickets(self, *, limit: int = 100, **filters: Any) -> Iterator[dict[str, Any]]:
+        for page in self.pages(limit=limit, **filters):
+            yield from page.items
+
+    def get_ticket(self, ticket_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/tickets/{ticket_id}")["data"]
+
+    def stats(self, **filters: Any) -> dict[str, Any]:
+        return self._request("GET", "/tickets/stats", params={k: v for k, v in filters.items() if v})["data"]
+
+    # -- writing -------------------------------------------------------------------------
+    def update_ticket(self, ticket_id: str, **fields: Any) -> dict[str, Any]:
+        """PATCH a ticket. Note `notes` replaces the whole string: read, merge, then write."""
+        data = self._request("PATCH", f"/tickets/{ticket_id}", json=fields)["data"]
+        log.info("cogny ticket updated", ticket_id=ticket_id, fields=sorted(fields))
+        return data
+
+    def bulk_update(self, ticket_ids: list[str], updates: dict[str, Any]) -> dict[str, Any]:
+        data = self._request("POST", "/tickets/bulk-update", json={"ticket_ids": ticket_ids, "updates": updates})
+        log.info("cogny tickets bulk-updated", count=len(ticket_ids), fields=sorted(updates))
+        return data["data"]
+
+    def dismiss(self, ticket_id: str, reason: str, notes: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"reason": reason}
+        if notes is not None:
+            body["notes"] = notes
+        data = self._request("POST", f"/tickets/{ticket_id}/dismiss", json=body)["data"]
+        log.info("cogny ticket dismissed", ticket_id=ticket_id, reason=reason)
+        return data
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "CognyClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _request(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, path, **kw)
+        except httpx.TimeoutException as exc:
+            raise errors.CognyError(f"{method} {path} timed out ({type(exc).__name__})", retryable=True) from None
+        except httpx.TransportError as exc:
+            raise errors.CognyError(f"{method} {path}: cannot reach {self.base_url} ({exc})", retryable=True) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.is_success and isinstance(body, dict) and body.get("success", True):
+            return body
+        raise _error_from(response, body)
+
+
+def _param(value: Any) -> Any:
+    """Multi-valued filters are sent comma-separated (`status=open,in_progress`)."""
+    if isinstance(value, (list, tuple, set)):
+        return ",".join(str(v) for v in value)
+    return value
+
+
+def _error_from(response: httpx.Response, body: Any) -> errors.CognyError:
+    err = body.get("error") if isinstance(body, dict) else None
+    meta = body.get("meta") if isinstance(body, dict) else None
+    code = err.get("code") if isinstance(err, dict) else None
+    message = err.get("message") if isinstance(err, dict) else None
+    request_id = (meta or {}).get("request_id") or response.request.headers.get("X-Request-ID")
+    cls = _CODE_TO_ERROR.get(code or "") or _STATUS_TO_ERROR.get(response.status_code, errors.CognyError)
+    return cls(message or f"unexpected answer to {response.request.method} {response.request.url.path}",
+               status=response.status_code, code=code, request_id=request_id,
+               retryable=response.status_code == 429 or response.status_code >= 500)

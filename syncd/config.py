@@ -1,0 +1,313 @@
+"""Load, expand and validate `syncd.yaml` into typed models.
+
+Every problem is reported at once, one line each, with the exact path of the key
+(`connectors.jira.project: field required`), like Alertmanager's config errors.
+`${VAR}` and `${VAR:-default}` are replaced from the environment inside string values only
+(after YAML parsing, so a variable's content can never change the document's structure).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from syncd import redact
+from syncd.errors import ConfigError
+
+Priority = Literal["critical", "high", "medium", "low"]
+Status = Literal["open", "in_progress", "completed", "dismissed"]
+Category = Literal[
+    "conversion_optimization", "funnel_optimization", "user_engagement", "revenue_growth",
+    "retention", "acquisition", "technical_performance", "data_quality",
+]
+DEFAULT_PATHS = ("syncd.yaml",)
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class Model(BaseModel):
+    """Strict base: an unknown key is an error, not a silent no-op."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TicketFilters(Model):
+    """Server-side filters for listing tickets (the Cogny list endpoint's parameters)."""
+
+    status: list[Status] = Field(default_factory=lambda: ["open", "in_progress"])
+    priority: list[Priority] = Field(default_factory=list)
+    category: list[Category] = Field(default_factory=list)
+    created_after: str | None = None
+    updated_after: str | None = None
+
+
+class CognyConfig(Model):
+    base_url: str = "https://api.cogny.com/v1"
+    api_key: SecretStr
+    warehouses: list[str] = Field(default_factory=list, description="empty: every warehouse the key sees")
+    filters: TicketFilters = Field(default_factory=TicketFilters)
+    page_size: int = Field(100, ge=1, le=100)
+    timeout_seconds: float = Field(30.0, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _http_url(v)
+
+
+class StoreConfig(Model):
+    url: str = "sqlite:///syncd.db"
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, v: str) -> str:
+        if not (v.startswith("sqlite://") or v.startswith("postgresql")):
+            raise ValueError("must be sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB")
+        return v
+
+
+class ScheduleConfig(Model):
+    interval_seconds: int | None = Field(None, ge=1)
+    cron: str | None = None
+    leader_check_seconds: float = Field(10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> "ScheduleConfig":
+        if self.interval_seconds and self.cron:
+            raise ValueError("set interval_seconds or cron, not both")
+        if self.interval_seconds is None and self.cron is None:
+            self.interval_seconds = 3600
+        if self.cron is not None:
+            _check_cron(self.cron)
+        return self
+
+
+class WebhookConfig(Model):
+    host: str = "0.0.0.0"
+    port: int = Field(8080, ge=0, le=65535)
+    path: str = "/webhooks/cogny"
+    secret: SecretStr | None = None
+    secrets: list[SecretStr] = Field(default_factory=list, description="extra secrets accepted during rotation")
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    tolerance_seconds: int = Field(300, ge=1)
+
+    def all_secrets(self) -> list[str]:
+        return [s.get_secret_value() for s in ([self.secret] if self.secret else []) + self.secrets]
+
+
+class SyncConfig(Model):
+    """How hard one cycle works: tickets reconciled at once, retries of outbound calls."""
+
+    concurrency: int = Field(4, ge=1, le=64)
+    max_attempts: int = Field(5, ge=1, le=20)
+    backoff_seconds: float = Field(0.5, ge=0)
+    max_backoff_seconds: float = Field(30.0, ge=0)
+
+
+class InboxConfig(Model):
+    max_attempts: int = Field(8, ge=1)
+    backoff_seconds: float = Field(2.0, ge=0)
+    max_backoff_seconds: float = Field(600.0, ge=0)
+
+
+class RouteMatch(Model):
+    priority: list[Priority] | None = None
+    category: list[Category] | None = None
+    status: list[Status] | None = None
+    warehouse_id: list[str] | None = None
+
+
+class Route(Model):
+    match: RouteMatch = Field(default_factory=RouteMatch)
+    connectors: list[str] = Field(min_length=1)
+
+
+class ConnectorEntry(Model):
+    """A connector's `type`; its other keys are validated by that connector's own Settings."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+
+
+class Config(Model):
+    cogny: CognyConfig
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    webhook: WebhookConfig = Field(default_factory=WebhookConfig)
+    sync: SyncConfig = Field(default_factory=SyncConfig)
+    inbox: InboxConfig = Field(default_factory=InboxConfig)
+    connectors: dict[str, ConnectorEntry] = Field(default_factory=dict)
+    routes: list[Route] = Field(default_factory=list)
+
+    # Filled by load(): validated settings per connector name, and where the file came from.
+    connector_settings: dict[str, Any] = Field(default_factory=dict, exclude=True)
+    source: str | None = Field(None, exclude=True)
+
+
+def _http_url(v: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", v):
+        raise ValueError(f"must be an http(s) URL, got {v!r}")
+    return v.rstrip("/")
+
+
+def _check_cron(expr: str) -> None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(expr)
+    except ValueError as exc:
+        raise ValueError(f"invalid cron expression {expr!r}: {exc}") from None
+
+
+def resolve_path(path: str | os.PathLike[str] | None) -> Path:
+    """-c/--config, else $SYNCD_CONFIG, else ./syncd.yaml."""
+    if path:
+        return Path(path)
+    if os.environ.get("SYNCD_CONFIG"):
+        return Path(os.environ["SYNCD_CONFIG"])
+    return Path(DEFAULT_PATHS[0])
+
+
+def load(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:
+    """Read, expand and validate a config file; raise ConfigError listing every problem."""
+    file = resolve_path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{file}: no such file (pass -c FILE or set SYNCD_CONFIG; "
+                           f"`syncd init` writes one)"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{file}: cannot read: {exc.strerror}"]) from None
+    config = parse(text, env=env, source=str(file))
+    return config
+
+
+def parse(text: str, *, env: dict[str, str] | None = None, source: str | None = None) -> Config:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError([f"{where}not valid YAML: {getattr(exc, 'problem', exc)}"], source) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(["(top level): must be a mapping of keys such as cogny, connectors, routes"], source)
+    problems: list[str] = []
+    expanded = _expand(raw, os.environ if env is None else env, (), problems)
+    config: Config | None = None
+    try:
+        config = Config.model_validate(expanded)
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(exc))
+    if config is not None:
+        _validate_connectors(config, problems)
+        _validate_routes(config, problems)
+    if problems:
+        raise ConfigError(problems, source)
+    assert config is not None
+    config.source = source
+    _register_secrets(config)
+    return config
+
+
+def _expand(node: Any, env: Any, path: tuple[str, ...], problems: list[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _expand(v, env, path + (str(k),), problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand(v, env, path + (str(i),), problems) for i, v in enumerate(node)]
+    if isinstance(node, str):
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env and env[name] != "":
+                return env[name]
+            if default is not None:
+                return default
+            problems.append(f"{'.'.join(path)}: environment variable {name} is not set")
+            return ""
+        return _VAR.sub(sub, node)
+    return node
+
+
+def _pydantic_problems(exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in prefix + tuple(err["loc"]))
+        msg = err["msg"]
+        if err["type"] == "missing":
+            msg = "field required"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        else:
+            msg = msg[0].lower() + msg[1:]
+        lines.append(f"{loc or '(top level)'}: {msg}")
+    return lines
+
+
+def _validate_connectors(config: Config, problems: list[str]) -> None:
+    from syncd.connector import ConnectorTypeError, connector_class
+
+    for name, entry in config.connectors.items():
+        if not re.match(r"^[A-Za-z0-9_-]+$", name):
+            problems.append(f"connectors.{name}: name may hold only letters, digits, '-' and '_'")
+            continue
+        try:
+            cls = connector_class(entry.type)
+        except ConnectorTypeError as exc:
+            problems.append(f"connectors.{name}.type: {exc}")
+            continue
+        settings_in = dict(entry.model_extra or {})
+        try:
+            config.connector_settings[name] = cls.Settings.model_validate(settings_in)
+        except ValidationError as exc:
+            problems.extend(_pydantic_problems(exc, ("connectors", name)))
+
+
+def _validate_routes(config: Config, problems: list[str]) -> None:
+    for i, route in enumerate(config.routes):
+        for j, name in enumerate(route.connectors):
+            if name not in config.connectors:
+                known = ", ".join(sorted(config.connectors)) or "none defined"
+                problems.append(f"routes.{i}.connectors.{j}: unknown connector {name!r} (known: {known})")
+
+
+def _register_secrets(config: Config) -> None:
+    values = [config.cogny.api_key.get_secret_value(), *config.webhook.all_secrets()]
+    for settings in config.connector_settings.values():
+        values.extend(_secret_values(settings))
+    redact.register(*values)
+
+
+def _secret_values(model: BaseModel) -> list[str]:
+    out: list[str] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr):
+            out.append(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            out.extend(_secret_values(value))
+    return out
+
+
+def masked(config: Config) -> dict[str, Any]:
+    """The resolved config as a plain dict with every secret shown as ***."""
+    data = config.model_dump(mode="json")
+    for name, settings in config.connector_settings.items():
+        data["connectors"][name] = {"type": config.connectors[name].type, **settings.model_dump(mode="json")}
+    return _mask(data)
+
+
+def _mask(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _mask(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_mask(v) for v in node]
+    if node == "**********":  # pydantic's SecretStr json form
+        return redact.MASK
+    return node

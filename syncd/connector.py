@@ -1,0 +1,150 @@
+"""The Connector protocol every target implements, and how connectors are found.
+
+A connector is the one place that knows a target: how a ticket looks there (`render`), how
+to find a record syncd made earlier (`find`, the marker look-up), and how to create and
+update records and their per-action-item children. The engine (syncd.reconcile) drives all of
+them the same way and never asks what kind a connector is.
+
+Connectors register under the entry-point group `syncd.connectors` (the four built-ins too),
+so a third party ships one in its own package:
+
+    [project.entry-points."syncd.connectors"]
+    servicenow = "syncd_servicenow:ServiceNowConnector"
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from syncd.http import RetryPolicy
+from syncd.models import Ticket
+
+GROUP = "syncd.connectors"
+
+
+@dataclass(frozen=True)
+class ExternalRef:
+    """Where a record lives in the target: its id, a human key (GROWTH-12) and a URL."""
+
+    id: str
+    key: str | None = None
+    url: str | None = None
+
+
+@dataclass
+class Desired:
+    """What a ticket should look like in a target: a pure function of ticket + connector config.
+
+    `record` is the parent record; `items` maps each action item's title (Cogny items have no
+    ids) to its child record. Hashes decide whether any call is needed at all.
+    """
+
+    record: dict[str, Any]
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def hash(self) -> str:
+        return digest({"record": self.record, "items": self.items})
+
+    def item_hash(self, key: str) -> str:
+        return digest(self.items[key])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"record": self.record, "items": self.items}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> "Desired | None":
+        return cls(data["record"], data.get("items", {})) if data else None
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":"),
+                                     default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of `check-config --connect`: what was checked, whether it passed, how to fix it."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+    fix: str = ""
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What the engine needs from a target. All calls are blocking; the engine runs them in threads."""
+
+    type: ClassVar[str]          # the config `type:` value
+    label: ClassVar[str]         # how the notes line names the target: "Synced to JIRA: ..."
+    Settings: ClassVar[type[BaseModel]]
+
+    name: str                    # this instance's config name
+
+    def render(self, ticket: Ticket) -> Desired:
+        """The desired record for `ticket`; pure, no I/O."""
+
+    def find(self, ticket: Ticket) -> ExternalRef | None:
+        """Look up the marker syncd stamps on records it creates (crash or lost-store recovery)."""
+
+    def create(self, ticket: Ticket, desired: Desired) -> ExternalRef:
+        """Create the parent record (stamped with the marker), in the desired state."""
+
+    def update(self, ref: ExternalRef, ticket: Ticket, desired: Desired, previous: Desired | None) -> ExternalRef:
+        """Bring an existing record to `desired`; `previous` is what was last applied, if known."""
+
+    def find_items(self, ref: ExternalRef) -> dict[str, ExternalRef]:
+        """Existing child records of `ref` by item key (used when the store cannot be trusted)."""
+
+    def create_items(self, ref: ExternalRef, ticket: Ticket, items: dict[str, dict[str, Any]]) -> dict[str, ExternalRef]:
+        """Create child records (one bulk call where the API allows); returns those created by key."""
+
+    def update_item(self, ref: ExternalRef, item_ref: ExternalRef, item: dict[str, Any],
+                    previous: dict[str, Any] | None) -> None:
+        """Bring one child record to `item`."""
+
+    def check(self) -> list[Check]:
+        """Read-only checks of credentials and targets."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+class ConnectorTypeError(LookupError):
+    pass
+
+
+def available_types() -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def connector_class(type_name: str) -> Any:
+    """Load the class registered for `type_name` in the `syncd.connectors` entry-point group."""
+    eps = available_types()
+    if type_name not in eps:
+        known = ", ".join(sorted(eps)) or "none installed"
+        raise ConnectorTypeError(f"unknown connector type {type_name!r} (installed: {known})")
+    try:
+        return eps[type_name].load()
+    except Exception as exc:  # a broken plugin must not take the CLI down with a traceback
+        raise ConnectorTypeError(f"connector type {type_name!r} failed to load: {exc}") from None
+
+
+def build_connectors(config: Any, policy: RetryPolicy | None = None,
+                     names: list[str] | None = None) -> dict[str, Connector]:
+    """Instantiate every configured connector (or just `names`) from a loaded Config."""
+    out: dict[str, Connector] = {}
+    for name, entry in config.connectors.items():
+        if names is not None and name not in names:
+            continue
+        cls = connector_class(entry.type)
+        out[name] = cls(name, config.connector_settings[name], policy=policy or RetryPolicy(
+            max_attempts=config.sync.max_attempts, backoff=config.sync.backoff_seconds,
+            max_backoff=config.sync.max_backoff_seconds))
+    return out

@@ -1,0 +1,156 @@
+"""One poll cycle: list the tickets (every warehouse, every page), route and reconcile each.
+
+`syncd run-once` is exactly one cycle; the daemon's scheduler runs the same function.
+Tickets are reconciled concurrently (bounded by `sync.concurrency`): the APIs allow it, and
+per-ticket order still holds because one ticket is reconciled by one worker at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import structlog
+
+from syncd import metrics, routing
+from syncd.config import Config
+from syncd.errors import SyncdError, TicketDataError
+from syncd.models import Ticket
+from syncd.reconcile import Outcome, Reconciler, TicketResult
+from syncd.redact import redact
+from syncd.store import RunCounts, utcnow
+
+log = structlog.get_logger("syncd.cycle")
+Progress = Callable[[int, int | None], None]  # (done, total if known)
+
+
+@dataclass
+class CycleReport:
+    seen: int = 0
+    results: list[TicketResult] = field(default_factory=list)
+    listing_error: str | None = None
+    duration: float = 0.0
+    run_id: int | None = None
+
+    def per_connector(self) -> dict[str, dict[str, int]]:
+        table: dict[str, dict[str, int]] = {}
+        for result in self.results:
+            for o in result.outcomes:
+                row = table.setdefault(o.connector, {})
+                row[o.action] = row.get(o.action, 0) + 1
+        return table
+
+    def failures(self) -> list[tuple[str, str, str]]:
+        """(ticket_id, where, reason) for every failure."""
+        out = []
+        for r in self.results:
+            out += [(r.ticket_id, o.connector, o.error or "") for o in r.outcomes if o.action == "failed"]
+            if r.error:
+                out.append((r.ticket_id, "ticket", r.error))
+        return out
+
+    @property
+    def ok(self) -> bool:
+        return self.listing_error is None and not self.failures()
+
+    def counts(self) -> RunCounts:
+        c = RunCounts(seen=self.seen)
+        for result in self.results:
+            for o in result.outcomes:
+                if o.action in ("created", "updated", "unchanged", "failed"):
+                    setattr(c, o.action, getattr(c, o.action) + 1)
+            if result.error and not any(o.action == "failed" for o in result.outcomes):
+                c.failed += 1
+        return c
+
+    @property
+    def notes_written(self) -> int:
+        return sum(1 for r in self.results if r.notes_written)
+
+
+def iter_tickets(config: Config, cogny: Any, totals: list[int] | None = None) -> Iterator[dict[str, Any]]:
+    """Every ticket matching `cogny.filters` in every configured warehouse, each once."""
+    f = config.cogny.filters
+    filters = dict(status=f.status, priority=f.priority, category=f.category,
+                   created_after=f.created_after, updated_after=f.updated_after)
+    seen: set[str] = set()
+    for warehouse in config.cogny.warehouses or [None]:
+        first = True
+        for page in cogny.pages(limit=config.cogny.page_size, warehouse_id=warehouse, **filters):
+            if first and totals is not None and page.total_count is not None:
+                totals.append(page.total_count)
+            first = False
+            for raw in page.items:
+                key = raw.get("id") if isinstance(raw, dict) else None
+                if key in seen:
+                    continue
+                seen.add(key)
+                yield raw
+
+
+def run_cycle(config: Config, reconciler: Reconciler, cogny: Any, *, kind: str = "run-once",
+              progress: Progress | None = None) -> CycleReport:
+    """List, route and reconcile every ticket; record the run unless dry-running."""
+    started, t0 = utcnow(), time.monotonic()
+    report = CycleReport()
+    totals: list[int] = []
+    names = list(reconciler.connectors)
+    done = 0
+    with ThreadPoolExecutor(max_workers=config.sync.concurrency, thread_name_prefix="reconcile") as pool:
+        pending: set[Future[TicketResult]] = set()
+
+        def collect(futures: set[Future[TicketResult]]) -> None:
+            nonlocal done
+            for fut in futures:
+                report.results.append(fut.result())
+                done += 1
+                if progress:
+                    progress(done, sum(totals) if totals else None)
+
+        try:
+            for raw in iter_tickets(config, cogny, totals):
+                report.seen += 1
+                pending.add(pool.submit(_reconcile_raw, reconciler, raw, config, names))
+                if len(pending) >= config.sync.concurrency * 4:  # bounded memory on big listings
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    collect(finished)
+        except SyncdError as exc:
+            report.listing_error = redact(str(exc))
+            log.error("listing tickets failed", error=report.listing_error)
+        finally:
+            finished, _ = wait(pending)
+            collect(finished)
+    report.duration = time.monotonic() - t0
+    metrics.cycle_duration.observe(report.duration)
+    if report.ok:
+        metrics.last_success.set_to_current_time()
+    if not reconciler.dry_run:
+        report.run_id = reconciler.store.record_run(kind, started, report.counts(), report.listing_error)
+    log.info("cycle finished", kind=kind, seen=report.seen, duration_seconds=round(report.duration, 3),
+             failed=len(report.failures()), notes_written=report.notes_written, **_flat(report))
+    return report
+
+
+def _reconcile_raw(reconciler: Reconciler, raw: Any, config: Config, names: list[str]) -> TicketResult:
+    """Parse, route and reconcile one listed ticket; bad data fails this ticket alone."""
+    try:
+        ticket = Ticket.parse(raw)
+    except TicketDataError as exc:
+        ident = raw.get("id", "?") if isinstance(raw, dict) else "?"
+        log.error("bad ticket data", ticket_id=ident, error=str(exc))
+        return TicketResult(str(ident), error=str(exc))
+    targets = routing.route(ticket, config.routes, names)
+    if not targets:
+        return TicketResult(ticket.id)
+    try:
+        return reconciler.reconcile(ticket, targets)
+    except Exception as exc:  # e.g. the store went away mid-ticket: report, keep the cycle going
+        message = redact(str(exc))
+        log.error("reconcile crashed", ticket_id=ticket.id, error=message, error_type=type(exc).__name__)
+        return TicketResult(ticket.id, [Outcome(n, "failed", error=message) for n in targets])
+
+
+def _flat(report: CycleReport) -> dict[str, int]:
+    return {f"{c}_{a}".replace("-", "_"): n for c, row in report.per_connector().items() for a, n in row.items()}

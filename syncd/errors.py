@@ -1,0 +1,70 @@
+"""Exceptions that cross module boundaries. Each carries enough to print one clear line."""
+
+from __future__ import annotations
+
+
+class SyncdError(Exception):
+    """Base of every error syncd raises on purpose."""
+
+
+class ConfigError(SyncdError):
+    """The config is invalid. `problems` holds one `path: message` line per problem."""
+
+    def __init__(self, problems: list[str], source: str | None = None):
+        self.problems = problems
+        self.source = source
+        where = f" in {source}" if source else ""
+        super().__init__(f"invalid config{where}:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+class ServiceError(SyncdError):
+    """An external service answered with an error, or could not be reached."""
+
+    def __init__(self, service: str, message: str, *, status: int | None = None,
+                 code: str | None = None, request_id: str | None = None, retryable: bool = False):
+        self.service = service
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        self.retryable = retryable
+        self.message = message
+        bits = [f"{service}:"]
+        if status is not None:
+            bits.append(f"HTTP {status}")
+        if code:
+            bits.append(code)
+        bits.append(message)
+        if request_id:
+            bits.append(f"(request_id {request_id})")
+        super().__init__(" ".join(bits))
+
+
+class CognyError(ServiceError):
+    """Cogny's error envelope, typed by `code`."""
+
+    def __init__(self, message: str, **kw: object):
+        super().__init__("cogny", message, **kw)  # type: ignore[arg-type]
+
+
+class Unauthorized(CognyError):
+    pass
+
+
+class NotFound(CognyError):
+    pass
+
+
+class InvalidParameter(CognyError):
+    pass
+
+
+class RateLimited(CognyError):
+    pass
+
+
+class ConnectorError(ServiceError):
+    """A target (JIRA, Slack, Linear, Asana, plugin) refused or failed a call."""
+
+
+class TicketDataError(SyncdError):
+    """A ticket from Cogny is missing fields or carries values syncd cannot map."""

@@ -1,0 +1,71 @@
+"""structlog set-up: one pipeline of processors, secrets redacted as the last step.
+
+Context (ticket_id, connector, event_id) is bound with `structlog.contextvars` once and
+carried by every line logged below it. JSON lines when stderr is not a terminal (systemd,
+Kubernetes, CI); coloured key=value lines when a person is watching.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+from syncd.redact import redact, redact_value
+
+LEVELS = ("debug", "info", "warning", "error")
+
+
+def _redact_event(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    return {k: redact_value(v) for k, v in event_dict.items()}
+
+
+def _redact_rendered(_: Any, __: str, rendered: str) -> str:
+    return redact(rendered)
+
+
+def configure(level: str = "info", *, json: bool | None = None, stream: Any = None) -> None:
+    """Configure structlog (and the stdlib loggers of our libraries) for this process."""
+    stream = stream or sys.stderr
+    if json is None:
+        json = not (hasattr(stream, "isatty") and stream.isatty())
+    numeric = getattr(logging, level.upper(), logging.INFO)
+    renderer: Any = (structlog.processors.JSONRenderer() if json
+                     else structlog.dev.ConsoleRenderer(colors=True))
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info if json else structlog.dev.set_exc_info,
+        _redact_event,
+        renderer,
+        _redact_rendered,
+    ]
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+    # Third-party libraries log through the stdlib; keep them quiet unless debugging, and
+    # never let them print a request with an Authorization header at DEBUG.
+    logging.basicConfig(level=max(numeric, logging.WARNING), stream=stream,
+                        format="%(levelname)s %(name)s %(message)s")
+    for noisy in ("httpx", "httpcore", "urllib3", "jira", "slack_sdk", "apscheduler", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
+    root = logging.getLogger()
+    for handler in root.handlers:
+        handler.addFilter(_StdlibRedactFilter())
+
+
+class _StdlibRedactFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = ()
+        return True
+
+
+def get_logger(**context: Any) -> Any:
+    return structlog.get_logger("syncd").bind(**context)

@@ -1,0 +1,36 @@
+"""Prometheus metrics: one registry for the process, one place that names them all."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+external_calls = Counter(
+    "syncd_external_calls_total", "Outbound HTTP calls by service and status code (or error class).",
+    ["service", "status"], registry=REGISTRY)
+external_retries = Counter(
+    "syncd_external_retries_total", "Outbound calls retried, by service and reason.",
+    ["service", "reason"], registry=REGISTRY)
+pacing_waits = Counter(
+    "syncd_pacing_wait_seconds_total", "Seconds spent waiting on rate-limit headers, by service.",
+    ["service"], registry=REGISTRY)
+reconcile_outcomes = Counter(
+    "syncd_reconcile_total", "Reconcile outcomes per connector (created, updated, unchanged, failed).",
+    ["connector", "outcome"], registry=REGISTRY)
+writebacks = Counter(
+    "syncd_writeback_total", "PATCHes of Cogny ticket notes, by outcome.", ["outcome"], registry=REGISTRY)
+cycle_duration = Histogram(
+    "syncd_cycle_duration_seconds", "Duration of a full poll cycle.", registry=REGISTRY,
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600))
+last_success = Gauge(
+    "syncd_last_successful_cycle_timestamp_seconds", "Unix time the last cycle ended with no failure.",
+    registry=REGISTRY)
+events_received = Counter(
+    "syncd_webhook_events_received_total", "Webhook events accepted (stored), by type.", ["type"],
+    registry=REGISTRY)
+events_rejected = Counter(
+    "syncd_webhook_events_rejected_total", "Webhook requests refused, by reason.", ["reason"],
+    registry=REGISTRY)
+inbox_depth = Gauge(
+    "syncd_inbox_events", "Inbox events by state.", ["state"], registry=REGISTRY)

@@ -1,0 +1,29 @@
+"""`syncd status`: links per connector and state, and the last runs."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from syncd.config import Config
+from syncd.store import Store
+
+
+def print_status(config: Config, console: Console) -> None:
+    store = Store.open(config.store.url)
+    try:
+        counts = store.link_counts()
+        states = sorted({s for row in counts.values() for s in row})
+        table = Table("connector", *states, title="links")
+        for connector in sorted(set(config.connectors) | set(counts)):
+            row = counts.get(connector, {})
+            table.add_row(connector, *(str(row.get(s, 0)) for s in states))
+        console.print(table)
+        runs = Table("run", "kind", "started", "seconds", "seen", "created", "updated", "unchanged", "failed",
+                     title="last runs")
+        for r in store.last_runs(5):
+            runs.add_row(str(r["id"]), r["kind"], str(r["started_at"])[:19], f"{r['duration_seconds'] or 0:.1f}",
+                         *(str(r[k]) for k in ("seen", "created", "updated", "unchanged", "failed")))
+        console.print(runs)
+    finally:
+        store.close()

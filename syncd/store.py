@@ -1,0 +1,249 @@
+"""The mapping store: which external record mirrors which ticket, and what it last held.
+
+SQLite (WAL) by default, PostgreSQL for production; the same code and migrations serve both.
+Rows come back as small dataclasses so no ORM session outlives a call.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from syncd.errors import SyncdError
+from syncd.schema import links, runs, subtask_links
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StoreError(SyncdError):
+    """The store cannot be opened or used (bad URL, locked, unreachable, not migrated)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Link:
+    ticket_id: str
+    connector: str
+    state: str
+    id: int | None = None
+    external_id: str | None = None
+    external_key: str | None = None
+    external_url: str | None = None
+    applied_hash: str | None = None
+    applied: dict[str, Any] | None = None
+    notes_line: str | None = None
+    synced_at: datetime | None = None
+    last_error: str | None = None
+
+
+@dataclass
+class ItemLink:
+    item_key: str
+    external_id: str
+    external_key: str | None = None
+    applied_hash: str | None = None
+    completed: bool = False
+
+
+@dataclass
+class RunCounts:
+    seen: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    per_connector: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def create_engine(url: str) -> Engine:
+    """An engine tuned for our use: WAL + busy timeout on SQLite, pre-ping on PostgreSQL."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                                  pool_size=8, max_overflow=8)
+
+        @sa_event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+
+
+class Store:
+    """Links, subtask links and runs. Events live in syncd.inbox, on the same engine."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> "Store":
+        try:
+            engine = create_engine(url)
+        except Exception as exc:  # bad driver name, malformed URL
+            raise StoreError(f"store.url: cannot open {_safe_url(url)}: {exc}") from None
+        store = cls(engine)
+        if migrate:
+            store.migrate()
+        return store
+
+    def migrate(self) -> str:
+        """Apply Alembic migrations up to head; returns the head revision."""
+        from alembic import command
+        from alembic.config import Config as AlembicConfig
+
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except sa.exc.OperationalError as exc:
+            raise StoreError(f"store.url: cannot migrate {_safe_url(str(self.engine.url))}: "
+                             f"{exc.orig}") from None
+        return self.revision() or ""
+
+    def revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            try:
+                return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            except sa.exc.DatabaseError:
+                return None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- links -----------------------------------------------------------------------------
+    def get_link(self, ticket_id: str, connector: str) -> Link | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(links).where(
+                links.c.ticket_id == ticket_id, links.c.connector == connector)).mappings().first()
+        return _link(row) if row else None
+
+    def links_for_ticket(self, ticket_id: str) -> list[Link]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(links).where(links.c.ticket_id == ticket_id)
+                                .order_by(links.c.connector)).mappings().all()
+        return [_link(r) for r in rows]
+
+    def list_links(self, *, ticket_id: str | None = None, connector: str | None = None,
+                   limit: int | None = None) -> list[Link]:
+        query = sa.select(links).order_by(links.c.ticket_id, links.c.connector)
+        if ticket_id:
+            query = query.where(links.c.ticket_id == ticket_id)
+        if connector:
+            query = query.where(links.c.connector == connector)
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [_link(r) for r in conn.execute(query).mappings().all()]
+
+    def begin_create(self, ticket_id: str, connector: str) -> Link:
+        """Record the intent to create (state `creating`) before any external call.
+
+        The unique (ticket_id, connector) constraint makes this the one place where two racing
+        workers meet: the loser gets the winner's row back instead of a second intent.
+        """
+        now = utcnow()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(links.insert().values(ticket_id=ticket_id, connector=connector, state="creating",
+                                                   created_at=now, updated_at=now))
+        except IntegrityError:
+            pass
+        link = self.get_link(ticket_id, connector)
+        assert link is not None
+        return link
+
+    def save_link(self, link: Link) -> None:
+        values = dict(state=link.state, external_id=link.external_id, external_key=link.external_key,
+                      external_url=link.external_url, applied_hash=link.applied_hash,
+                      applied=json.dumps(link.applied, sort_keys=True) if link.applied is not None else None,
+                      notes_line=link.notes_line, synced_at=link.synced_at, last_error=link.last_error,
+                      updated_at=utcnow())
+        with self.engine.begin() as conn:
+            conn.execute(links.update().where(links.c.id == link.id).values(**values))
+
+    def set_notes_lines(self, updates: Iterable[tuple[int, str | None]]) -> None:
+        with self.engine.begin() as conn:
+            for link_id, line in updates:
+                conn.execute(links.update().where(links.c.id == link_id).values(notes_line=line))
+
+    def link_counts(self) -> dict[str, dict[str, int]]:
+        """connector -> state -> count, for `syncd status`."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(links.c.connector, links.c.state, sa.func.count())
+                                .group_by(links.c.connector, links.c.state)).all()
+        out: dict[str, dict[str, int]] = {}
+        for connector, state, count in rows:
+            out.setdefault(connector, {})[state] = count
+        return out
+
+    # -- subtask links -------------------------------------------------------------------
+    def items(self, link_id: int) -> dict[str, ItemLink]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(subtask_links).where(subtask_links.c.link_id == link_id)).mappings()
+            return {r["item_key"]: ItemLink(r["item_key"], r["external_id"], r["external_key"],
+                                            r["applied_hash"], bool(r["completed"])) for r in rows}
+
+    def save_items(self, link_id: int, items: Iterable[ItemLink]) -> None:
+        """Upsert item links by (link_id, item_key)."""
+        with self.engine.begin() as conn:
+            existing = {r[0]: r[1] for r in conn.execute(
+                sa.select(subtask_links.c.item_key, subtask_links.c.id).where(subtask_links.c.link_id == link_id))}
+            for item in items:
+                values = dict(external_id=item.external_id, external_key=item.external_key,
+                              applied_hash=item.applied_hash, completed=item.completed)
+                if item.item_key in existing:
+                    conn.execute(subtask_links.update().where(subtask_links.c.id == existing[item.item_key])
+                                 .values(**values))
+                else:
+                    conn.execute(subtask_links.insert().values(link_id=link_id, item_key=item.item_key, **values))
+
+    # -- runs ------------------------------------------------------------------------------
+    def record_run(self, kind: str, started_at: datetime, counts: RunCounts, error: str | None = None) -> int:
+        finished = utcnow()
+        with self.engine.begin() as conn:
+            result = conn.execute(runs.insert().values(
+                kind=kind, started_at=started_at, finished_at=finished,
+                duration_seconds=(finished - started_at).total_seconds(), seen=counts.seen,
+                created=counts.created, updated=counts.updated, unchanged=counts.unchanged,
+                failed=counts.failed, error=error))
+            return int(result.inserted_primary_key[0])
+
+    def last_runs(self, limit: int = 5) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings().all()
+        return [dict(r) for r in rows]
+
+
+def _link(row: Any) -> Link:
+    return Link(
+        id=row["id"], ticket_id=row["ticket_id"], connector=row["connector"], state=row["state"],
+        external_id=row["external_id"], external_key=row["external_key"], external_url=row["external_url"],
+        applied_hash=row["applied_hash"], applied=json.loads(row["applied"]) if row["applied"] else None,
+        notes_line=row["notes_line"], synced_at=row["synced_at"], last_error=row["last_error"],
+    )
+
+
+def _safe_url(url: str) -> str:
+    """The URL with any password hidden."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable URL>"

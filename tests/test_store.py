@@ -1,0 +1,79 @@
+"""The mapping store on SQLite and on a real PostgreSQL server: same tests, same behaviour."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from syncd.store import ItemLink, RunCounts, Store, StoreError, utcnow
+
+
+def test_migrations_create_every_table_on_an_empty_database(store_url: str) -> None:
+    store = Store.open(store_url)
+    tables = set(sa.inspect(store.engine).get_table_names())
+    assert {"links", "subtask_links", "events", "runs", "alembic_version"} <= tables
+    assert store.revision() == "0001"
+    assert store.migrate() == "0001"  # idempotent
+    store.close()
+
+
+def test_link_lifecycle_and_unique_intent(store_url: str) -> None:
+    store = Store.open(store_url)
+    link = store.begin_create("tkt_1", "jira")
+    assert link.state == "creating" and link.id
+    again = store.begin_create("tkt_1", "jira")
+    assert again.id == link.id  # the same intent, never a second row
+    link.state, link.external_id, link.external_key = "synced", "10001", "GROWTH-1"
+    link.applied_hash, link.applied = "abc", {"record": {"summary": "x"}, "items": {}}
+    store.save_link(link)
+    got = store.get_link("tkt_1", "jira")
+    assert got is not None and got.state == "synced" and got.applied == link.applied
+    assert store.link_counts() == {"jira": {"synced": 1}}
+    store.close()
+
+
+def test_racing_begin_create_yields_one_row(store_url: str) -> None:
+    store = Store.open(store_url)
+    ids: list[int | None] = []
+    barrier = threading.Barrier(6, timeout=10)
+
+    def worker() -> None:
+        barrier.wait()
+        ids.append(store.begin_create("tkt_race", "jira").id)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert len(ids) == 6 and len(set(ids)) == 1
+    assert len(store.list_links(ticket_id="tkt_race")) == 1
+    store.close()
+
+
+def test_items_upsert_by_title(store_url: str) -> None:
+    store = Store.open(store_url)
+    link = store.begin_create("tkt_2", "jira")
+    assert link.id is not None
+    store.save_items(link.id, [ItemLink("Do A", "1", "G-2", "h1"), ItemLink("Do B", "2", "G-3", "h2")])
+    store.save_items(link.id, [ItemLink("Do A", "1", "G-2", "h9", completed=True)])
+    items = store.items(link.id)
+    assert set(items) == {"Do A", "Do B"}
+    assert items["Do A"].applied_hash == "h9" and items["Do A"].completed
+    store.close()
+
+
+def test_runs_are_recorded(store_url: str) -> None:
+    store = Store.open(store_url)
+    store.record_run("run-once", utcnow(), RunCounts(seen=3, created=2, unchanged=1))
+    [run] = store.last_runs()
+    assert (run["seen"], run["created"], run["unchanged"], run["failed"]) == (3, 2, 1, 0)
+    store.close()
+
+
+def test_unreachable_postgres_is_a_clear_error() -> None:
+    with pytest.raises(StoreError) as info:
+        Store.open("postgresql+psycopg://syncd:hunter2@127.0.0.1:1/nowhere")
+    assert "hunter2" not in str(info.value) and "store.url" in str(info.value)
