@@ -29,7 +29,7 @@ class App:
     @classmethod
     def build(cls, config: Config, *, migrate: bool = True) -> "App":
         policy = policy_for(config)
-        store = Store.open(config.store.url, migrate=migrate)
+        store = Store.open(config.store.url) if migrate else Store.open_read_only(config.store.url)
         cogny = CognyClient.from_config(config.cogny, policy)
         return cls(config, store, cogny, build_connectors(config, policy))
 

@@ -69,8 +69,9 @@ class RunCounts:
 def create_engine(url: str) -> Engine:
     """An engine tuned for our use: WAL + busy timeout on SQLite, pre-ping on PostgreSQL."""
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                                  pool_size=8, max_overflow=8)
+        in_memory = sa.engine.make_url(url).database in (None, "", ":memory:")
+        pool: dict[str, Any] = {"poolclass": sa.pool.StaticPool} if in_memory else {"pool_size": 8, "max_overflow": 8}
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **pool)
 
         @sa_event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _: Any) -> None:
@@ -101,6 +102,25 @@ class Store:
         if migrate:
             store.migrate()
         return store
+
+    @classmethod
+    def open_read_only(cls, url: str) -> "Store":
+        """For --dry-run: the store as it is, never created or migrated.
+
+        A store that does not exist yet (or was never migrated) plans like an empty one, so a
+        first dry run changes nothing on disk, not even by creating the SQLite file.
+        """
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        missing = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+            and not Path(parsed.database).exists()
+        if not missing:
+            store = cls.open(url, migrate=False)
+            if store.revision() is not None:
+                return store
+            store.close()
+        return cls.open("sqlite://", migrate=True)
 
     def migrate(self) -> str:
         """Apply Alembic migrations up to head; returns the head revision."""

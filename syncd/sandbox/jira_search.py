@@ -1,0 +1,162 @@
+"""JQL search endpoints of the JIRA sandbox, one per deployment, as JIRA has them today.
+
+- Server/DC: `GET/POST /rest/api/2/search`, `startAt`/`maxResults`/`total` paging, fields
+  default to `*navigable`. On Cloud it answers 410 Gone (Atlassian CHANGE-2046).
+- Cloud: `GET/POST /rest/api/{2,3}/search/jql`, opaque `nextPageToken` paging, only `id` per
+  issue unless `fields` is asked for, bounded JQL required, and new issues hidden until the
+  search index catches up (`search_lag`) unless named in `reconcileIssues`. Absent on Server.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from typing import TYPE_CHECKING, Any
+
+from syncd.sandbox import jql
+from syncd.sandbox.base import mark_read_only
+from syncd.sandbox.jira_catalog import ISSUE_TYPES, PRIORITIES, STATUSES, ApiError, field_selector
+
+if TYPE_CHECKING:
+    from syncd.sandbox.jira_api import Call, Reply
+
+LEGACY_KEYS = frozenset({"jql", "startAt", "maxResults", "validateQuery", "fields", "expand", "properties",
+                         "fieldsByKeys"})
+CLOUD_KEYS = frozenset({"jql", "nextPageToken", "maxResults", "fields", "expand", "properties", "fieldsByKeys",
+                        "reconcileIssues"})
+GONE = {
+    "3": "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. A full migration "
+         "guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046",
+    "2": "The requested API has been removed. Please use the newer, enhanced search-based API instead. "
+         "Deprecation details are available at https://developer.atlassian.com/changelog/#CHANGE-2046.",
+}
+UNBOUNDED = "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
+
+
+def legacy_search(call: "Call") -> "Reply":
+    """`/search`: offset paging with a total (Server/DC only)."""
+    mark_read_only(call.request)  # a POST search changes nothing
+    if call.sb.cloud:
+        raise ApiError(410, [GONE[call.version]])
+    args = _args(call, LEGACY_KEYS)
+    checked = str(args.get("validateQuery", "true")).lower() not in ("false", "none", "warn")
+    hits = _run(call, args["jql"], validate=checked, bounded=False, reconcile=set())
+    start = _number(args.get("startAt"), "startAt", 0)
+    size = min(_number(args.get("maxResults"), "maxResults", 50), call.sb.page_limit)
+    wanted = field_selector(args["fields"], "*navigable")
+    page = [call.sb.render_issue(call.render, i, wanted, args["expand"]) for i in hits[start:start + size]]
+    return 200, {"expand": "schema,names", "startAt": start, "maxResults": size, "total": len(hits), "issues": page}
+
+
+def cloud_search(call: "Call") -> "Reply":
+    """`/search/jql`: token paging, ids only by default (Cloud only)."""
+    mark_read_only(call.request)
+    if not call.sb.cloud:
+        raise ApiError(404, [f"null for uri: {call.request.url}"])
+    args = _args(call, CLOUD_KEYS)
+    reconcile = {_number(x, "reconcileIssues", 0) for x in args["reconcileIssues"]}
+    hits = _run(call, args["jql"], validate=True, bounded=True, reconcile=reconcile)
+    offset = _read_token(args.get("nextPageToken"), args["jql"])
+    size = max(1, min(_number(args.get("maxResults"), "maxResults", 50), call.sb.page_limit))
+    page = hits[offset:offset + size]
+    if args["fields"] in ([], ["id"]):
+        issues: list[dict[str, Any]] = [{"id": i["id"]} for i in page]
+    else:
+        wanted = field_selector(args["fields"], "*navigable")
+        issues = [call.sb.render_issue(call.render, i, wanted, args["expand"]) for i in page]
+    body: dict[str, Any] = {"issues": issues, "isLast": offset + size >= len(hits)}
+    if not body["isLast"]:
+        body["nextPageToken"] = _make_token(offset + size, args["jql"])
+    return 200, body
+
+
+def _args(call: "Call", allowed: frozenset[str]) -> dict[str, Any]:
+    """Search arguments from the query string (GET) or the JSON body (POST, unknown keys refused)."""
+    if call.request.method == "POST":
+        body = call.body if call.body is not None else {}
+        if not isinstance(body, dict):
+            raise ApiError(400, ["Request body must be a JSON object."])
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise ApiError(400, [f'Unrecognized field "{unknown[0]}" (not marked as ignorable).'])
+        args = dict(body)
+        fields = body.get("fields") or []
+        reconcile = body.get("reconcileIssues") or []
+    else:
+        args = {k: call.param(k) for k in allowed if call.param(k) is not None}
+        fields = call.params("fields")
+        reconcile = [x for raw in call.params("reconcileIssues") for x in str(raw).split(",") if x.strip()]
+    if not isinstance(fields, list) or not isinstance(reconcile, list):
+        raise ApiError(400, ["'fields' and 'reconcileIssues' must be arrays."])
+    args["fields"] = [str(f) for f in fields if str(f).strip()]
+    args["reconcileIssues"] = reconcile
+    args["jql"] = str(args.get("jql") or "")
+    args["expand"] = frozenset(x.strip() for x in str(args.get("expand") or "").split(",") if x.strip())
+    return args
+
+
+def _number(raw: Any, name: str, default: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ApiError(400, [f"The value '{raw}' is not valid for the parameter '{name}'."]) from None
+    if value < 0 or isinstance(raw, bool):
+        raise ApiError(400, [f"The value '{raw}' is not valid for the parameter '{name}'."])
+    return value
+
+
+def _run(call: "Call", text: str, *, validate: bool, bounded: bool, reconcile: set[int]) -> list[dict[str, Any]]:
+    """Parse, check and evaluate JQL against the issues the search index can see now."""
+    try:
+        query = jql.parse(text)
+        if validate:
+            jql.validate(query, call.sb.known_values())
+    except jql.JqlError as exc:
+        raise ApiError(400, [str(exc)]) from None
+    if bounded and query.where is None:
+        raise ApiError(400, [UNBOUNDED])
+    now = time.monotonic()
+    hits = [i for i in call.sb.issues.values()
+            if (i["indexed_at"] <= now or int(i["id"]) in reconcile) and jql.matches(query.where, call.sb.record(i))]
+    return _sort(hits, query.order or (("key", True),))
+
+
+def _sort(issues: list[dict[str, Any]], order: tuple[tuple[str, bool], ...]) -> list[dict[str, Any]]:
+    """Stable multi-key sort; without ORDER BY the sandbox answers newest key first."""
+    status_rank = {name: n for n, name in enumerate(STATUSES)}
+    priority_rank = {name: len(PRIORITIES) - n for n, name in enumerate(PRIORITIES)}
+    keys = {
+        "key": lambda i: (i["project"], int(i["key"].rsplit("-", 1)[1])),
+        "created": lambda i: i["created"], "updated": lambda i: i["updated"],
+        "priority": lambda i: priority_rank[i["priority"]], "summary": lambda i: i["summary"].lower(),
+        "status": lambda i: status_rank[i["status"]], "issuetype": lambda i: list(ISSUE_TYPES).index(i["issuetype"]),
+    }
+    result = sorted(issues, key=lambda i: int(i["id"]))
+    for field, descending in reversed(order):
+        result.sort(key=keys[field], reverse=descending)
+    return result
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _make_token(offset: int, text: str) -> str:
+    return base64.urlsafe_b64encode(f"{offset}:{_digest(text)}".encode()).decode().rstrip("=")
+
+
+def _read_token(token: Any, text: str) -> int:
+    """Offset from a token made by `_make_token` for the same JQL; anything else is refused."""
+    if not token:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(str(token) + "=" * (-len(str(token)) % 4)).decode()
+        offset, digest = raw.split(":", 1)
+        if digest == _digest(text):
+            return int(offset)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise ApiError(400, ["The provided next page token is invalid or expired."])
