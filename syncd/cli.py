@@ -25,9 +25,12 @@ db_app = typer.Typer(help="Manage the mapping store.", no_args_is_help=True)
 links_app = typer.Typer(help="Show where tickets went.", no_args_is_help=True)
 app.add_typer(routes_app, name="routes")
 app.add_typer(db_app, name="db")
+events_app = typer.Typer(help="Inspect and retry webhook events in the inbox.", no_args_is_help=True)
 app.add_typer(links_app, name="links")
+app.add_typer(events_app, name="events")
 
-out = Console(highlight=False, soft_wrap=True)
+# Piped output (cron logs, CI, grep) gets wide tables instead of wrapped cells.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 ConfigOpt = typer.Option(None, "-c", "--config", help="Config file (default: $SYNCD_CONFIG, else ./syncd.yaml).")
 
@@ -108,6 +111,71 @@ def run_once(
     except SyncdError as exc:
         fail(str(exc))
     raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
+
+
+@app.command("run")
+def run(config: Optional[Path] = ConfigOpt,
+        workers: int = typer.Option(2, "--workers", min=1, max=32, help="Inbox worker threads.")) -> None:
+    """Run the daemon: poll on schedule, receive webhooks, drain the inbox. SIGTERM exits 0, SIGHUP reloads."""
+    from syncd.daemon import Daemon
+
+    cfg = load_config(config)
+    try:
+        Daemon(cfg, config_path=str(config) if config else None, worker_threads=workers).run_forever()
+    except SyncdError as exc:
+        fail(str(exc), EXIT_CONFIG)
+
+
+@events_app.command("list")
+def events_list(config: Optional[Path] = ConfigOpt,
+                state: Optional[str] = typer.Option(None, "--state", help="pending, running, done, dead or ignored."),
+                limit: int = typer.Option(50, "--limit", min=1)) -> None:
+    """List inbox events, newest first."""
+    inbox = _inbox(config)
+    table = Table("id", "event", "type", "ticket", "state", "attempts", "received", "last error")
+    for e in inbox.list(state, limit):
+        table.add_row(str(e.id), e.event_id, e.type, e.ticket_id or "", e.state, str(e.attempts),
+                      str(e.received_at)[:19], redact(e.last_error or "")[:60])
+    out.print(table)
+
+
+@events_app.command("retry")
+def events_retry(config: Optional[Path] = ConfigOpt,
+                 ids: list[int] = typer.Argument(None, help="Inbox ids (the `id` column of `events list`)."),
+                 all_dead: bool = typer.Option(False, "--all-dead", help="Retry every dead event.")) -> None:
+    """Put dead events back in the queue (a running daemon picks them up)."""
+    if not ids and not all_dead:
+        fail("name event ids or pass --all-dead", EXIT_CONFIG)
+    count = _inbox(config).retry(ids or None, all_dead=all_dead)
+    out.print(f"{count} event(s) queued again")
+
+
+@events_app.command("purge")
+def events_purge(config: Optional[Path] = ConfigOpt,
+                 older_than: str = typer.Option("30d", "--older-than", help="Age like 30d, 12h or 90m.")) -> None:
+    """Delete finished (done, ignored, dead) events older than the given age."""
+    import re
+    from datetime import timedelta
+
+    m = re.fullmatch(r"(\d+)([dhm])", older_than.strip())
+    if not m:
+        fail(f"--older-than: expected a number and d, h or m (e.g. 30d), got {older_than!r}", EXIT_CONFIG)
+    assert m is not None
+    unit = {"d": "days", "h": "hours", "m": "minutes"}[m.group(2)]
+    count = _inbox(config).purge(timedelta(**{unit: int(m.group(1))}))
+    out.print(f"{count} event(s) purged")
+
+
+def _inbox(config: Optional[Path]) -> Any:
+    from syncd.inbox import Inbox
+    from syncd.store import Store
+
+    cfg = load_config(config)
+    try:
+        store = Store.open(cfg.store.url)
+    except SyncdError as exc:
+        fail(str(exc))
+    return Inbox(store.engine, max_attempts=cfg.inbox.max_attempts)
 
 
 @routes_app.command("test")

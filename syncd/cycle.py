@@ -8,6 +8,7 @@ per-ticket order still holds because one ticket is reconciled by one worker at a
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -70,8 +71,18 @@ class CycleReport:
         return sum(1 for r in self.results if r.notes_written)
 
 
-def iter_tickets(config: Config, cogny: Any, totals: list[int] | None = None) -> Iterator[dict[str, Any]]:
-    """Every ticket matching `cogny.filters` in every configured warehouse, each once."""
+SWEEP_MARGIN = timedelta(minutes=5)  # clock skew between Cogny and us
+
+
+def iter_tickets(config: Config, cogny: Any, totals: list[int] | None = None, *,
+                 since: datetime | None = None, linked: Callable[[str], bool] | None = None
+                 ) -> Iterator[dict[str, Any]]:
+    """Every ticket matching `cogny.filters` in every configured warehouse, each once.
+
+    Then the sweep: tickets updated since `since` in any status that are already linked. A
+    ticket that leaves the filters (e.g. becomes completed while the filter is `open`) must
+    still carry its new state to the records syncd made for it.
+    """
     f = config.cogny.filters
     filters = dict(status=f.status, priority=f.priority, category=f.category,
                    created_after=f.created_after, updated_after=f.updated_after)
@@ -88,10 +99,33 @@ def iter_tickets(config: Config, cogny: Any, totals: list[int] | None = None) ->
                     continue
                 seen.add(key)
                 yield raw
+    if since is None or linked is None:
+        return
+    after = (since - SWEEP_MARGIN).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for warehouse in config.cogny.warehouses or [None]:
+        for raw in cogny.list_tickets(limit=config.cogny.page_size, warehouse_id=warehouse, updated_after=after):
+            key = raw.get("id") if isinstance(raw, dict) else None
+            if key not in seen and isinstance(key, str) and linked(key):
+                seen.add(key)
+                yield raw
+
+
+def filters_match(ticket: Ticket, cogny: Any) -> bool:
+    """Whether a ticket falls inside `cogny.warehouses` and `cogny.filters` (for webhook events)."""
+    f = cogny.filters
+    if cogny.warehouses and ticket.warehouse_id not in cogny.warehouses:
+        return False
+    for key in ("status", "priority", "category"):
+        allowed = getattr(f, key)
+        if allowed and getattr(ticket, key) not in allowed:
+            return False
+    if f.created_after and (ticket.created_at or "") < f.created_after:
+        return False
+    return not (f.updated_after and (ticket.updated_at or "") < f.updated_after)
 
 
 def run_cycle(config: Config, reconciler: Reconciler, cogny: Any, *, kind: str = "run-once",
-              progress: Progress | None = None) -> CycleReport:
+              progress: Progress | None = None, should_stop: Callable[[], bool] = lambda: False) -> CycleReport:
     """List, route and reconcile every ticket; record the run unless dry-running."""
     started, t0 = utcnow(), time.monotonic()
     report = CycleReport()
@@ -110,7 +144,13 @@ def run_cycle(config: Config, reconciler: Reconciler, cogny: Any, *, kind: str =
                     progress(done, sum(totals) if totals else None)
 
         try:
-            for raw in iter_tickets(config, cogny, totals):
+            store = reconciler.store
+            since = store.last_clean_start()
+            for raw in iter_tickets(config, cogny, totals, since=since,
+                                    linked=lambda tid: bool(store.links_for_ticket(tid))):
+                if should_stop():
+                    report.listing_error = "stopped before the listing was finished"
+                    break
                 report.seen += 1
                 pending.add(pool.submit(_reconcile_raw, reconciler, raw, config, names))
                 if len(pending) >= config.sync.concurrency * 4:  # bounded memory on big listings

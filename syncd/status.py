@@ -25,5 +25,12 @@ def print_status(config: Config, console: Console) -> None:
             runs.add_row(str(r["id"]), r["kind"], str(r["started_at"])[:19], f"{r['duration_seconds'] or 0:.1f}",
                          *(str(r[k]) for k in ("seen", "created", "updated", "unchanged", "failed")))
         console.print(runs)
+        from syncd.inbox import Inbox
+
+        depth = Inbox(store.engine).counts()
+        console.print("inbox: " + (", ".join(f"{k} {v}" for k, v in sorted(depth.items())) or "empty"))
+        if depth.get("dead"):
+            console.print(f"[red]{depth['dead']} dead event(s)[/red]: syncd events list --state dead; "
+                          "syncd events retry --all-dead")
     finally:
         store.close()

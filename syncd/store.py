@@ -246,6 +246,11 @@ class Store:
                 failed=counts.failed, error=error))
             return int(result.inserted_primary_key[0])
 
+    def last_clean_start(self) -> datetime | None:
+        """When the last cycle that saw everything without a listing error started."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.max(runs.c.started_at)).where(runs.c.error.is_(None))).scalar()
+
     def last_runs(self, limit: int = 5) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings().all()

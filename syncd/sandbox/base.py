@@ -145,16 +145,27 @@ class Recorder:
         if fate == "slow":
             await asyncio.sleep(self.faults.slow_seconds)
 
+        logged = False
+
+        def record() -> None:
+            nonlocal logged
+            if not logged:
+                state = scope.get("state") or {}
+                if "write" in state:
+                    item.write = bool(state["write"])
+                self.log.add(item)
+                logged = True
+
         async def send_wrapper(message: dict) -> None:
             if message["type"] == "http.response.start":
                 item.status = message["status"]
+                record()  # before the client can see the answer, so tests never race the log
             await send(message)
 
-        await self.app(scope, _replay(body), send_wrapper)
-        state = scope.get("state") or {}
-        if "write" in state:
-            item.write = bool(state["write"])
-        self.log.add(item)
+        try:
+            await self.app(scope, _replay(body), send_wrapper)
+        finally:
+            record()
 
 
 def _replay(body: bytes) -> Receive:

@@ -9,7 +9,6 @@ change tickets "as a person in Cogny would" through the thread-safe Python helpe
 
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
 import hmac
@@ -76,7 +75,7 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _parse_time(value: str, parameter: str) -> datetime:
+def parse_time(value: str, parameter: str) -> datetime:
     """ISO 8601 date or timestamp (naive means UTC); anything else is the caller's 400."""
     try:
         moment = datetime.fromisoformat(value.strip())
@@ -86,8 +85,8 @@ def _parse_time(value: str, parameter: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _epoch(stamp: str) -> float:
-    return _parse_time(stamp, "timestamp").timestamp()
+def epoch(stamp: str) -> float:
+    return parse_time(stamp, "timestamp").timestamp()
 
 
 class FixedWindow:
@@ -233,6 +232,8 @@ class CognySandbox(Sandbox):
         with self.lock:
             if ticket_id not in self.tickets:
                 raise KeyError(ticket_id)
+            if changes.get("id", ticket_id) != ticket_id:
+                raise ValueError("a ticket's id cannot change")
             return copy.deepcopy(self.commit(ticket_id, changes, changed_by))
 
     def subscribe(self, url: str, secret: str, events: list[str] | None = None) -> dict:
@@ -383,46 +384,6 @@ class CognySandbox(Sandbox):
 
 def _meta(request_id: str) -> dict[str, str]:
     return {"timestamp": iso(_now()), "request_id": request_id}
-
-
-async def read_json(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, or 400 INVALID_REQUEST."""
-    try:
-        body = json.loads(await request.body() or b"null")
-    except ValueError:
-        raise ApiError(400, "INVALID_REQUEST", "Request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "INVALID_REQUEST", "Request body must be a JSON object")
-    return body
-
-
-def encode_cursor(sort: str, key: float, ticket_id: str) -> str:
-    raw = json.dumps({"s": sort, "k": key, "id": ticket_id}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, sort: str) -> tuple[float, str]:
-    """(sort key, id) of the last item served; 400 when the cursor is not one of ours for `sort`."""
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        key, ticket_id = data["k"], data["id"]
-        valid = data["s"] == sort and isinstance(key, (int, float)) and isinstance(ticket_id, str)
-    except (ValueError, TypeError, KeyError):
-        valid = False
-    if not valid:
-        raise bad_param("cursor", "Invalid or expired pagination cursor (it must come with the same sort)")
-    return float(key), ticket_id
-
-
-def sort_key(ticket: dict, field: str) -> float:
-    """A number to order by, so cursors stay small and comparable."""
-    if field == "priority":
-        return float(PRIORITY_RANK.get(ticket["priority"], -1))
-    if field == "status":
-        return float(STATUS_RANK.get(ticket["status"], -1))
-    if field == "estimated_impact.increase_percentage":
-        return float((ticket.get("estimated_impact") or {}).get("increase_percentage") or 0.0)
-    return _epoch(ticket[field])
 
 
 __all__ = ["ApiError", "CognySandbox", "Deliverer", "FixedWindow", "Reply", "CATEGORIES", "PRIORITIES",

@@ -7,7 +7,9 @@ adds auth, rate limiting and the envelope around it.
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 from typing import Any
 
 from starlette.datastructures import QueryParams
@@ -15,8 +17,8 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from syncd.sandbox.cogny import (
-    DEFAULT_SORT, DISMISS_REASONS, LIST_OMITS, OTHER_EVENTS, PATCHABLE, SORT_FIELDS, TICKET_EVENTS, ApiError,
-    CognySandbox, Reply, _epoch, _parse_time, bad_param, decode_cursor, encode_cursor, read_json, sort_key,
+    DEFAULT_SORT, DISMISS_REASONS, LIST_OMITS, OTHER_EVENTS, PATCHABLE, PRIORITY_RANK, SORT_FIELDS, STATUS_RANK,
+    TICKET_EVENTS, ApiError, CognySandbox, Reply, epoch, parse_time, bad_param,
 )
 from syncd.sandbox.tickets import CATEGORIES, PRIORITIES, STATUSES
 
@@ -172,7 +174,7 @@ def parse_filters(params: QueryParams, names: tuple[str, ...]) -> dict[str, Any]
     for name in names:
         if name in TIME_FILTERS:
             if params.get(name):
-                filters[name] = _parse_time(params[name], name).timestamp()
+                filters[name] = parse_time(params[name], name).timestamp()
             continue
         values = {v.strip() for raw in params.getlist(name) for v in raw.split(",") if v.strip()}
         allowed = ENUM_FILTERS[name]
@@ -189,7 +191,7 @@ def matches(ticket: dict, filters: dict[str, Any]) -> bool:
     last seen (whole-second) timestamp never misses a change made later in that same second."""
     for name, wanted in filters.items():
         if name in TIME_FILTERS:
-            moment = _epoch(ticket[name.rsplit("_", 1)[0] + "_at"])
+            moment = epoch(ticket[name.rsplit("_", 1)[0] + "_at"])
             if (moment < wanted) if name.endswith("_after") else (moment >= wanted):
                 return False
         elif ticket.get(name) not in wanted:
@@ -252,7 +254,7 @@ def ticket_stats(rows: list[dict]) -> dict[str, Any]:
     count = {field: {value: sum(t[field] == value for t in rows) for value in values}
              for field, values in (("status", STATUSES), ("priority", PRIORITIES), ("category", CATEGORIES))}
     done = [t for t in rows if t["status"] == "completed"]
-    days = [(_epoch(t["updated_at"]) - _epoch(t["created_at"])) / 86400 for t in done]
+    days = [(epoch(t["updated_at"]) - epoch(t["created_at"])) / 86400 for t in done]
     live = [t for t in rows if t["status"] != "dismissed" and t.get("estimated_impact")]
 
     def gain(t: dict) -> float:
@@ -274,3 +276,43 @@ def ticket_stats(rows: list[dict]) -> dict[str, Any]:
         "completion_rate": round(len(done) / total, 2) if total else 0.0,
         "average_time_to_complete_days": round(sum(days) / len(days), 1) if days else None,
     }
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, or 400 INVALID_REQUEST."""
+    try:
+        body = json.loads(await request.body() or b"null")
+    except ValueError:
+        raise ApiError(400, "INVALID_REQUEST", "Request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "INVALID_REQUEST", "Request body must be a JSON object")
+    return body
+
+
+def encode_cursor(sort: str, key: float, ticket_id: str) -> str:
+    raw = json.dumps({"s": sort, "k": key, "id": ticket_id}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[float, str]:
+    """(sort key, id) of the last item served; 400 when the cursor is not one of ours for `sort`."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        key, ticket_id = data["k"], data["id"]
+        valid = data["s"] == sort and isinstance(key, (int, float)) and isinstance(ticket_id, str)
+    except (ValueError, TypeError, KeyError):
+        valid = False
+    if not valid:
+        raise bad_param("cursor", "Invalid or expired pagination cursor (it must come with the same sort)")
+    return float(key), ticket_id
+
+
+def sort_key(ticket: dict, field: str) -> float:
+    """A number to order by, so cursors stay small and comparable."""
+    if field == "priority":
+        return float(PRIORITY_RANK.get(ticket["priority"], -1))
+    if field == "status":
+        return float(STATUS_RANK.get(ticket["status"], -1))
+    if field == "estimated_impact.increase_percentage":
+        return float((ticket.get("estimated_impact") or {}).get("increase_percentage") or 0.0)
+    return epoch(ticket[field])

@@ -18,7 +18,8 @@ from starlette.requests import Request
 
 from syncd.sandbox.base import Sandbox
 from syncd.sandbox.jira_catalog import (
-    CATEGORIES, DEFAULT_PRIORITY, ISSUE_TYPES, PRIORITIES, STATUSES, ApiError, Renderer, utc_now,
+    BAD_CREDENTIALS, CATEGORIES, DEFAULT_PRIORITY, ISSUE_TYPES, PRIORITIES, STATUSES, ApiError, Renderer,
+    Wanted, utc_now,
 )
 from syncd.sandbox.jira_fields import Context
 
@@ -55,6 +56,10 @@ class JiraSandbox(Sandbox):
     @property
     def cloud(self) -> bool:
         return self.deployment == "Cloud"
+
+    def __enter__(self) -> "JiraSandbox":
+        self.start()
+        return self
 
     def routes(self) -> list[Any]:
         from syncd.sandbox.jira_api import build_routes
@@ -192,7 +197,7 @@ class JiraSandbox(Sandbox):
                 return email
         elif scheme.lower() == "bearer" and credential.strip() in self.tokens:
             return next(iter(self.users), "bot@example.com")
-        raise ApiError(401, ["Client must be authenticated to access this resource."])
+        raise ApiError(401, [BAD_CREDENTIALS])
 
     # --- search support -------------------------------------------------------------------------
 
@@ -215,7 +220,8 @@ class JiraSandbox(Sandbox):
         return {
             "project": [issue["project"], self.projects[issue["project"]]["id"]], "labels": list(issue["labels"]),
             "key": [issue["key"], issue["id"]], "parent": [parent["key"], parent["id"]] if parent else [],
-            "status": [issue["status"], status["id"]], "statusCategory": [cat["name"], status["category"], str(cat["id"])],
+            "status": [issue["status"], status["id"]],
+            "statusCategory": [cat["name"], status["category"], str(cat["id"])],
             "issuetype": [issue["issuetype"], ISSUE_TYPES[issue["issuetype"]]["id"]],
             "priority": [issue["priority"], PRIORITIES[issue["priority"]]], "summary": [issue["summary"]],
             "created": [issue["created"]], "updated": [issue["updated"]],
@@ -224,7 +230,7 @@ class JiraSandbox(Sandbox):
     def renderer(self, base: str, version: str) -> Renderer:
         return Renderer(base=base, version=version, cloud=self.cloud, projects=self.projects)
 
-    def render_issue(self, render: Renderer, issue: dict[str, Any], wanted: Any,
+    def render_issue(self, render: Renderer, issue: dict[str, Any], wanted: Wanted,
                      expand: frozenset[str] = frozenset()) -> dict[str, Any]:
         parent = self.issues.get(issue["parent"] or "")
         return render.issue(issue, wanted, self.subtasks(issue), parent, expand)

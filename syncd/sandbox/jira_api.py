@@ -17,8 +17,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from syncd.sandbox.jira_catalog import (
-    ISSUE_TYPES, PRIORITIES, STATUSES, TRANSITIONS, ApiError, Renderer, field_list, field_selector,
-    jira_time, not_found_issue, utc_now,
+    BAD_CREDENTIALS, ISSUE_TYPES, PRIORITIES, STATUSES, TRANSITIONS, ApiError, Renderer, count_param,
+    field_list, field_selector, jira_time, not_found_issue, utc_now,
 )
 from syncd.sandbox.jira_fields import FieldError, check_comment_body, validate_create, validate_edit
 
@@ -63,7 +63,7 @@ Handler = Callable[[Call], "Reply | Response"]
 def _endpoint(sb: "JiraSandbox", handler: Handler, anonymous: bool = False) -> Callable[[Request], Any]:
     async def serve(request: Request) -> Response:
         version = {"2": "2", "3": "3", "latest": "2"}.get(request.path_params.get("version", "2"))
-        if version is None:
+        if version is None or (version == "3" and not sb.cloud):  # Server/DC has no REST v3
             return JSONResponse({"errorMessages": [f"null for uri: {request.url}"], "errors": {}}, 404)
         raw = await request.body()
         try:
@@ -85,10 +85,11 @@ def _endpoint(sb: "JiraSandbox", handler: Handler, anonymous: bool = False) -> C
 
 
 def _error(sb: "JiraSandbox", exc: ApiError) -> Response:
-    if exc.status == 401 and sb.cloud and exc.messages[:1] == ["Client must be authenticated to access this resource."]:
-        return PlainTextResponse(exc.messages[0], 401, headers={"X-Seraph-LoginReason": "AUTHENTICATED_FAILED",
-                                                                "WWW-Authenticate": 'Basic realm="protected-area"'})
+    """JIRA's error body; Cloud answers rejected credentials with a plain-text 401."""
     headers = {"X-Seraph-LoginReason": "AUTHENTICATED_FAILED"} if exc.status == 401 else None
+    if exc.status == 401 and sb.cloud and exc.messages == [BAD_CREDENTIALS]:
+        return PlainTextResponse(BAD_CREDENTIALS, 401, headers={**(headers or {}),
+                                                                "WWW-Authenticate": 'Basic realm="protected-area"'})
     return JSONResponse(exc.body(), exc.status, headers=headers)
 
 
@@ -161,7 +162,8 @@ def priority_one(call: Call) -> Reply:
 
 def _page(call: Call, items: list[Any], cloud_key: str) -> Reply:
     """createmeta paging: Cloud names the list `issueTypes`/`fields`, Server/DC names it `values`."""
-    start, size = _int_param(call, "startAt", 0), _int_param(call, "maxResults", 50)
+    start = count_param(call.param("startAt"), "startAt", 0)
+    size = count_param(call.param("maxResults"), "maxResults", 50)
     if size > 200:
         raise ApiError(400, ["Parameter 'maxResults' must not exceed the limit '200'"])
     chunk = items[start:start + size]
@@ -188,22 +190,12 @@ def createmeta_fields(call: Call) -> Reply:
             continue
         required = fid in ("project", "issuetype", "summary") or (fid == "parent" and ISSUE_TYPES[name]["subtask"])
         meta = {"required": required, "schema": spec["schema"], "name": spec["name"], "fieldId": fid, "key": fid,
-                "hasDefaultValue": fid == "priority", "operations": ["add", "set", "remove"] if fid == "labels" else ["set"]}
+                "hasDefaultValue": fid == "priority",
+                "operations": ["add", "set", "remove"] if fid == "labels" else ["set"]}
         if fid == "priority":
             meta["allowedValues"] = [call.render.priority(p) for p in PRIORITIES]
         fields.append(meta)
     return _page(call, fields, "fields")
-
-
-def _int_param(call: Call, name: str, default: int) -> int:
-    raw = call.param(name)
-    try:
-        value = default if raw in (None, "") else int(raw)
-    except ValueError:
-        raise ApiError(400, [f"The value '{raw}' is not valid for the parameter '{name}'."]) from None
-    if value < 0:
-        raise ApiError(400, [f"The value '{raw}' is not valid for the parameter '{name}'."])
-    return value
 
 
 # --- issues ----------------------------------------------------------------------------------
@@ -354,9 +346,11 @@ def delete_link(call: Call) -> Reply:
 
 def get_comments(call: Call) -> Reply:
     issue = call.issue()
-    start, size = _int_param(call, "startAt", 0), _int_param(call, "maxResults", 5000)
+    start = count_param(call.param("startAt"), "startAt", 0)
+    size = count_param(call.param("maxResults"), "maxResults", 5000)
     comments = [call.render.comment(issue, c) for c in issue["comments"]]
-    return 200, {"comments": comments[start:start + size], "maxResults": size, "total": len(comments), "startAt": start}
+    return 200, {"comments": comments[start:start + size], "maxResults": size, "total": len(comments),
+                 "startAt": start}
 
 
 def add_comment(call: Call) -> Reply:
@@ -384,7 +378,8 @@ def build_routes(sb: "JiraSandbox") -> list[Route]:
         ("GET", "priority/{id}", priority_one), ("GET", "project", projects),
         ("GET", "project/{project}", project), ("GET", "project/{project}/statuses", project_statuses),
         ("GET", "issuetype", lambda c: (200, [c.render.issuetype(n) for n in ISSUE_TYPES])),
-        ("GET", "issuetype/{id}", issuetype_one), ("GET", "status", lambda c: (200, [c.render.status(s) for s in STATUSES])),
+        ("GET", "issuetype/{id}", issuetype_one),
+        ("GET", "status", lambda c: (200, [c.render.status(s) for s in STATUSES])),
         ("GET", "issue/createmeta/{project}/issuetypes", createmeta_types),
         ("GET", "issue/createmeta/{project}/issuetypes/{id}", createmeta_fields),
         ("POST", "issue", create_issue), ("POST", "issue/bulk", create_issues),
@@ -398,7 +393,8 @@ def build_routes(sb: "JiraSandbox") -> list[Route]:
         ("GET", "search/jql", cloud_search), ("POST", "search/jql", cloud_search),
     ]
     routes = [Route("/rest/api/{version}/serverInfo", _endpoint(sb, server_info, anonymous=True), methods=["GET"])]
-    routes += [Route(f"/rest/api/{{version}}/{path}", _endpoint(sb, fn), methods=[method]) for method, path, fn in table]
+    routes += [Route(f"/rest/api/{{version}}/{path}", _endpoint(sb, fn), methods=[method])
+               for method, path, fn in table]
     routes.append(Route("/rest/applinks/latest/listApplicationlinks",
                         _endpoint(sb, applinks), methods=["GET"]))
     return routes

@@ -10,13 +10,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 ISSUE_TYPES: dict[str, dict[str, Any]] = {  # name -> facts
     "Epic": {"id": "10000", "subtask": False, "hierarchyLevel": 1, "description": "A big user story."},
     "Task": {"id": "10001", "subtask": False, "hierarchyLevel": 0, "description": "A small, distinct piece of work."},
-    "Sub-task": {"id": "10002", "subtask": True, "hierarchyLevel": -1, "description": "A small piece of work that's part of a larger task."},
-    "Story": {"id": "10003", "subtask": False, "hierarchyLevel": 0, "description": "Functionality or a feature expressed as a user goal."},
+    "Sub-task": {"id": "10002", "subtask": True, "hierarchyLevel": -1,
+                 "description": "A small piece of work that's part of a larger task."},
+    "Story": {"id": "10003", "subtask": False, "hierarchyLevel": 0,
+              "description": "Functionality or a feature expressed as a user goal."},
     "Bug": {"id": "10004", "subtask": False, "hierarchyLevel": 0, "description": "A problem or error."},
 }
 CATEGORIES: dict[str, dict[str, Any]] = {  # category key -> facts
@@ -67,6 +69,8 @@ SYSTEM_FIELDS: dict[str, tuple[str, str, tuple[str, ...], bool, bool]] = {
 RENDERED_FIELDS = ("summary", "description", "issuetype", "project", "priority", "labels", "parent",
                    "assignee", "reporter", "duedate", "status", "resolution", "resolutiondate", "created",
                    "updated", "subtasks", "comment", *CUSTOM_FIELDS)
+BAD_CREDENTIALS = "Client must be authenticated to access this resource."
+Wanted = Callable[[str], bool]  # which field ids to render (the `fields` parameter)
 ADF_MESSAGE = "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
 
 
@@ -83,6 +87,19 @@ class ApiError(Exception):
         return {"errorMessages": self.messages, "errors": self.errors}
 
 
+def count_param(raw: Any, name: str, default: int) -> int:
+    """A non-negative integer query/body parameter (startAt, maxResults), else JIRA's 400."""
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        value = -1
+    if value < 0 or isinstance(raw, bool):
+        raise ApiError(400, [f"The value '{raw}' is not valid for the parameter '{name}'."])
+    return value
+
+
 def not_found_issue() -> ApiError:
     return ApiError(404, ["Issue does not exist or you do not have permission to see it."])
 
@@ -90,14 +107,15 @@ def not_found_issue() -> ApiError:
 def field_list() -> list[dict[str, Any]]:
     """The `GET field` answer: system fields then custom fields, as JIRA Cloud lists them."""
     out = []
-    for fid, (name, typ, clauses, _settable, navigable) in SYSTEM_FIELDS.items():
-        out.append({"id": fid, "key": fid, "name": name, "custom": False, "orderable": _settable,
+    for fid, (name, typ, clauses, settable, navigable) in SYSTEM_FIELDS.items():
+        out.append({"id": fid, "key": fid, "name": name, "custom": False, "orderable": settable,
                     "navigable": navigable, "searchable": True, "clauseNames": list(clauses),
                     "schema": {"type": typ, "system": fid}})
     for fid, spec in CUSTOM_FIELDS.items():
         num = int(fid.rsplit("_", 1)[1])
         typ = {"number": "number", "sprint": "array", "date": "date"}[spec["kind"]]
-        out.append({"id": fid, "key": fid, "name": spec["name"], "custom": True, "orderable": True, "navigable": True, "searchable": True,
+        out.append({"id": fid, "key": fid, "name": spec["name"], "custom": True, "orderable": True,
+                    "navigable": True, "searchable": True,
                     "clauseNames": [f"cf[{num}]", spec["name"]],
                     "schema": {"type": typ, "custom": spec["custom"], "customId": num}})
     return out
@@ -229,7 +247,8 @@ class Renderer:
             account = "712020:" + hashlib.sha1(email.encode()).hexdigest()[:24]
             return {"self": self.url(f"user?accountId={account}"), "accountId": account, "accountType": "atlassian",
                     "emailAddress": email, "displayName": display, "active": True, "timeZone": "UTC"}
-        return {"self": self.url(f"user?username={name}"), "key": f"JIRAUSER{int(hashlib.sha1(email.encode()).hexdigest()[:5], 16)}",
+        user_key = f"JIRAUSER{int(hashlib.sha1(email.encode()).hexdigest()[:5], 16)}"
+        return {"self": self.url(f"user?username={name}"), "key": user_key,
                 "name": name, "emailAddress": email, "displayName": display, "active": True, "timeZone": "UTC"}
 
     def resolution(self, name: str | None) -> dict[str, Any] | None:
@@ -252,7 +271,8 @@ class Renderer:
         """The short form JIRA nests for `parent` and `subtasks`."""
         return {"id": issue["id"], "key": issue["key"], "self": self.url(f"issue/{issue['id']}"),
                 "fields": {"summary": issue["summary"], "status": self.status(issue["status"]),
-                           "priority": self.priority(issue["priority"]), "issuetype": self.issuetype(issue["issuetype"])}}
+                           "priority": self.priority(issue["priority"]),
+                           "issuetype": self.issuetype(issue["issuetype"])}}
 
     def comment(self, issue: dict[str, Any], comment: dict[str, Any]) -> dict[str, Any]:
         author = self.user(comment["author"])
@@ -260,7 +280,7 @@ class Renderer:
                 "author": author, "updateAuthor": author, "body": self.description(comment["body"]),
                 "created": jira_time(comment["created"]), "updated": jira_time(comment["created"]), "jsdPublic": True}
 
-    def issue(self, issue: dict[str, Any], wanted: Any, subtasks: list[dict[str, Any]],
+    def issue(self, issue: dict[str, Any], wanted: Wanted, subtasks: list[dict[str, Any]],
               parent: dict[str, Any] | None, expand: frozenset[str] = frozenset()) -> dict[str, Any]:
         """Full issue JSON; `wanted(field_id) -> bool` picks the fields (the `fields` parameter)."""
         values = self._field_values(issue, subtasks, parent)
@@ -302,7 +322,7 @@ class Renderer:
         return values
 
 
-def field_selector(params: list[str], default: str) -> Any:
+def field_selector(params: list[str], default: str) -> Wanted:
     """Turn `fields` parameters (comma lists, `*all`, `*navigable`, `-name`) into a predicate."""
     items = [p.strip() for raw in params for p in raw.split(",") if p.strip()] or [default]
     navigable = {f for f, spec in SYSTEM_FIELDS.items() if spec[4]} | set(CUSTOM_FIELDS)

@@ -165,7 +165,7 @@ def _priority(value: Any, _ctx: Context) -> str:
     raise FieldError(f"Priority name '{value['name']}' is not valid")
 
 
-def _labels(value: Any, _ctx: Context) -> list[str]:
+def _labels(value: Any, _ctx: Context | None = None) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise FieldError("data was not an array")
     for label in value:
@@ -179,7 +179,8 @@ def _check_label(label: Any) -> None:
     if any(ch.isspace() for ch in label):
         raise FieldError(f"The label '{label}' contains spaces which is invalid.")
     if len(label) > 255:
-        raise FieldError(f"The label '{label[:20]}...' exceeds the maximum length for a single label of 255 characters.")
+        raise FieldError(f"The label '{label[:20]}...' exceeds the maximum length for a single label "
+                         "of 255 characters.")
 
 
 def _parent(value: Any, ctx: Context) -> str | None:
@@ -244,7 +245,7 @@ def _label_ops(ops: Any, current: list[str]) -> list[str]:
     labels = set(current)
     for verb, value in _ops(ops, "labels"):
         if verb == "set":
-            labels = set(_labels(value, None))  # type: ignore[arg-type]
+            labels = set(_labels(value))
         elif verb in ("add", "remove"):
             _check_label(value)
             labels = labels | {value} if verb == "add" else labels - {value}

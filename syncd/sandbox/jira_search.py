@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from syncd.sandbox import jql
 from syncd.sandbox.base import mark_read_only
-from syncd.sandbox.jira_catalog import ISSUE_TYPES, PRIORITIES, STATUSES, ApiError, field_selector
+from syncd.sandbox.jira_catalog import ISSUE_TYPES, PRIORITIES, STATUSES, ApiError, count_param, field_selector
 
 if TYPE_CHECKING:
     from syncd.sandbox.jira_api import Call, Reply
@@ -42,8 +42,8 @@ def legacy_search(call: "Call") -> "Reply":
     args = _args(call, LEGACY_KEYS)
     checked = str(args.get("validateQuery", "true")).lower() not in ("false", "none", "warn")
     hits = _run(call, args["jql"], validate=checked, bounded=False, reconcile=set())
-    start = _number(args.get("startAt"), "startAt", 0)
-    size = min(_number(args.get("maxResults"), "maxResults", 50), call.sb.page_limit)
+    start = count_param(args.get("startAt"), "startAt", 0)
+    size = min(count_param(args.get("maxResults"), "maxResults", 50), call.sb.page_limit)
     wanted = field_selector(args["fields"], "*navigable")
     page = [call.sb.render_issue(call.render, i, wanted, args["expand"]) for i in hits[start:start + size]]
     return 200, {"expand": "schema,names", "startAt": start, "maxResults": size, "total": len(hits), "issues": page}
@@ -55,10 +55,10 @@ def cloud_search(call: "Call") -> "Reply":
     if not call.sb.cloud:
         raise ApiError(404, [f"null for uri: {call.request.url}"])
     args = _args(call, CLOUD_KEYS)
-    reconcile = {_number(x, "reconcileIssues", 0) for x in args["reconcileIssues"]}
+    reconcile = {count_param(x, "reconcileIssues", 0) for x in args["reconcileIssues"]}
     hits = _run(call, args["jql"], validate=True, bounded=True, reconcile=reconcile)
     offset = _read_token(args.get("nextPageToken"), args["jql"])
-    size = max(1, min(_number(args.get("maxResults"), "maxResults", 50), call.sb.page_limit))
+    size = max(1, min(count_param(args.get("maxResults"), "maxResults", 50), call.sb.page_limit))
     page = hits[offset:offset + size]
     if args["fields"] in ([], ["id"]):
         issues: list[dict[str, Any]] = [{"id": i["id"]} for i in page]
@@ -94,18 +94,6 @@ def _args(call: "Call", allowed: frozenset[str]) -> dict[str, Any]:
     args["jql"] = str(args.get("jql") or "")
     args["expand"] = frozenset(x.strip() for x in str(args.get("expand") or "").split(",") if x.strip())
     return args
-
-
-def _number(raw: Any, name: str, default: int) -> int:
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise ApiError(400, [f"The value '{raw}' is not valid for the parameter '{name}'."]) from None
-    if value < 0 or isinstance(raw, bool):
-        raise ApiError(400, [f"The value '{raw}' is not valid for the parameter '{name}'."])
-    return value
 
 
 def _run(call: "Call", text: str, *, validate: bool, bounded: bool, reconcile: set[int]) -> list[dict[str, Any]]:
