@@ -175,7 +175,8 @@ class AsanaSandbox(Sandbox):
         workspace = data.pop("workspace", None)
         if workspace is not None and workspace != self.workspace_gid:
             raise ApiError(400, f"workspace: Not a recognized ID: {workspace}")
-        parent = parent or data.pop("parent", None)
+        given_parent = data.pop("parent", None)
+        parent = parent or given_parent
         if parent is not None and parent not in self.tasks:
             raise ApiError(400, f"parent: Not a recognized ID: {parent}")
         if not (projects or workspace or parent):
