@@ -30,6 +30,8 @@ from syncd import metrics
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
+# Header families that announce a request budget: Cogny/GitHub style, and Linear's request budget.
+RATE_LIMIT_PREFIXES = ("x-ratelimit", "x-ratelimit-requests")
 log = structlog.get_logger("syncd.http")
 
 
@@ -124,14 +126,19 @@ class Pacer:
 
     def observe(self, headers: Mapping[str, str]) -> None:
         h = _lower(headers)
-        remaining, reset = h.get("x-ratelimit-remaining"), h.get("x-ratelimit-reset")
-        if remaining is None or reset is None:
+        for prefix in RATE_LIMIT_PREFIXES:
+            remaining, reset = h.get(f"{prefix}-remaining"), h.get(f"{prefix}-reset")
+            if remaining is not None and reset is not None:
+                break
+        else:
             return
         try:
             rem, rst = int(float(remaining)), float(reset)
         except ValueError:
             return
         now = self.clock()
+        if rst > 1e12:
+            rst /= 1000.0  # epoch milliseconds (Linear)
         reset_at = rst if rst > 1e9 else now + rst
         with self._lock:
             if self._reset_at is None or reset_at > self._reset_at + 0.5:

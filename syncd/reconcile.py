@@ -134,7 +134,8 @@ class Reconciler:
         trusted = link.state == "synced"
         previous = Desired.from_json(link.applied) if trusted else None
         ref, action = self._ensure_record(ticket, connector, link, desired, previous, trusted)
-        self._ensure_items(ticket, connector, link, ref, desired, previous, trusted and action != "created")
+        # a record created just now has no children to recover; a trusted one has them in the store
+        self._ensure_items(ticket, connector, link, ref, desired, previous, trusted or action == "created")
         link.state, link.applied_hash, link.applied = "synced", wanted_hash, desired.to_json()
         link.synced_at, link.last_error = utcnow(), None
         self.store.save_link(link)

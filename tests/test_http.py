@@ -126,3 +126,13 @@ def test_pacer_ignores_missing_or_bad_headers() -> None:
     pacer.observe({})
     for _ in range(5):
         pacer.before_request()
+
+
+def test_pacer_reads_linear_style_headers_with_millisecond_reset() -> None:
+    now = [1_700_000_000.0]
+    sleeps: list[float] = []
+    pacer = Pacer("linear", sleep=lambda s: (sleeps.append(s), now.__setitem__(0, now[0] + s)),
+                  clock=lambda: now[0])
+    pacer.observe({"X-RateLimit-Requests-Remaining": "0", "X-RateLimit-Requests-Reset": "1700000010000"})
+    pacer.before_request()
+    assert len(sleeps) == 1 and 10 <= sleeps[0] <= 10.1

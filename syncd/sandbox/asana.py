@@ -8,7 +8,8 @@ inspect it with the helpers below (`tasks`, `subtasks`, `find_by_external`, `com
 Knobs that mirror how the real service differs between accounts:
 - `external_allowed=False`: the token's app may not write `external` data (Asana documents
   `external` as OAuth-only and per-app). `external_refusal` picks how that shows: "forbid"
-  (403, the default) or "ignore" (accepted and dropped; the task has no external gid).
+  (403, the default) or "ignore" (accepted and dropped; the task has no external gid); either
+  way `GET /tasks/external:<gid>` answers 404, as the app sees no external data.
 - `rate_limit`: requests per `rate_window` seconds per token; over it, 429 with `Retry-After`,
   and rejected requests still count (Asana's rate-limit docs).
 """

@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from syncd.sandbox.base import Sandbox, mark_read_only
-from syncd.sandbox.linear_schema import SPEC, Resolvers, load_schema
+from syncd.sandbox.linear_schema import SPEC, Resolvers, load_schema, resolve_field
 
 __all__ = ["LinearSandbox", "DEFAULT_KEY"]
 DEFAULT_KEY = "lin_api_sandbox"
@@ -260,7 +260,7 @@ class LinearSandbox(Sandbox):
             return _error(self._throttle_status, "Rate limit exceeded", "RATELIMITED", "ratelimited", headers)
         with self.lock:
             result = execute_sync(self.schema, document, root_value=Resolvers(self).root(),
-                                  variable_values=variables, operation_name=name)
+                                  variable_values=variables, operation_name=name, field_resolver=resolve_field)
         payload = result.formatted
         if result.data is None and result.errors and all(e.path is None for e in result.errors):
             for error in payload["errors"]:  # variables that do not fit the schema's input types

@@ -4,7 +4,8 @@ Documents are validated and executed by graphql-core against the real schema (bu
 process: the SDL is 1.2 MB). Objects are plain dicts; connection and relation fields are
 callables that graphql-core's default resolver calls with the field's arguments. Inputs are
 checked as Linear checks them (team, parent and state must exist and belong together, priority
-0–4, ids are UUIDs); anything the sandbox does not implement is refused loudly, never ignored.
+0–4, ids are UUIDs); a field, filter or input the sandbox does not implement is refused with
+SANDBOX_UNSUPPORTED, never silently ignored or answered with null.
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ def not_found(entity: str) -> GraphQLError:
 
 def unsupported(what: str) -> GraphQLError:
     return api_error(f"the Linear sandbox does not implement {what}", code="SANDBOX_UNSUPPORTED", kind="other")
+
+
+def resolve_field(source: Any, info: Any, **args: Any) -> Any:
+    """Read a field from a view dict (calling it if it is a relation); refuse fields not modelled."""
+    if not isinstance(source, dict) or info.field_name not in source:
+        raise unsupported(f"{info.parent_type.name}.{info.field_name}")
+    value = source[info.field_name]
+    return value(info, **args) if callable(value) else value
 
 
 # -- connections and filters ---------------------------------------------------------------

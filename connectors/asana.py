@@ -1,0 +1,411 @@
+"""Asana: one task per ticket in a project, one subtask per action item, over the REST API (httpx).
+
+Where an Asana value comes from, in one place: name ← the title on one line; notes (plain
+text) ← description, facts, supporting data, action items, the ticket URL and, as the last
+line, the marker `cogny:<ticket id>`; completed ← the ticket is completed or dismissed (a
+subtask: its action item is done, or the ticket is completed); custom_fields ← `custom_fields`
+plus the `priority_field` enum option for the ticket's priority; section ← `section_gid`.
+
+The marker: where the token may write external data (Asana documents `external` as OAuth-only,
+visible only to the app that wrote it), the task carries `external.gid = cogny:<ticket id>`
+and `find` addresses it directly as `GET /tasks/external:<gid>`. Otherwise (or when that misses)
+`find` looks for the marker as the last line of the notes of the project's tasks (one full
+listing per process, then only tasks modified since, so a new ticket costs two small GETs).
+Every request goes through the shared policy client (`syncd.http.make_client`): 429 waits for
+`Retry-After`, idempotent calls retry 5xx; a create that got a 5xx is not retried blindly —
+the engine's marker look-up makes the next attempt safe.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Iterator, Literal
+from urllib.parse import quote
+
+import httpx
+import structlog
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from syncd import redact, render
+from syncd.connector import Check, Desired, ExternalRef
+from syncd.errors import ConnectorError
+from syncd.http import RetryPolicy, make_client
+from syncd.models import Ticket
+from syncd.reconcile import PartialItems
+
+log = structlog.get_logger("syncd.connectors.asana")
+DEFAULT_URL = "https://app.asana.com/api/1.0"
+PAGE_SIZE = 100   # Asana's maximum `limit`
+MAX_PAGES = 100   # a listing stops after 10,000 records (with a warning)
+INDEX_MARGIN = timedelta(minutes=5)
+DONE = ("completed", "dismissed")
+_GID = re.compile(r"^\d+$")
+
+
+def marker(ticket_id: str) -> str:
+    """The marker syncd stamps on a task: its external gid and the last line of its notes."""
+    return f"cogny:{ticket_id}"
+
+
+def _gid(value: str) -> str:
+    if not _GID.match(value):
+        raise ValueError(f"must be an Asana gid (digits only), got {value!r}")
+    return value
+
+
+Gid = Annotated[str, AfterValidator(_gid)]
+
+
+class PriorityField(BaseModel):
+    """An enum custom field that mirrors the ticket priority: its gid and one option gid per priority."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    field_gid: Gid
+    options: dict[Literal["critical", "high", "medium", "low"], Gid]
+
+    @model_validator(mode="after")
+    def _every_priority(self) -> "PriorityField":
+        missing = [p for p in render.PRIORITIES if p not in self.options]
+        if missing:
+            raise ValueError(f"options: no enum option gid for {', '.join(missing)}")
+        return self
+
+
+class AsanaSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: SecretStr = Field(description="personal access token, sent as a Bearer token")
+    workspace_gid: Gid
+    project_gid: Gid
+    section_gid: Gid | None = None
+    base_url: str = DEFAULT_URL
+    custom_fields: dict[Gid, str | int | float | list[str] | None] = Field(
+        default_factory=dict, description="static custom field values: field gid -> value")
+    priority_field: PriorityField | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError(f"must be an http(s) URL, got {v!r}")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> "AsanaSettings":
+        if self.priority_field and self.priority_field.field_gid in self.custom_fields:
+            raise ValueError("custom_fields: the priority_field's gid is set from the ticket; remove it here")
+        return self
+
+
+class AsanaConnector:
+    type = "asana"
+    label = "Asana"
+    Settings = AsanaSettings
+
+    def __init__(self, name: str, settings: AsanaSettings, *, policy: RetryPolicy | None = None):
+        self.name = name
+        self.settings = settings
+        self.policy = policy or RetryPolicy()
+        token = settings.token.get_secret_value()
+        redact.register(token)
+        self._client = make_client("asana", settings.base_url, self.policy,
+                                   headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+        self._external = True  # False once Asana shows this token may not write external data
+        self._index: dict[str, ExternalRef] = {}  # notes marker -> task, see _find_in_project
+        self._watermark: str | None = None
+        self._index_lock = threading.Lock()
+
+    # -- rendering (pure) ----------------------------------------------------------------
+    def render(self, ticket: Ticket) -> Desired:
+        record = {"name": _one_line(ticket.title), "notes": render_notes(ticket),
+                  "completed": ticket.status in DONE, "custom_fields": self._custom_fields(ticket)}
+        items = {item.title: {"name": item.title, "notes": render.item_detail(item),
+                              "completed": item.completed or ticket.status == "completed"}
+                 for item in ticket.action_items}
+        return Desired(record, items)
+
+    def _custom_fields(self, ticket: Ticket) -> dict[str, Any]:
+        values = dict(self.settings.custom_fields)
+        field = self.settings.priority_field
+        if field is not None:
+            values[field.field_gid] = field.options.get(ticket.priority, field.options["medium"])
+        return values
+
+    # -- reading ---------------------------------------------------------------------------
+    def find(self, ticket: Ticket) -> ExternalRef | None:
+        key = marker(ticket.id)
+        if self._external:
+            task = self._by_external(key)
+            if task is not None:
+                return _ref(task)
+        return self._find_in_project(key)
+
+    def _find_in_project(self, key: str) -> ExternalRef | None:
+        """The notes marker, from an index of the project: one full listing, then `modified_since` deltas.
+
+        A hit is confirmed with a GET, since the index does not see deletions.
+        """
+        with self._index_lock:
+            self._refresh_index()
+            ref = self._index.get(key)
+        if ref is None:
+            return None
+        response = self._send("GET", f"/tasks/{ref.id}", "get task", params={"opt_fields": "permalink_url"},
+                              allow=(404,))
+        if response.status_code == 404:
+            with self._index_lock:
+                self._index.pop(key, None)
+            return None
+        return _ref(_data(response, "get task"))
+
+    def _refresh_index(self) -> None:
+        fields = {"opt_fields": "name,notes,permalink_url,modified_at"}
+        if self._watermark is None:
+            rows = self._pages(f"/projects/{self.settings.project_gid}/tasks", fields, "list project tasks")
+        else:
+            rows = self._pages("/tasks", {**fields, "project": self.settings.project_gid,
+                                          "modified_since": self._watermark}, "list changed project tasks")
+        latest = None
+        for task in rows:
+            key = _last_line(task.get("notes"))
+            if key.startswith("cogny:"):
+                self._index.setdefault(key, _ref(task))
+            latest = max(latest or "", task.get("modified_at") or "") or None
+        if latest:  # Asana's clock, less a margin for writes that become visible late
+            moment = datetime.fromisoformat(latest.replace("Z", "+00:00")) - INDEX_MARGIN
+            self._watermark = max(self._watermark or "", moment.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+
+    def _by_external(self, key: str) -> dict[str, Any] | None:
+        response = self._send("GET", f"/tasks/external:{quote(key, safe='')}", "find task by external gid",
+                              params={"opt_fields": "name,permalink_url"}, allow=(400, 403, 404))
+        if response.status_code == 403:
+            self._external = False
+        return _data(response, "find task by external gid") if response.status_code == 200 else None
+
+    def find_items(self, ref: ExternalRef) -> dict[str, ExternalRef]:
+        out: dict[str, ExternalRef] = {}
+        for task in self._pages(f"/tasks/{ref.id}/subtasks", {"opt_fields": "name,permalink_url"}, "list subtasks"):
+            out.setdefault(task.get("name", ""), _ref(task))
+        return out
+
+    # -- writing ---------------------------------------------------------------------------
+    def create(self, ticket: Ticket, desired: Desired) -> ExternalRef:
+        data = {**_task_fields(desired.record, None), "projects": [self.settings.project_gid]}
+        if self._external:
+            data["external"] = {"gid": marker(ticket.id),
+                                "data": json.dumps({"ticket_id": ticket.id, "url": ticket.url}, sort_keys=True)}
+        task = self._create_task(data)
+        ref = _ref(task)
+        log.info("asana task created", external_id=ref.id, url=ref.url)
+        with self._index_lock:
+            self._index[marker(ticket.id)] = ref
+        if self.settings.section_gid:
+            self._place(ref)
+        return ref
+
+    def _create_task(self, data: dict[str, Any]) -> dict[str, Any]:
+        """POST /tasks; when Asana refuses or drops `external` for this token, go on without it."""
+        params = {"opt_fields": "name,permalink_url,external"}
+        try:
+            task = self._call("POST", "/tasks", "create task", params=params, data=data)
+        except ConnectorError as exc:
+            refused = exc.status == 403 or exc.status == 400 and "external" in exc.message
+            if "external" not in data or not refused:  # a 403/400 create was not applied: safe to resend
+                raise
+            log.warning("asana refused external data for this token; the notes marker alone will find tasks",
+                        error=exc.message)
+            self._external = False
+            return self._call("POST", "/tasks", "create task", params=params,
+                              data={k: v for k, v in data.items() if k != "external"})
+        if "external" in data and not (task.get("external") or {}).get("gid"):
+            log.warning("asana did not keep external data for this token; the notes marker alone will find tasks")
+            self._external = False
+        return task
+
+    def _place(self, ref: ExternalRef) -> None:
+        """Move the task into `section_gid` (the published spec makes `memberships` read-only)."""
+        self._call("POST", f"/tasks/{ref.id}/addProject", "place task in section",
+                   data={"project": self.settings.project_gid, "section": self.settings.section_gid})
+        log.info("asana task placed in section", external_id=ref.id, section=self.settings.section_gid)
+
+    def update(self, ref: ExternalRef, ticket: Ticket, desired: Desired, previous: Desired | None) -> ExternalRef:
+        fields = _task_fields(desired.record, previous.record if previous else None)
+        if fields:
+            task = self._call("PUT", f"/tasks/{ref.id}", "update task", params={"opt_fields": "permalink_url"},
+                              data=fields)
+            ref = ExternalRef(ref.id, None, task.get("permalink_url") or ref.url)
+            log.info("asana task updated", external_id=ref.id, fields=sorted(fields))
+        if previous is None and self.settings.section_gid:
+            self._place(ref)  # adopted after a crash: the placement may never have happened
+        return ref
+
+    def create_items(self, ref: ExternalRef, ticket: Ticket, items: dict[str, dict[str, Any]]) -> dict[str, ExternalRef]:
+        created: dict[str, ExternalRef] = {}
+        for key, item in items.items():
+            try:
+                task = self._call("POST", f"/tasks/{ref.id}/subtasks", "create subtask",
+                                  params={"opt_fields": "name,permalink_url"},
+                                  data={"name": item["name"], "notes": item["notes"], "completed": item["completed"]})
+            except ConnectorError as exc:
+                raise PartialItems(created, exc) from None
+            created[key] = _ref(task)
+            log.info("asana subtask created", parent=ref.id, external_id=task["gid"])
+        return created
+
+    def update_item(self, ref: ExternalRef, item_ref: ExternalRef, item: dict[str, Any],
+                    previous: dict[str, Any] | None) -> None:
+        fields = _task_fields(item, previous)
+        if fields:
+            self._call("PUT", f"/tasks/{item_ref.id}", "update subtask", params={"opt_fields": "name"}, data=fields)
+            log.info("asana subtask updated", external_id=item_ref.id, fields=sorted(fields))
+
+    # -- checks ----------------------------------------------------------------------------
+    def check(self) -> list[Check]:
+        s = self.settings
+        try:
+            me = self._call("GET", "/users/me", "who am I", params={"opt_fields": "name,email"})
+        except ConnectorError as exc:
+            return [Check("asana credentials", False, str(exc), "check `token` (a personal access token)")]
+        checks = [Check("asana credentials", True, f"authenticated as {me.get('name') or me.get('email')}")]
+        checks.append(self._check_one(f"asana workspace {s.workspace_gid}", f"/workspaces/{s.workspace_gid}",
+                                      "name", None, "check `workspace_gid`"))
+        checks.append(self._check_one(f"asana project {s.project_gid}", f"/projects/{s.project_gid}",
+                                      "name,archived,workspace", ("workspace", s.workspace_gid),
+                                      "check `project_gid` (it must be in `workspace_gid`)"))
+        if s.section_gid:
+            checks.append(self._check_one(f"asana section {s.section_gid}", f"/sections/{s.section_gid}",
+                                          "name,project", ("project", s.project_gid),
+                                          "check `section_gid` (it must be a section of `project_gid`)"))
+        return checks
+
+    def _check_one(self, label: str, path: str, fields: str, belongs: tuple[str, str] | None, fix: str) -> Check:
+        try:
+            found = self._call("GET", path, label, params={"opt_fields": fields})
+        except ConnectorError as exc:
+            return Check(label, False, str(exc), fix)
+        if belongs and (found.get(belongs[0]) or {}).get("gid") != belongs[1]:
+            return Check(label, False, f"{found.get('name')!r} belongs to {belongs[0]} "
+                                       f"{(found.get(belongs[0]) or {}).get('gid')}, not {belongs[1]}", fix)
+        if found.get("archived"):
+            return Check(label, False, f"{found.get('name')!r} is archived", fix)
+        return Check(label, True, str(found.get("name") or ""))
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _pages(self, path: str, params: dict[str, Any], what: str) -> Iterator[dict[str, Any]]:
+        """Every record of a paged list (bounded by MAX_PAGES), following `next_page.offset`."""
+        offset: str | None = None
+        for _ in range(MAX_PAGES):
+            query = {**params, "limit": PAGE_SIZE, **({"offset": offset} if offset else {})}
+            body = _body(self._send("GET", path, what, params=query), what)
+            yield from body.get("data") or []
+            offset = (body.get("next_page") or {}).get("offset")
+            if not offset:
+                return
+        log.warning("asana listing stopped at the page limit", path=path, pages=MAX_PAGES)
+
+    def _call(self, method: str, path: str, what: str, *, params: dict[str, Any] | None = None,
+              data: dict[str, Any] | None = None) -> dict[str, Any]:
+        return _data(self._send(method, path, what, params=params, data=data), what)
+
+    def _send(self, method: str, path: str, what: str, *, params: dict[str, Any] | None = None,
+              data: dict[str, Any] | None = None, allow: tuple[int, ...] = ()) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, params=params,
+                                            json={"data": data} if data is not None else None)
+        except httpx.HTTPError as exc:
+            raise ConnectorError("asana", f"{what}: {type(exc).__name__}", retryable=True) from None
+        if response.status_code >= 400 and response.status_code not in allow:
+            raise _error(response, what)
+        return response
+
+
+def _body(response: httpx.Response, what: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise ConnectorError("asana", f"{what}: answer is not a JSON object", status=response.status_code)
+    return body
+
+
+def _data(response: httpx.Response, what: str) -> dict[str, Any]:
+    data = _body(response, what).get("data")
+    if not isinstance(data, dict):
+        raise ConnectorError("asana", f"{what}: answer has no `data` object", status=response.status_code)
+    return data
+
+
+def _error(response: httpx.Response, what: str) -> ConnectorError:
+    """Asana's `{"errors": [{"message", "help", "phrase"}]}` as one line (no request headers in it)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    errors = body.get("errors") if isinstance(body, dict) else None
+    errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+    detail = "; ".join(str(e["message"]) for e in errors if e.get("message")) or \
+        response.reason_phrase or "no details"
+    phrases = [str(e["phrase"]) for e in errors if e.get("phrase")]
+    if phrases:
+        detail += f" (phrase: {', '.join(phrases)})"
+    status = response.status_code
+    return ConnectorError("asana", f"{what}: {redact.redact(detail)}", status=status,
+                          retryable=status == 429 or status >= 500)
+
+
+def _task_fields(record: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
+    """The writable fields that differ from what was last applied (`old` None: all of them).
+
+    Without a record of what was applied (an adopted task) an open ticket does not reopen a
+    task someone completed by hand; a done ticket still completes it.
+    """
+    fields = {k: record[k] for k in ("name", "notes") if old is None or old.get(k) != record[k]}
+    if old is None:
+        if record["completed"]:
+            fields["completed"] = True
+    elif old.get("completed") != record["completed"]:
+        fields["completed"] = record["completed"]
+    if "custom_fields" in record:
+        before = (old or {}).get("custom_fields", {})
+        changed = {k: v for k, v in record["custom_fields"].items() if old is None or before.get(k, ...) != v}
+        changed.update({k: None for k in before if k not in record["custom_fields"]})
+        if changed:
+            fields["custom_fields"] = changed
+    return fields
+
+
+def _ref(task: dict[str, Any]) -> ExternalRef:
+    return ExternalRef(str(task["gid"]), None, task.get("permalink_url"))
+
+
+def _last_line(notes: str | None) -> str:
+    lines = (notes or "").strip().splitlines()
+    return lines[-1].strip() if lines else ""
+
+
+def _one_line(title: str) -> str:
+    return " ".join(title.split())
+
+
+def render_notes(ticket: Ticket) -> str:
+    """The task's plain-text notes; the marker `cogny:<id>` is always the last line."""
+    lines: list[str] = []
+    if ticket.description.strip():
+        lines += [ticket.description.strip(), ""]
+    lines += [f"{label}: {value}" for label, value in render.facts(ticket)]
+    data = render.supporting(ticket)
+    if data:
+        lines += ["", "Supporting data:", *(f"- {k}: {v}" for k, v in data)]
+    if ticket.action_items:
+        lines += ["", "Action items (one subtask each):", *(f"- {i.title}" for i in ticket.action_items)]
+    if ticket.url:
+        lines += ["", f"Cogny ticket: {ticket.url}"]
+    return "\n".join([*lines, "", marker(ticket.id)])
