@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -68,6 +69,59 @@ def load_config(path: Optional[Path]) -> config_mod.Config:
 def fail(message: str, code: int = EXIT_FAILED) -> None:
     err.print(f"syncd: {redact(message)}", markup=False)
     raise typer.Exit(code)
+
+
+@app.command("init")
+def init(output: Path = typer.Option(Path("syncd.yaml"), "-o", "--output", help="Where to write the config."),
+         connector: list[str] = typer.Option(None, "--connector", help="jira, slack, linear or asana (repeatable)."),
+         cogny_url: str = typer.Option("https://api.cogny.com/v1", "--cogny-url"),
+         warehouse: list[str] = typer.Option(None, "--warehouse", help="Warehouse id (repeatable)."),
+         store_url: str = typer.Option("sqlite:///syncd.db", "--store-url"),
+         jira_url: Optional[str] = typer.Option(None, "--jira-url"),
+         jira_project: Optional[str] = typer.Option(None, "--jira-project"),
+         slack_channel: Optional[str] = typer.Option(None, "--slack-channel"),
+         linear_team: Optional[str] = typer.Option(None, "--linear-team"),
+         asana_workspace: Optional[str] = typer.Option(None, "--asana-workspace"),
+         asana_project: Optional[str] = typer.Option(None, "--asana-project"),
+         force: bool = typer.Option(False, "--force", help="Overwrite an existing file.")) -> None:
+    """Write a commented syncd.yaml (asks for what flags leave out, on a terminal), then check it."""
+    from syncd import init as init_mod
+
+    interactive = sys.stdin.isatty()
+    chosen = connector or (typer.prompt("Targets (comma-separated: jira, slack, linear, asana)", default="jira")
+                           .replace(" ", "").split(",") if interactive else [])
+    unknown = [c for c in chosen if c not in init_mod.TEMPLATES]
+    if unknown:
+        fail(f"--connector: unknown {unknown} (choose from {', '.join(init_mod.TEMPLATES)})", EXIT_CONFIG)
+
+    def ask(value: Optional[str], label: str, needed: bool) -> str:
+        if value or not needed:
+            return value or ""
+        if not interactive:
+            fail(f"{label} is required for the chosen connectors (no terminal to ask on)", EXIT_CONFIG)
+        return typer.prompt(label)
+
+    values = {
+        "jira_url": ask(jira_url, "--jira-url", "jira" in chosen),
+        "jira_project": ask(jira_project, "--jira-project", "jira" in chosen),
+        "slack_channel": ask(slack_channel, "--slack-channel", "slack" in chosen),
+        "linear_team": ask(linear_team, "--linear-team", "linear" in chosen),
+        "asana_workspace": ask(asana_workspace, "--asana-workspace", "asana" in chosen),
+        "asana_project": ask(asana_project, "--asana-project", "asana" in chosen),
+    }
+    text, env = init_mod.render(chosen, cogny_url=cogny_url, warehouses=warehouse or [], store_url=store_url,
+                                values=values)
+    try:
+        init_mod.write(output, text, force=force)
+    except FileExistsError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    out.print(f"wrote {output}")
+    missing = [name for name in env if not os.environ.get(name)]
+    if missing:
+        out.print(f"next: export {' '.join(f'{m}=...' for m in missing)}")
+        out.print(f"then: syncd check-config -c {output} --connect")
+        return
+    check_config(output, connect=False)
 
 
 @app.command("check-config")

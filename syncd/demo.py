@@ -45,19 +45,63 @@ def run_demo(*, console: Console, tickets: int = 12, serve: bool = False, workdi
             extra = _writes(cogny, targets) - writes_before
             console.print(f"[bold green]{extra} writes[/bold green] on the second run (content hashes matched)")
             ok &= extra == 0
-            ticket_id = sorted(cogny.tickets)[0]
-            cogny.edit_ticket(ticket_id, title="Edited in Cogny: " + cogny.ticket(ticket_id)["title"][:60],
-                              priority="critical")
-            console.print(f"\nEdited {ticket_id} in the Cogny sandbox (title, priority → critical)")
-            ok &= _sync(console, cfg, app, "3. third sync: the edit flows to every target")
+        ok &= _webhook_step(console, cfg, cogny, targets)
         console.rule()
         console.print(f"config: {path}")
         console.print(f"store:  {cfg.store.url}")
-        console.print(f"again:  syncd run-once -c {path}")
         if serve:
-            console.print("sandboxes keep running; Ctrl-C to stop")
+            console.print(f"daemon: syncd run -c {path}    (in another shell; the sandboxes stay up until Ctrl-C here)")
             _wait_forever()
+        else:
+            console.print("next:   syncd demo --serve   keeps the sandboxes running, then: syncd run -c <the config it prints>")
     return ok
+
+
+def _webhook_step(console: Console, cfg: Any, cogny: Any, targets: dict[str, Any]) -> bool:
+    """Start the daemon in-process, edit a ticket in Cogny, and time the signed webhook's effect."""
+    from syncd.daemon import Daemon
+
+    console.rule("3. an edit in Cogny arrives by signed webhook")
+    daemon = Daemon(cfg)
+    daemon.start()
+    try:
+        url = f"http://127.0.0.1:{daemon.server.port}{cfg.webhook.path}"
+        cogny.subscribe(url, WEBHOOK_SECRET)
+        ticket_id = sorted(cogny.tickets)[0]
+        before = _writes(cogny, targets)
+        started = time.monotonic()
+        cogny.edit_ticket(ticket_id, title="Edited in Cogny: " + cogny.ticket(ticket_id)["title"][:60],
+                          priority="critical")
+        console.print(f"edited {ticket_id} in the Cogny sandbox (title; priority → critical); "
+                      f"Cogny signs and posts the event to {url}")
+        assert daemon.app is not None
+        synced = _wait(lambda: all(_newer(ln, started) for ln in daemon.app.store.links_for_ticket(ticket_id)), 10)
+        elapsed = time.monotonic() - started
+        table = Table("connector", "record", "state", title=f"{ticket_id} after the webhook")
+        for ln in daemon.app.store.links_for_ticket(ticket_id):
+            table.add_row(ln.connector, ln.external_key or ln.external_id or "", ln.state)
+        console.print(table)
+        writes = _writes(cogny, targets) - before
+        if synced:
+            console.print(f"[bold green]synced {elapsed:.2f}s after the edit[/bold green] ({writes} write calls)")
+        else:
+            console.print("[red]the webhook's change did not arrive within 10 s[/red]")
+        return synced
+    finally:
+        daemon.shutdown()
+
+
+def _newer(link: Any, started: float) -> bool:
+    return link.synced_at is not None and link.synced_at.timestamp() >= time.time() - (time.monotonic() - started)
+
+
+def _wait(check: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def write_config(workdir: Path, cogny: Any, targets: dict[str, Any]) -> Path:
