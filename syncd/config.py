@@ -112,6 +112,8 @@ class InboxConfig(Model):
     max_attempts: int = Field(8, ge=1)
     backoff_seconds: float = Field(2.0, ge=0)
     max_backoff_seconds: float = Field(600.0, ge=0)
+    lease_seconds: float = Field(300.0, gt=0, description="a claimed event returns to the queue if its "
+                                                          "worker dies and the lease runs out")
 
 
 class RouteMatch(Model):

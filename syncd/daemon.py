@@ -26,6 +26,7 @@ from syncd.app import App
 from syncd.cycle import filters_match, run_cycle
 from syncd.errors import ConfigError, NotFound, SyncdError, TicketDataError
 from syncd.inbox import Claim, Inbox
+from syncd.leader import Leadership
 from syncd.models import Ticket
 from syncd.reconcile import TicketLocks
 from syncd.redact import redact
@@ -45,7 +46,7 @@ class Daemon:
         self.config = config
         self.config_path = config_path or config.source
         self.worker_threads = worker_threads
-        self.locks = TicketLocks()
+        self.locks = TicketLocks(config.store.url)
         self._stop = threading.Event()
         self._swap = threading.Lock()
         self._lockfile: Any = None
@@ -58,7 +59,7 @@ class Daemon:
         self.app = App.build(self.config)
         c = self.config.inbox
         self.inbox = Inbox(self.app.store.engine, max_attempts=c.max_attempts, backoff=c.backoff_seconds,
-                           max_backoff=c.max_backoff_seconds)
+                           max_backoff=c.max_backoff_seconds, lease_seconds=c.lease_seconds)
         self.worker = Worker(self.inbox, self.process, threads=self.worker_threads)
         self.writer = IngestWriter(self.inbox, on_stored=self.worker.wake)
         w = self.config.webhook
@@ -69,8 +70,13 @@ class Daemon:
         self.worker.start()
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.scheduler.add_job(self.poll, self._trigger(), id="poll", max_instances=1, coalesce=True,
-                               next_run_time=_now(), misfire_grace_time=None)
+                               misfire_grace_time=None)
         self.scheduler.start()
+        # The first poll runs when this replica becomes leader (at once on SQLite).
+        self.leadership = Leadership(self.config.store.url, self.config.schedule.leader_check_seconds,
+                                     on_elected=lambda: self.scheduler.modify_job("poll", next_run_time=_now())
+                                     if self.scheduler else None)
+        self.leadership.start()
         log.info("syncd running", webhook=f"http://{w.host}:{self.server.port}{w.path}",
                  connectors=sorted(self.app.connectors), store=_safe(self.config.store.url))
 
@@ -91,6 +97,7 @@ class Daemon:
         self.server.stop()  # stop accepting first: senders retry elsewhere or later
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
+        self.leadership.stop()
         self.worker.stop(timeout=6.0)
         self.writer.stop()
         if self.app is not None:
@@ -101,6 +108,8 @@ class Daemon:
 
     # -- work --------------------------------------------------------------------------------
     def poll(self) -> None:
+        if not self.leadership.is_leader:
+            return  # another replica runs the schedule
         with self._swap:
             app, config = self.app, self.config
         assert app is not None
@@ -163,7 +172,9 @@ class Daemon:
         except Exception:
             detail["store"] = False
         detail["scheduler"] = bool(self.scheduler and self.scheduler.running)
-        return all(detail.values()), detail
+        ok = all(detail.values())
+        detail["leader"] = self.leadership.is_leader
+        return ok, detail
 
     def _trigger(self) -> Any:
         s = self.config.schedule
