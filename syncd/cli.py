@@ -160,8 +160,12 @@ def run_once(
     cfg = load_config(config)
     if concurrency:
         cfg.sync.concurrency = concurrency
+    from syncd.lockfile import StoreBusy
+
     try:
         ok = do_run(cfg, dry_run=dry_run, console=out)
+    except StoreBusy as exc:
+        fail(str(exc), EXIT_CONFIG)
     except SyncdError as exc:
         fail(str(exc))
     raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)

@@ -7,12 +7,9 @@ logged and the old one keeps running.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import signal
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -27,6 +24,7 @@ from syncd.cycle import filters_match, run_cycle
 from syncd.errors import ConfigError, NotFound, SyncdError, TicketDataError
 from syncd.inbox import Claim, Inbox
 from syncd.leader import Leadership
+from syncd.lockfile import lock_sqlite
 from syncd.models import Ticket
 from syncd.reconcile import TicketLocks
 from syncd.redact import redact
@@ -35,10 +33,6 @@ from syncd.webhook import IngestWriter, Receiver
 from syncd.worker import Worker
 
 log = structlog.get_logger("syncd.daemon")
-
-
-class DaemonError(SyncdError):
-    pass
 
 
 class Daemon:
@@ -181,28 +175,6 @@ class Daemon:
         if s.cron:
             return CronTrigger.from_crontab(s.cron, timezone="UTC")
         return IntervalTrigger(seconds=s.interval_seconds or 3600)
-
-
-def lock_sqlite(url: str) -> Any:
-    """One daemon per SQLite file: a second `syncd run` on the same file exits with a clear message."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    path = Path(f"{parsed.database}.lock")
-    handle = open(path, "a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise DaemonError(f"another `syncd run` is already using {parsed.database} (lock {path}); "
-                          "SQLite supports one daemon — use PostgreSQL for several replicas") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
 
 
 def _now() -> Any:

@@ -20,6 +20,17 @@ PLAN_ACTIONS = ("would-create", "would-adopt", "would-update", "unchanged", "fai
 
 def run_once(config: Config, *, dry_run: bool, console: Console) -> bool:
     """Run one cycle; print the plan or the summary. True when every ticket succeeded."""
+    from syncd.lockfile import lock_sqlite
+
+    lock = None if dry_run else lock_sqlite(config.store.url)  # never alongside a daemon on one SQLite file
+    try:
+        return _run(config, dry_run=dry_run, console=console)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _run(config: Config, *, dry_run: bool, console: Console) -> bool:
     with App.build(config, migrate=not dry_run) as app:
         reconciler = app.reconciler(dry_run=dry_run)
         report = _with_progress(console, lambda progress: run_cycle(

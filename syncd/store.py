@@ -21,6 +21,7 @@ from syncd.errors import SyncdError
 from syncd.schema import links, runs, subtask_links
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x53594E4344 + 1
 
 
 class StoreError(SyncdError):
@@ -131,6 +132,8 @@ class Store:
         cfg.set_main_option("script_location", str(MIGRATIONS))
         try:
             with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":  # replicas starting together migrate one at a time
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except sa.exc.OperationalError as exc:

@@ -227,3 +227,6 @@ def test_health_ready_and_metrics(daemon: Daemon) -> None:
 def test_second_daemon_on_same_sqlite_file_refuses(daemon: Daemon) -> None:
     result = run_cli("run", "-c", str(daemon.cfg), env=ENV, timeout=30)
     assert result.returncode == 2 and "already using" in result.stderr
+    once = run_cli("run-once", "-c", str(daemon.cfg), env=ENV, timeout=30)
+    assert once.returncode == 2 and "already using" in once.stderr
+    assert run_cli("run-once", "--dry-run", "-c", str(daemon.cfg), env=ENV, timeout=30).returncode == 0
