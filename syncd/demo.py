@@ -21,7 +21,9 @@ from syncd.runner import _with_progress, print_summary
 WEBHOOK_SECRET = "whsec_demo_secret"
 
 
-def run_demo(*, console: Console, tickets: int = 12, serve: bool = False, workdir: Path | None = None) -> bool:
+def run_demo(*, console: Console, tickets: int = 12, serve: bool = False, workdir: Path | None = None,
+             on_finish: Any = None) -> bool:
+    """The guided tour; `on_finish(cogny, targets)` sees the sandboxes before they stop (tests)."""
     from syncd import log
 
     log.configure("warning")  # the demo narrates; per-call log lines would drown it
@@ -46,6 +48,8 @@ def run_demo(*, console: Console, tickets: int = 12, serve: bool = False, workdi
             console.print(f"[bold green]{extra} writes[/bold green] on the second run (content hashes matched)")
             ok &= extra == 0
         ok &= _webhook_step(console, cfg, cogny, targets)
+        if on_finish is not None:
+            on_finish(cogny, targets)
         console.rule()
         console.print(f"config: {path}")
         console.print(f"store:  {cfg.store.url}")

@@ -155,6 +155,10 @@ class Reconciler:
         link = self.store.get_link(ticket.id, connector.name)
         if link and link.state == "synced" and link.applied_hash == wanted_hash:
             return Outcome(connector.name, "unchanged", _ref(link))
+        if link and link.state == "synced" and _older(ticket, link):
+            # A poll's listing can be older than the fresh GET a webhook reconcile used: never let
+            # stale data revert a newer state (the next reconcile with fresh data converges).
+            return Outcome(connector.name, "unchanged", _ref(link), reason="ticket data older than applied")
         if self.dry_run:
             return self._plan(ticket, connector, link, desired)
         if link is None:
@@ -164,7 +168,8 @@ class Reconciler:
         ref, action = self._ensure_record(ticket, connector, link, desired, previous, trusted)
         # a record created just now has no children to recover; a trusted one has them in the store
         self._ensure_items(ticket, connector, link, ref, desired, previous, trusted or action == "created")
-        link.state, link.applied_hash, link.applied = "synced", wanted_hash, desired.to_json()
+        link.state, link.applied_hash = "synced", wanted_hash
+        link.applied = {**desired.to_json(), "source_updated_at": ticket.updated_at}
         link.synced_at, link.last_error = utcnow(), None
         self.store.save_link(link)
         return Outcome(connector.name, action, ref)
@@ -261,14 +266,29 @@ class Reconciler:
         if self.dry_run:
             result.notes_planned = not confirmed
             return
-        current = ticket.notes if ticket.notes is not None else self.cogny.get_ticket(ticket.id).get("notes")
         stale = [ln.notes_line for ln in links if ln.notes_line and ln.notes_line != wanted[ln.id]]
+        if ticket.notes is not None and notes.merge(ticket.notes, wanted.values(), stale) == ticket.notes:
+            current = ticket.notes  # already right; nothing to write
+        else:
+            # PATCH replaces the whole string: read it fresh, under the ticket lock, right before
+            # writing — the copy we were handed may predate another reconcile's write-back.
+            current = self.cogny.get_ticket(ticket.id).get("notes")
         merged = notes.merge(current, wanted.values(), stale)
         if merged != (current or ""):
             self.cogny.update_ticket(ticket.id, notes=merged)
             result.notes_written = True
             metrics.writebacks.labels("written").inc()
         self.store.set_notes_lines((ln.id, wanted[ln.id]) for ln in links if ln.notes_line != wanted[ln.id])
+
+
+def _older(ticket: Ticket, link: Link) -> bool:
+    applied_at = (link.applied or {}).get("source_updated_at")
+    return bool(applied_at and ticket.updated_at and _ts(ticket.updated_at) < _ts(applied_at))
+
+
+def _ts(stamp: str) -> str:
+    """ISO 8601 in UTC compares as text once the zone suffix is uniform."""
+    return stamp.replace("+00:00", "Z")
 
 
 def _ref(link: Link) -> ExternalRef:

@@ -96,7 +96,7 @@ def test_every_target_mirrors_exactly_once_and_rerun_writes_nothing(world: dict[
         world[name].log.clear()
     second = run_cli("run-once", "-c", str(world["cfg"]), env=ENV)
     assert second.returncode == 0, second.stderr
-    assert writes(world) == 0
+    assert writes(world) == 0, [(r.method, r.path, r.body[:300]) for n in ("cogny", "jira", "slack", "linear", "asana") for r in world[n].log.writes()]
 
 
 def test_updates_land_on_the_same_records(world: dict[str, Any]) -> None:

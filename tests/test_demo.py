@@ -1,0 +1,44 @@
+"""`syncd demo`: the newcomer's first command works end to end and leaves the sandboxes in the right state."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from syncd.demo import run_demo
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.e2e
+
+
+def test_demo_syncs_every_target_and_the_webhook_edit(tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    def inspect(cogny: Any, targets: dict[str, Any]) -> None:
+        seen["notes"] = {tid: t.get("notes") or "" for tid, t in cogny.tickets.items()}
+        seen["titles"] = {tid: t["title"] for tid, t in cogny.tickets.items()}
+        with targets["jira"].lock:
+            seen["jira"] = {i["summary"] for i in targets["jira"].issues.values() if not i["parent"]}
+        seen["asana"] = {t["name"] for t in targets["asana"].top_level()}
+
+    buffer = io.StringIO()
+    ok = run_demo(console=Console(file=buffer, width=200), tickets=6, workdir=tmp_path, on_finish=inspect)
+    text = buffer.getvalue()
+    assert ok, text
+    Path("/tmp/notes.json").write_text(__import__("json").dumps(seen["notes"], indent=1))
+    assert all(n.count("Synced to Linear:") == 1 and "Synced to Asana:" in n for n in seen["notes"].values()), [n for n in seen["notes"].values() if not (n.count("Synced to Linear:") == 1 and "Synced to Asana:" in n)]
+    edited = next(t for t in seen["titles"].values() if t.startswith("Edited in Cogny: "))
+    assert edited in seen["jira"] and edited in seen["asana"]  # the webhook's edit reached the targets
+    assert "0 writes on the second run" in text and "after the edit" in text
+    assert (tmp_path / "syncd.yaml").exists()
+
+
+def test_demo_cli_exits_zero(tmp_path: Path) -> None:
+    result = run_cli("demo", "--tickets", "4", "--workdir", str(tmp_path), timeout=90)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    for heading in ("tickets found in Cogny", "created where", "second sync", "signed webhook", "config:"):
+        assert heading in result.stdout
