@@ -253,8 +253,11 @@ class LinearSandbox(Sandbox):
         if operation.operation.value != "mutation":
             mark_read_only(request)
         if self._throttled():
+            # The budget comes back when this knob says (after its refusals), and the headers
+            # must not claim otherwise: clients pace themselves by them.
+            reset = time.time() + (self._throttle_retry_after or 0.05)
             headers = {"X-RateLimit-Requests-Limit": "5000", "X-RateLimit-Requests-Remaining": "0",
-                       "X-RateLimit-Requests-Reset": str(int((time.time() + 60) * 1000))}
+                       "X-RateLimit-Requests-Reset": str(int(reset * 1000))}
             if self._throttle_retry_after is not None:
                 headers["Retry-After"] = str(self._throttle_retry_after)
             return _error(self._throttle_status, "Rate limit exceeded", "RATELIMITED", "ratelimited", headers)
