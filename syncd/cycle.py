@@ -72,6 +72,7 @@ class CycleReport:
 
 
 SWEEP_MARGIN = timedelta(minutes=5)  # clock skew between Cogny and us
+ALL_STATUSES = ("open", "in_progress", "completed", "dismissed")
 
 
 def iter_tickets(config: Config, cogny: Any, totals: list[int] | None = None, *,
@@ -101,9 +102,16 @@ def iter_tickets(config: Config, cogny: Any, totals: list[int] | None = None, *,
                 yield raw
     if since is None or linked is None:
         return
-    after = (since - SWEEP_MARGIN).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sweep: dict[str, Any] = {"updated_after": (since - SWEEP_MARGIN).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if not (f.priority or f.category or f.created_after or f.updated_after):
+        # Only the status can take a ticket out of the listing: sweep just the other statuses.
+        outside = [s for s in ALL_STATUSES if f.status and s not in f.status]
+        if f.status and not outside:
+            return
+        if outside:
+            sweep["status"] = outside
     for warehouse in config.cogny.warehouses or [None]:
-        for raw in cogny.list_tickets(limit=config.cogny.page_size, warehouse_id=warehouse, updated_after=after):
+        for raw in cogny.list_tickets(limit=config.cogny.page_size, warehouse_id=warehouse, **sweep):
             key = raw.get("id") if isinstance(raw, dict) else None
             if key not in seen and isinstance(key, str) and linked(key):
                 seen.add(key)

@@ -30,7 +30,7 @@ from syncd.reconcile import TicketLocks
 from syncd.redact import redact
 from syncd.sandbox.server import ServerThread
 from syncd.webhook import IngestWriter, Receiver
-from syncd.worker import Worker
+from syncd.worker import IGNORED, Worker
 
 log = structlog.get_logger("syncd.daemon")
 
@@ -120,18 +120,18 @@ class Daemon:
         assert app is not None
         if claim.ticket_id is None:
             self.inbox.ignore(claim.ids, "event names no ticket")
-            return None
+            return IGNORED
         try:
             ticket = Ticket.parse(app.cogny.get_ticket(claim.ticket_id))
         except NotFound:
             self.inbox.ignore(claim.ids, "ticket no longer exists in Cogny")
-            return None
+            return IGNORED
         except TicketDataError as exc:
             return str(exc)
         linked = bool(app.store.links_for_ticket(ticket.id))
         if not (linked or filters_match(ticket, config.cogny)):
             self.inbox.ignore(claim.ids, "ticket outside cogny.filters / warehouses")
-            return None
+            return IGNORED
         targets = routing.route(ticket, config.routes, list(app.connectors))
         result = app.reconciler(locks=self.locks).reconcile(ticket, targets)
         if result.failed:

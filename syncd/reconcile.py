@@ -126,10 +126,13 @@ class Reconciler:
         """Bring every target in `targets` in line with `ticket`, then write references back."""
         with self.locks.hold(ticket.id), structlog.contextvars.bound_contextvars(ticket_id=ticket.id):
             result = TicketResult(ticket.id)
+            links = {ln.connector: ln for ln in self.store.links_for_ticket(ticket.id)}  # one read for all
             for name in targets:
-                result.outcomes.append(self._reconcile_one(ticket, self.connectors[name]))
+                result.outcomes.append(self._reconcile_one(ticket, self.connectors[name], links.get(name)))
+            if any(o.action != "unchanged" for o in result.outcomes):
+                links = {ln.connector: ln for ln in self.store.links_for_ticket(ticket.id)}
             try:
-                self._write_back(ticket, result)
+                self._write_back(ticket, result, list(links.values()))
             except Exception as exc:  # the records exist; the next reconcile retries the notes
                 result.error = f"write-back: {redact(str(exc))}"
                 metrics.writebacks.labels("failed").inc()
@@ -137,10 +140,10 @@ class Reconciler:
             return result
 
     # -- one connector ---------------------------------------------------------------------
-    def _reconcile_one(self, ticket: Ticket, connector: Connector) -> Outcome:
+    def _reconcile_one(self, ticket: Ticket, connector: Connector, link: Link | None) -> Outcome:
         with structlog.contextvars.bound_contextvars(connector=connector.name):
             try:
-                outcome = self._apply(ticket, connector)
+                outcome = self._apply(ticket, connector, link)
             except Exception as exc:
                 message = redact(str(exc)) or type(exc).__name__
                 self._note_failure(ticket.id, connector.name, message)
@@ -149,10 +152,9 @@ class Reconciler:
             metrics.reconcile_outcomes.labels(connector.name, outcome.action).inc()
             return outcome
 
-    def _apply(self, ticket: Ticket, connector: Connector) -> Outcome:
+    def _apply(self, ticket: Ticket, connector: Connector, link: Link | None) -> Outcome:
         desired = connector.render(ticket)
         wanted_hash = desired.hash()
-        link = self.store.get_link(ticket.id, connector.name)
         if link and link.state == "synced" and link.applied_hash == wanted_hash:
             return Outcome(connector.name, "unchanged", _ref(link))
         if link and link.state == "synced" and _older(ticket, link):
@@ -253,9 +255,8 @@ class Reconciler:
             log.warning("could not record failure", error=redact(str(exc)))
 
     # -- write-back ------------------------------------------------------------------------
-    def _write_back(self, ticket: Ticket, result: TicketResult) -> None:
-        links = [ln for ln in self.store.links_for_ticket(ticket.id)
-                 if ln.external_id and ln.connector in self.connectors]
+    def _write_back(self, ticket: Ticket, result: TicketResult, known: list[Link]) -> None:
+        links = [ln for ln in known if ln.external_id and ln.connector in self.connectors]
         if not links:
             return
         wanted = {ln.id: notes.line_for(self.connectors[ln.connector].label, ln.external_key, ln.external_url)

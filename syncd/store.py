@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from syncd.errors import SyncdError
+from syncd.migrations import HEAD
 from syncd.schema import links, runs, subtask_links
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -42,10 +43,18 @@ class Link:
     external_key: str | None = None
     external_url: str | None = None
     applied_hash: str | None = None
-    applied: dict[str, Any] | None = None
+    applied_json: str | None = field(default=None, repr=False)  # parsed only when a hash differs
     notes_line: str | None = None
     synced_at: datetime | None = None
     last_error: str | None = None
+
+    @property
+    def applied(self) -> dict[str, Any] | None:
+        return json.loads(self.applied_json) if self.applied_json else None
+
+    @applied.setter
+    def applied(self, value: dict[str, Any] | None) -> None:
+        self.applied_json = json.dumps(value, sort_keys=True) if value is not None else None
 
 
 @dataclass
@@ -100,7 +109,7 @@ class Store:
         except Exception as exc:  # bad driver name, malformed URL
             raise StoreError(f"store.url: cannot open {_safe_url(url)}: {exc}") from None
         store = cls(engine)
-        if migrate:
+        if migrate and store.revision() != HEAD:
             store.migrate()
         return store
 
@@ -142,11 +151,15 @@ class Store:
         return self.revision() or ""
 
     def revision(self) -> str | None:
-        with self.engine.connect() as conn:
-            try:
+        try:
+            with self.engine.connect() as conn:
                 return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-            except sa.exc.DatabaseError:
-                return None
+        except sa.exc.OperationalError as exc:
+            if "alembic_version" in str(exc.orig):
+                return None  # an empty database: not migrated yet
+            raise StoreError(f"store.url: cannot open {_safe_url(str(self.engine.url))}: {exc.orig}") from None
+        except sa.exc.DatabaseError:
+            return None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -196,7 +209,7 @@ class Store:
     def save_link(self, link: Link) -> None:
         values = dict(state=link.state, external_id=link.external_id, external_key=link.external_key,
                       external_url=link.external_url, applied_hash=link.applied_hash,
-                      applied=json.dumps(link.applied, sort_keys=True) if link.applied is not None else None,
+                      applied=link.applied_json,
                       notes_line=link.notes_line, synced_at=link.synced_at, last_error=link.last_error,
                       updated_at=utcnow())
         with self.engine.begin() as conn:
@@ -264,7 +277,7 @@ def _link(row: Any) -> Link:
     return Link(
         id=row["id"], ticket_id=row["ticket_id"], connector=row["connector"], state=row["state"],
         external_id=row["external_id"], external_key=row["external_key"], external_url=row["external_url"],
-        applied_hash=row["applied_hash"], applied=json.loads(row["applied"]) if row["applied"] else None,
+        applied_hash=row["applied_hash"], applied_json=row["applied"],
         notes_line=row["notes_line"], synced_at=row["synced_at"], last_error=row["last_error"],
     )
 

@@ -80,8 +80,8 @@ class IngestWriter:
                 results, error = [None] * len(work), exc
             for (_, loop, future), result in zip(work, results):
                 loop.call_soon_threadsafe(_settle, future, result, error)
-            if error is None:
-                self.on_stored()
+            if error is None and any(new and item.state == "pending" for (item, _, _), new in zip(work, results)):
+                self.on_stored()  # only work worth waking for: ignored events need none
 
 
 def _settle(future: asyncio.Future[bool], result: bool, error: Exception | None) -> None:

@@ -16,7 +16,8 @@ from syncd.inbox import Claim, Inbox
 from syncd.redact import redact
 
 log = structlog.get_logger("syncd.worker")
-Handler = Callable[[Claim], "str | None"]  # returns None on success, else the error text
+Handler = Callable[[Claim], "str | None"]  # None: done; IGNORED: the handler settled it; else the error text
+IGNORED = "\x00ignored"
 
 
 class Worker:
@@ -81,7 +82,9 @@ class Worker:
                     error = self.handler(claim)
                 except Exception as exc:
                     error = f"{type(exc).__name__}: {redact(str(exc))}"
-                if error is None:
+                if error == IGNORED:
+                    log.info("events ignored", count=len(claim.ids))
+                elif error is None:
                     self.inbox.done(claim.ids)
                     log.info("events processed", count=len(claim.ids))
                 else:

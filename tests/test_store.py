@@ -77,3 +77,15 @@ def test_unreachable_postgres_is_a_clear_error() -> None:
     with pytest.raises(StoreError) as info:
         Store.open("postgresql+psycopg://syncd:hunter2@127.0.0.1:1/nowhere")
     assert "hunter2" not in str(info.value) and "store.url" in str(info.value)
+
+
+def test_head_constant_matches_alembic_scripts() -> None:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    from syncd.migrations import HEAD
+    from syncd.store import MIGRATIONS
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD

@@ -11,6 +11,7 @@ import asyncio
 import json
 import random
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,9 +64,22 @@ class RequestLog:
             return len(self._items)
 
 
+FATES = ("fail", "drop", "error", "throttle", "slow")
+
+
 @dataclass
 class Faults:
-    """Deterministic fault injection (seeded): shares of 5xx, 429 and slow answers, or the next N fail."""
+    """Deterministic fault injection (seeded): shares of 5xx, 429, slow and dropped answers, or the next N fail.
+
+    Each request draws one number from a seeded generator and gets at most one fate, in this
+    order: `error` (HTTP 500), `throttle` (429 with `Retry-After: retry_after`), `slow` (served
+    after `slow_seconds`, so a client with a shorter timeout gives up while the change still
+    happens), `drop` (the connection is closed without any answer). `fail_next` / `drop_next`
+    force the fate of the next N requests (before any roll). With `drop_after_apply` a dropped
+    request is served first and only its answer is lost — the write happened, the client cannot
+    know. `injected` counts the fates dealt, so a test can prove the chaos really happened.
+    Change knobs while a sandbox serves with `set(...)` (reseeds when given `seed`) and `clear()`.
+    """
 
     error_rate: float = 0.0
     throttle_rate: float = 0.0
@@ -75,18 +89,47 @@ class Faults:
     fail_next: int = 0
     fail_status: int = 500
     seed: int = 0
+    drop_rate: float = 0.0
+    drop_next: int = 0
+    drop_after_apply: bool = False
+    injected: Counter = field(default_factory=Counter, repr=False)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self._rng.seed(self.seed)
 
+    def set(self, **knobs: Any) -> "Faults":
+        """Change several knobs at once (e.g. `sb.faults.set(error_rate=0.2, seed=7)`)."""
+        with self._lock:
+            for name, value in knobs.items():
+                if name.startswith("_") or name == "injected" or not hasattr(self, name):
+                    raise AttributeError(f"Faults has no knob {name!r}")
+                setattr(self, name, value)
+            if "seed" in knobs:
+                self._rng.seed(self.seed)
+        return self
+
+    def clear(self) -> "Faults":
+        """No more faults from now on (the counts of those injected so far are kept)."""
+        return self.set(error_rate=0.0, throttle_rate=0.0, slow_rate=0.0, drop_rate=0.0, fail_next=0, drop_next=0)
+
     def pick(self) -> str | None:
-        """Decide this request's fate: None (serve it), 'error', 'throttle' or 'slow'."""
+        """Decide this request's fate: None (serve it), 'fail', 'drop', 'error', 'throttle' or 'slow'."""
+        fate = self._pick()
+        if fate is not None:
+            with self._lock:
+                self.injected[fate] += 1
+        return fate
+
+    def _pick(self) -> str | None:
         with self._lock:
             if self.fail_next > 0:
                 self.fail_next -= 1
                 return "fail"
+            if self.drop_next > 0:
+                self.drop_next -= 1
+                return "drop"
             roll = self._rng.random()
         if roll < self.error_rate:
             return "error"
@@ -96,6 +139,9 @@ class Faults:
         roll -= self.throttle_rate
         if roll < self.slow_rate:
             return "slow"
+        roll -= self.slow_rate
+        if roll < self.drop_rate:
+            return "drop"
         return None
 
 
@@ -103,6 +149,7 @@ class Recorder:
     """ASGI middleware: inject faults, then serve and record the request in `log`.
 
     A handler may set `request.state.write = False` for a POST that only reads (GraphQL queries).
+    A dropped request is logged with status 0.
     """
 
     def __init__(self, app: ASGIApp, log: RequestLog, faults: Faults) -> None:
@@ -142,6 +189,23 @@ class Recorder:
             self.log.add(item)
             await response(scope, _replay(b""), send)
             return
+        if fate == "drop":
+            if self.faults.drop_after_apply:  # serve it (state changes), then lose the answer
+                async def swallow(message: dict) -> None:
+                    if message["type"] == "http.response.start":
+                        item.status = message["status"]
+
+                try:
+                    await self.app(scope, _replay(body), swallow)
+                finally:
+                    state = scope.get("state") or {}
+                    if "write" in state:
+                        item.write = bool(state["write"])
+            else:
+                item.write = False
+            self.log.add(Recorded(item.method, item.path, item.query, item.headers, item.body, 0, item.write))
+            _drop_connection(receive)
+            return
         if fate == "slow":
             await asyncio.sleep(self.faults.slow_seconds)
 
@@ -166,6 +230,21 @@ class Recorder:
             await self.app(scope, _replay(body), send_wrapper)
         finally:
             record()
+
+
+def _drop_connection(receive: Receive) -> None:
+    """Close the client's connection without sending a byte of an answer.
+
+    ASGI has no message for this, so reach the transport through uvicorn's request cycle (the
+    bound `receive`); marking the cycle disconnected keeps uvicorn from answering 500 for us.
+    Under another server the fallback is an exception (which such a server turns into a 500).
+    """
+    cycle = getattr(receive, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is None:
+        raise ConnectionAbortedError("injected fault: drop the connection")
+    cycle.disconnected = True  # type: ignore[union-attr]
+    transport.close()
 
 
 def _replay(body: bytes) -> Receive:
