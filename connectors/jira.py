@@ -53,7 +53,7 @@ class JiraSettings(BaseModel):
     @classmethod
     def _url(cls, v: str) -> str:
         if not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError(f"must be an http(s) URL, got {v!r}")
+            raise ValueError("must be an http(s) URL (the value is not repeated: it may be a misplaced secret)")
         return v.rstrip("/")
 
     @field_validator("labels")

@@ -77,7 +77,7 @@ class SlackSettings(BaseModel):
     @classmethod
     def _url(cls, v: str) -> str:
         if not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError(f"must be an http(s) URL, got {v!r}")
+            raise ValueError("must be an http(s) URL like https://slack.com/api/")  # never echo: may be a token
         return v if v.endswith("/") else v + "/"
 
     @field_validator("mention")

@@ -152,7 +152,7 @@ class Config(Model):
 
 def _http_url(v: str) -> str:
     if not re.match(r"^https?://[^\s/]+", v):
-        raise ValueError(f"must be an http(s) URL, got {v!r}")
+        raise ValueError("must be an http(s) URL (the value is not repeated: it may be a misplaced secret)")
     return v.rstrip("/")
 
 

@@ -369,3 +369,9 @@ def test_sandbox_argument_lists_match_the_spec() -> None:
 
     assert POST_MESSAGE_ARGS == params("/chat.postMessage") | {"metadata"}  # metadata: newer than the spec
     assert UPDATE_ARGS == params("/chat.update") | {"metadata"}
+
+
+def test_a_token_in_the_wrong_key_is_not_echoed() -> None:
+    with pytest.raises(ValidationError) as err:
+        SlackSettings(token=TOKEN, channel="growth", base_url="xoxb-swapped-secret-77")
+    assert not [e for e in err.value.errors() if "xoxb-swapped-secret-77" in e["msg"]]  # what config prints
