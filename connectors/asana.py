@@ -29,6 +29,7 @@ import httpx
 import structlog
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from syncd.config import http_url
 from syncd import redact, render
 from syncd.connector import Check, Desired, ExternalRef
 from syncd.errors import ConnectorError
@@ -90,9 +91,7 @@ class AsanaSettings(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError(f"must be an http(s) URL, got {v!r}")
-        return v.rstrip("/")
+        return http_url(v)
 
     @model_validator(mode="after")
     def _no_overlap(self) -> "AsanaSettings":

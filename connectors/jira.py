@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from syncd.config import http_url
 from syncd import redact, render
 from syncd.connector import Check, Desired, ExternalRef
 from syncd.errors import ConnectorError
@@ -52,9 +53,7 @@ class JiraSettings(BaseModel):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError("must be an http(s) URL (the value is not repeated: it may be a misplaced secret)")
-        return v.rstrip("/")
+        return http_url(v)
 
     @field_validator("labels")
     @classmethod

@@ -24,6 +24,7 @@ import httpx
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from syncd.config import http_url
 from syncd import redact, render
 from syncd.connector import Check, Desired, ExternalRef
 from syncd.errors import ConnectorError, TicketDataError
@@ -90,9 +91,7 @@ class LinearSettings(BaseModel):
     @field_validator("api_url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError(f"must be an http(s) URL, got {v!r}")
-        return v
+        return http_url(v)
 
     @model_validator(mode="after")
     def _team_and_priorities(self) -> "LinearSettings":

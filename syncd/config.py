@@ -56,7 +56,7 @@ class CognyConfig(Model):
     @field_validator("base_url")
     @classmethod
     def _url(cls, v: str) -> str:
-        return _http_url(v)
+        return http_url(v)
 
 
 class StoreConfig(Model):
@@ -150,7 +150,8 @@ class Config(Model):
     source: str | None = Field(None, exclude=True)
 
 
-def _http_url(v: str) -> str:
+def http_url(v: str) -> str:
+    """Validator shared by every URL setting: an http(s) URL, without a trailing slash."""
     if not re.match(r"^https?://[^\s/]+", v):
         raise ValueError("must be an http(s) URL (the value is not repeated: it may be a misplaced secret)")
     return v.rstrip("/")
