@@ -106,7 +106,7 @@ class PolicyRetryHandler(RetryHandler):
         if error is None or attempt >= self.policy.max_attempts:
             return None
         metrics.external_calls.labels("slack", type(error).__name__).inc()
-        return self.policy.backoff_delay(attempt) if idempotent or _never_sent(error) else None
+        return self.policy.delay_for_error(attempt, _never_sent(error), idempotent)
 
     def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
                                  response: HttpResponse | None = None, error: Exception | None = None) -> None:

@@ -36,9 +36,10 @@ class PolicyAdapter(HTTPAdapter):
                 never_sent = isinstance(exc, requests.ConnectTimeout) or (
                     isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.ReadTimeout)
                     and "Read timed out" not in str(exc) and "RemoteDisconnected" not in str(exc))
-                if attempt >= self.policy.max_attempts or not (never_sent or idempotent):
+                delay = self.policy.delay_for_error(attempt, never_sent, idempotent)
+                if delay is None:
                     raise
-                self._wait(request, attempt, self.policy.backoff_delay(attempt), type(exc).__name__)
+                self._wait(request, attempt, delay, type(exc).__name__)
                 continue
             metrics.external_calls.labels(self.service, str(response.status_code)).inc()
             self.pacer.observe(response.headers)

@@ -61,14 +61,15 @@ class RetryPolicy:
             return min(after, self.max_retry_after) if after is not None else self.backoff_delay(attempt)
         return None
 
-    def delay_for_error(self, attempt: int, exc: Exception, idempotent: bool) -> float | None:
-        """Seconds to wait after a transport error, or None to raise it."""
+    def delay_for_error(self, attempt: int, never_sent: bool, idempotent: bool) -> float | None:
+        """Seconds to wait after a transport error, or None to raise it.
+
+        Safe to resend: a request that never reached the server, or one that is idempotent.
+        Each HTTP stack decides `never_sent` from its own exception types.
+        """
         if attempt >= self.max_attempts:
             return None
-        never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-        if never_sent or idempotent:
-            return self.backoff_delay(attempt)
-        return None
+        return self.backoff_delay(attempt) if never_sent or idempotent else None
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -169,7 +170,8 @@ class PolicyTransport(httpx.BaseTransport):
                 response = self.inner.handle_request(request)
             except httpx.TransportError as exc:
                 metrics.external_calls.labels(self.service, type(exc).__name__).inc()
-                delay = self.policy.delay_for_error(attempt, exc, idempotent)
+                never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+                delay = self.policy.delay_for_error(attempt, never_sent, idempotent)
                 if delay is None:
                     raise
                 self._note_retry(request, attempt, delay, type(exc).__name__)
