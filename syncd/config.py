@@ -201,28 +201,34 @@ def parse(text: str, *, env: dict[str, str] | None = None, source: str | None = 
     if not isinstance(raw, dict):
         raise ConfigError(["(top level): must be a mapping of keys such as cogny, connectors, routes"], source)
     problems: list[str] = []
-    expanded = _expand(raw, os.environ if env is None else env, (), problems)
+    unset: list[str] = []  # paths whose ${VAR} is unset: one line says so, not a second about ''
+    expanded = _expand(raw, os.environ if env is None else env, (), unset)
+    problems.extend(f"{path}: environment variable {name} is not set" for path, name in unset)
     config: Config | None = None
     try:
         config = Config.model_validate(expanded)
     except ValidationError as exc:
         problems.extend(_pydantic_problems(exc))
-    if config is not None:
-        _validate_connectors(config, problems)
-        _validate_routes(config, problems)
+    # Connectors and routes are checked even when another section is broken, so one run of
+    # check-config lists every problem at once.
+    candidate = config or Config.model_construct(
+        connectors=_entries(expanded.get("connectors")), routes=_routes(expanded.get("routes")))
+    _validate_connectors(candidate, problems)
+    _validate_routes(candidate, problems)
+    problems = [p for p in problems if not _under_unset(p, unset)]
     if problems:
-        raise ConfigError(problems, source)
+        raise ConfigError(list(dict.fromkeys(problems)), source)
     assert config is not None
     config.source = source
     _register_secrets(config)
     return config
 
 
-def _expand(node: Any, env: Any, path: tuple[str, ...], problems: list[str]) -> Any:
+def _expand(node: Any, env: Any, path: tuple[str, ...], unset: list[tuple[str, str]]) -> Any:
     if isinstance(node, dict):
-        return {k: _expand(v, env, path + (str(k),), problems) for k, v in node.items()}
+        return {k: _expand(v, env, path + (str(k),), unset) for k, v in node.items()}
     if isinstance(node, list):
-        return [_expand(v, env, path + (str(i),), problems) for i, v in enumerate(node)]
+        return [_expand(v, env, path + (str(i),), unset) for i, v in enumerate(node)]
     if isinstance(node, str):
         def sub(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
@@ -230,10 +236,37 @@ def _expand(node: Any, env: Any, path: tuple[str, ...], problems: list[str]) -> 
                 return env[name]
             if default is not None:
                 return default
-            problems.append(f"{'.'.join(path)}: environment variable {name} is not set")
+            unset.append((".".join(path), name))
             return ""
         return _VAR.sub(sub, node)
     return node
+
+
+def _under_unset(problem: str, unset: list[tuple[str, str]]) -> bool:
+    """A validation problem about a key whose variable is unset repeats what we already said."""
+    where = problem.split(": ", 1)[0]
+    return any(where == path and "environment variable" not in problem for path, _ in unset)
+
+
+def _entries(raw: Any) -> dict[str, ConnectorEntry]:
+    """Connector entries that parse on their own (used when the rest of the config does not)."""
+    out: dict[str, ConnectorEntry] = {}
+    for name, entry in (raw.items() if isinstance(raw, dict) else []):
+        try:
+            out[str(name)] = ConnectorEntry.model_validate(entry)
+        except ValidationError:
+            pass  # reported by the full validation already
+    return out
+
+
+def _routes(raw: Any) -> list[Route]:
+    out = []
+    for item in raw if isinstance(raw, list) else []:
+        try:
+            out.append(Route.model_validate(item))
+        except ValidationError:
+            out.append(Route.model_construct(match=RouteMatch(), connectors=[]))
+    return out
 
 
 def _pydantic_problems(exc: ValidationError, prefix: tuple[str, ...] = ()) -> list[str]:

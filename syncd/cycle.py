@@ -175,7 +175,11 @@ def run_cycle(config: Config, reconciler: Reconciler, cogny: Any, *, kind: str =
     if report.ok:
         metrics.last_success.set_to_current_time()
     if not reconciler.dry_run:
-        report.run_id = reconciler.store.record_run(kind, started, report.counts(), report.listing_error)
+        try:
+            report.run_id = reconciler.store.record_run(kind, started, report.counts(), report.listing_error)
+        except Exception as exc:  # the records are synced; only the run's bookkeeping is lost
+            report.listing_error = report.listing_error or f"recording the run failed: {redact(str(exc))}"
+            log.error("recording the run failed", error=redact(str(exc)))
     log.info("cycle finished", kind=kind, seen=report.seen, duration_seconds=round(report.duration, 3),
              failed=len(report.failures()), notes_written=report.notes_written, **_flat(report))
     return report

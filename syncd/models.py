@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+# A title must say something: whitespace alone would render as an empty summary every target refuses.
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 from syncd.errors import TicketDataError
 
@@ -12,7 +15,7 @@ from syncd.errors import TicketDataError
 class ActionItem(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    title: str = Field(min_length=1)
+    title: Title
     description: str = ""
     estimated_hours: float | None = None
     completed: bool = False
@@ -35,11 +38,14 @@ class Ticket(BaseModel):
 
     id: str = Field(min_length=1)
     warehouse_id: str = ""
-    title: str = Field(min_length=1)
+    title: Title
     description: str = ""
-    category: str
-    priority: str
-    status: str
+    # The API's enums: an unknown value fails this ticket with a clear reason instead of being
+    # mapped silently to some default.
+    category: Literal["conversion_optimization", "funnel_optimization", "user_engagement", "revenue_growth",
+                      "retention", "acquisition", "technical_performance", "data_quality"]
+    priority: Literal["critical", "high", "medium", "low"]
+    status: Literal["open", "in_progress", "completed", "dismissed"]
     estimated_impact: Impact = Field(default_factory=Impact)
     effort: str = ""
     action_items: list[ActionItem] = Field(default_factory=list)

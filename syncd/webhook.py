@@ -128,7 +128,7 @@ class Receiver:
             return self._reject(401, "INVALID_SIGNATURE", "missing or invalid webhook signature", "signature")
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser allows
             return self._reject(400, "INVALID_JSON", "body is not valid JSON", "json")
         problem = _shape_problem(payload)
         if problem:

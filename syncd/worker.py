@@ -69,7 +69,12 @@ class Worker:
                 self._wake.clear()
                 continue
             for claim in claims:
-                self._process(claim)
+                try:
+                    self._process(claim)
+                except Exception as exc:  # e.g. the store went away while recording the outcome:
+                    # keep the thread alive; the claim's lease runs out and the events come back
+                    log.error("recording an event outcome failed", error=redact(str(exc)))
+                    self._stop.wait(self.poll_seconds)
 
     def _process(self, claim: Claim) -> None:
         key = id(claim)
