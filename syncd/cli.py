@@ -168,6 +168,12 @@ def run_once(
         fail(str(exc), EXIT_CONFIG)
     except SyncdError as exc:
         fail(str(exc))
+    except Exception as exc:  # the store failing under us (locked past its timeout, gone): one line
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not isinstance(exc, SQLAlchemyError):
+            raise
+        fail(f"store: {type(exc).__name__}: {getattr(exc, 'orig', None) or exc}")
     raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
 
 
@@ -279,7 +285,10 @@ def links_list(config: Optional[Path] = ConfigOpt,
     from syncd.store import Store
 
     cfg = load_config(config)
-    store = Store.open(cfg.store.url)
+    try:
+        store = Store.open(cfg.store.url)
+    except SyncdError as exc:
+        fail(str(exc))
     table = Table("ticket", "connector", "state", "key", "url", "last error")
     for ln in store.list_links(ticket_id=ticket, connector=connector, limit=limit):
         table.add_row(ln.ticket_id, ln.connector, ln.state, ln.external_key or ln.external_id or "",
