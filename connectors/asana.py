@@ -31,6 +31,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, fi
 
 from syncd.config import http_url
 from syncd import redact, render
+from syncd.templates import Renderer, TemplateSource, check_value, context, mapped_assignee, render_values
 from syncd.connector import Check, Desired, ExternalRef
 from syncd.errors import ConnectorError
 from syncd.http import RetryPolicy, make_client
@@ -53,7 +54,7 @@ def marker(ticket_id: str) -> str:
 
 def _gid(value: str) -> str:
     if not _GID.match(value):
-        raise ValueError(f"must be an Asana gid (digits only), got {value!r}")
+        raise ValueError("must be an Asana gid (digits only; the value is not repeated: it may be a misplaced secret)")
     return value
 
 
@@ -84,9 +85,14 @@ class AsanaSettings(BaseModel):
     project_gid: Gid
     section_gid: Gid | None = None
     base_url: str = DEFAULT_URL
-    custom_fields: dict[Gid, str | int | float | list[str] | None] = Field(
-        default_factory=dict, description="static custom field values: field gid -> value")
+    custom_fields: dict[Gid, Annotated[str | int | float | list[str] | None, AfterValidator(check_value)]] = Field(
+        default_factory=dict, description="custom field values: field gid -> value or template, e.g. "
+                                          "'{{ ticket.effort | map_value(effort_map) }}'")
     priority_field: PriorityField | None = None
+    template: dict[Literal["title", "description"], TemplateSource] = Field(
+        default_factory=dict, description="plain text; the marker line is appended to the description")
+    effort_map: dict[str, Any] = Field(default_factory=dict, description="for templates: map_value(effort_map)")
+    assignee_map: dict[str, Gid] = Field(default_factory=dict, description="Cogny user id -> Asana user gid")
 
     @field_validator("base_url")
     @classmethod
@@ -117,18 +123,26 @@ class AsanaConnector:
         self._index: dict[str, ExternalRef] = {}  # notes marker -> task, see _find_in_project
         self._watermark: str | None = None
         self._index_lock = threading.Lock()
+        self.templates = Renderer("asana", settings.template)
 
     # -- rendering (pure) ----------------------------------------------------------------
     def render(self, ticket: Ticket) -> Desired:
-        record = {"name": _one_line(ticket.title), "notes": render_notes(ticket),
-                  "completed": ticket.status in DONE, "custom_fields": self._custom_fields(ticket)}
+        s = self.settings
+        ctx = context(ticket, effort_map=s.effort_map, assignee_map=s.assignee_map)
+        title = self.templates.render("title", ctx) if self.templates.has("title") else ticket.title
+        notes = self.templates.render("description", ctx).strip()
+        record = {"name": _one_line(title), "notes": f"{notes}\n\n{marker(ticket.id)}" if notes else marker(ticket.id),
+                  "completed": ticket.status in DONE, "custom_fields": self._custom_fields(ticket, ctx)}
+        known, user = mapped_assignee(ticket, s.assignee_map)
+        if known:  # absent unless configured (hashes of records rendered before stay) and known
+            record["assignee"] = user
         items = {item.title: {"name": item.title, "notes": render.item_detail(item),
                               "completed": item.completed or ticket.status == "completed"}
                  for item in ticket.action_items}
         return Desired(record, items)
 
-    def _custom_fields(self, ticket: Ticket) -> dict[str, Any]:
-        values = dict(self.settings.custom_fields)
+    def _custom_fields(self, ticket: Ticket, ctx: dict[str, Any]) -> dict[str, Any]:
+        values = {gid: render_values(self.templates, v, ctx, gid) for gid, v in self.settings.custom_fields.items()}
         field = self.settings.priority_field
         if field is not None:
             values[field.field_gid] = field.options.get(ticket.priority, field.options["medium"])
@@ -367,6 +381,8 @@ def _task_fields(record: dict[str, Any], old: dict[str, Any] | None) -> dict[str
     task someone completed by hand; a done ticket still completes it.
     """
     fields = {k: record[k] for k in ("name", "notes") if old is None or old.get(k) != record[k]}
+    if "assignee" in record and (record["assignee"] if old is None else old.get("assignee") != record["assignee"]):
+        fields["assignee"] = record["assignee"]
     if old is None:
         if record["completed"]:
             fields["completed"] = True

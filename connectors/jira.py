@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import re
 import threading
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from syncd.config import http_url
 from syncd import redact, render
+from syncd.templates import FieldValue, Renderer, TemplateSource, context, identity, mapped_assignee, render_values
 from syncd.connector import Check, Desired, ExternalRef
 from syncd.errors import ConnectorError
 from syncd.http import RetryPolicy, requests_adapter
@@ -48,7 +49,13 @@ class JiraSettings(BaseModel):
     done_transition: str = "Done"
     dismissed_transition: str | None = None
     reopen_transition: str = "To Do"
-    fields: dict[str, Any] = Field(default_factory=dict, description="extra static fields, e.g. components")
+    fields: dict[str, FieldValue] = Field(default_factory=dict, description=(
+        "extra fields by id or display name; string values may be templates, e.g. "
+        "{'Story Points': '{{ ticket.effort | map_value(effort_map) }}'}"))
+    template: dict[Literal["title", "description"], TemplateSource] = Field(default_factory=dict)
+    effort_map: dict[str, Any] = Field(default_factory=dict, description="for templates: map_value(effort_map)")
+    category_map: dict[str, list[str]] = Field(default_factory=dict, description="category -> extra labels")
+    assignee_map: dict[str, str] = Field(default_factory=dict, description="Cogny user id -> JIRA accountId")
 
     @field_validator("url")
     @classmethod
@@ -58,9 +65,14 @@ class JiraSettings(BaseModel):
     @field_validator("labels")
     @classmethod
     def _labels(cls, v: list[str]) -> list[str]:
-        bad = [label for label in v if not label or re.search(r"\s", label)]
-        if bad:
-            raise ValueError(f"JIRA labels cannot be empty or contain spaces: {bad}")
+        _check_labels(v)
+        return v
+
+    @field_validator("category_map")
+    @classmethod
+    def _category_labels(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for labels in v.values():
+            _check_labels(labels)
         return v
 
     @model_validator(mode="after")
@@ -86,18 +98,25 @@ class JiraConnector:
         self._client_lock = threading.Lock()
         if settings.email and settings.api_token:
             redact.register_basic_auth(settings.email, settings.api_token.get_secret_value())
+        self.templates = Renderer("jira", settings.template, {"description": (escape_wiki, identity)})
+        self._field_ids: dict[str, str] | None = None  # display name (lower-cased) -> field id, fetched once
 
     # -- rendering (pure) ----------------------------------------------------------------
     def render(self, ticket: Ticket) -> Desired:
         s = self.settings
+        ctx = self._context(ticket)
+        title = self.templates.render("title", ctx) if self.templates.has("title") else ticket.title
         record = {
-            "summary": _summary(ticket.title),
-            "description": render_description(ticket),
+            "summary": _summary(title),
+            "description": clip_description(self.templates.render("description", ctx).strip(), ticket.url),
             "priority": s.priority_map.get(ticket.priority, s.priority_map["medium"]),
-            "labels": sorted({render.marker_label(ticket.id), *s.labels}),
+            "labels": sorted({render.marker_label(ticket.id), *s.labels, *s.category_map.get(ticket.category, [])}),
             "status": _status(ticket.status),
-            "fields": s.fields,
+            "fields": {k: render_values(self.templates, v, ctx, k) for k, v in s.fields.items()},
         }
+        known, account = mapped_assignee(ticket, s.assignee_map)
+        if known:  # absent unless configured (hashes of records rendered before stay) and known
+            record["assignee"] = {"accountId": account} if account else None
         items = {
             item.title: {"summary": _summary(item.title),
                          "description": escape_wiki(render.item_detail(item)),
@@ -105,6 +124,11 @@ class JiraConnector:
             for item in ticket.action_items
         }
         return Desired(record, items)
+
+    def _context(self, ticket: Ticket) -> dict[str, Any]:
+        s = self.settings
+        return context(ticket, effort_map=s.effort_map, category_map=s.category_map,
+                       priority_map=s.priority_map, assignee_map=s.assignee_map)
 
     # -- reading ---------------------------------------------------------------------------
     def find(self, ticket: Ticket) -> ExternalRef | None:
@@ -127,7 +151,7 @@ class JiraConnector:
 
     # -- writing ---------------------------------------------------------------------------
     def create(self, ticket: Ticket, desired: Desired) -> ExternalRef:
-        fields = self._issue_fields(desired.record)
+        fields = self._issue_fields(desired.record, None)
         fields.update({"project": {"key": self.settings.project}, "issuetype": {"name": self.settings.issue_type}})
         issue = self._call("create issue", lambda j: j.create_issue(fields=fields, prefetch=False))
         ref = self._ref(issue.id, issue.key)
@@ -137,8 +161,7 @@ class JiraConnector:
 
     def update(self, ref: ExternalRef, ticket: Ticket, desired: Desired, previous: Desired | None) -> ExternalRef:
         old = previous.record if previous else {}
-        fields = {k: v for k, v in self._issue_fields(desired.record).items()
-                  if previous is None or _changed(k, old, desired.record)}
+        fields = self._issue_fields(desired.record, old if previous else None)
         if fields:
             self._put(ref, fields)
             log.info("jira issue updated", external_key=ref.key, fields=sorted(fields))
@@ -210,9 +233,36 @@ class JiraConnector:
             self._client.close()
 
     # -- plumbing --------------------------------------------------------------------------
-    def _issue_fields(self, record: dict[str, Any]) -> dict[str, Any]:
-        return {"summary": record["summary"], "description": record["description"],
-                "priority": {"name": record["priority"]}, "labels": record["labels"], **record["fields"]}
+    def _issue_fields(self, record: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
+        """The fields to send: all of them (`old` None) or those that differ from `old`, by field id."""
+        out: dict[str, Any] = {k: record[k] for k in ("summary", "description", "labels")
+                               if old is None or old.get(k) != record[k]}
+        if old is None or old.get("priority") != record["priority"]:
+            out["priority"] = {"name": record["priority"]}
+        if "assignee" in record and (record["assignee"] if old is None else old.get("assignee") != record["assignee"]):
+            out["assignee"] = record["assignee"]
+        before = (old or {}).get("fields", {})
+        for key, value in record["fields"].items():
+            if old is None or key not in before or before[key] != value:
+                out[self._field_id(key)] = value
+        return out
+
+    def _field_id(self, key: str) -> str:
+        """A `fields:` key as a JIRA field id: ids pass; display names resolve through GET field, once."""
+        if key in _SYSTEM_IDS or key.startswith("customfield_"):
+            return key
+        with self._client_lock:
+            known = self._field_ids
+        if known is None:
+            listing = self._call("list fields", lambda j: j.fields())
+            known = {str(f["name"]).casefold(): str(f["id"]) for f in listing}
+            known.update({str(f["id"]).casefold(): str(f["id"]) for f in listing})
+            with self._client_lock:
+                self._field_ids = known
+        if key.casefold() not in known:
+            raise ConnectorError("jira", f"fields: no JIRA field named {key!r} (check the name in "
+                                         f"JIRA's field list, or use its id, e.g. customfield_10016)")
+        return known[key.casefold()]
 
     def _subtask_fields(self, parent: ExternalRef, item: dict[str, Any]) -> dict[str, Any]:
         return {"project": {"key": self.settings.project}, "issuetype": {"name": self.settings.subtask_type},
@@ -307,12 +357,15 @@ def _status(status: str) -> str:
     return {"completed": "done", "dismissed": "dismissed"}.get(status, "open")
 
 
-def _changed(key: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
-    if key == "priority":
-        return old.get("priority") != new["priority"]
-    if key in ("summary", "description", "labels"):
-        return old.get(key) != new[key]
-    return old.get("fields", {}).get(key) != new["fields"].get(key)
+_SYSTEM_IDS = frozenset({"summary", "description", "labels", "priority", "assignee", "reporter", "components",
+                         "duedate", "fixVersions", "versions", "environment", "parent", "timetracking"})
+
+
+
+def _check_labels(labels: list[str]) -> None:
+    bad = [label for label in labels if not label or re.search(r"\s", label)]
+    if bad:
+        raise ValueError(f"JIRA labels cannot be empty or contain spaces: {bad}")
 
 
 def _summary(title: str) -> str:
@@ -324,9 +377,21 @@ def _summary(title: str) -> str:
 _WIKI_SPECIAL = re.compile(r"([\\{}\[\]|*_+^~!?#-])")
 
 
+_WIKI_LINE_START = re.compile(r"^(\s*)(h[1-6]|bq)\.", flags=re.M)
+DESCRIPTION_LIMIT = 32_767  # JIRA refuses longer text fields ("The entered text is too long")
+
+
 def escape_wiki(text: str) -> str:
-    """Make user text inert in JIRA wiki markup (no links, macros, formatting or mentions)."""
-    return _WIKI_SPECIAL.sub(r"\\\1", text)
+    """Make user text inert in JIRA wiki markup (no links, macros, formatting, mentions or headings)."""
+    return _WIKI_LINE_START.sub(r"\1\2\\.", _WIKI_SPECIAL.sub(r"\\\1", text))
+
+
+def clip_description(text: str, url: str) -> str:
+    """Keep a description within JIRA's limit, ending with where to read the rest."""
+    if len(text) <= DESCRIPTION_LIMIT:
+        return text
+    tail = f"\n\n… (truncated: the full text is in the Cogny ticket {url})"
+    return text[:DESCRIPTION_LIMIT - len(tail)] + tail
 
 
 def render_description(ticket: Ticket) -> str:

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Callable, Literal
 
 import httpx
 import structlog
@@ -26,6 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from syncd.config import http_url
 from syncd import redact, render
+from syncd.templates import (FieldValue, Raw, Renderer, TemplateSource, context, identity, mapped_assignee,
+                             render_values)
 from syncd.connector import Check, Desired, ExternalRef
 from syncd.errors import ConnectorError, TicketDataError
 from syncd.http import RetryPolicy, make_client, retry_after_seconds
@@ -87,6 +89,13 @@ class LinearSettings(BaseModel):
     project_id: str | None = None
     done_state: str | None = Field(None, description="state name or id; default: the team's first completed state")
     canceled_state: str | None = Field(None, description="for dismissed tickets; default: first canceled state")
+    template: dict[Literal["title", "description"], TemplateSource] = Field(default_factory=dict)
+    fields: dict[str, FieldValue] = Field(default_factory=dict, description=(
+        "extra IssueCreateInput/IssueUpdateInput fields; values may be templates, e.g. "
+        "{estimate: '{{ ticket.effort | map_value(effort_map) }}'}"))
+    effort_map: dict[str, Any] = Field(default_factory=dict, description="for templates: map_value(effort_map)")
+    category_map: dict[str, list[str]] = Field(default_factory=dict, description="category -> extra label ids")
+    assignee_map: dict[str, str] = Field(default_factory=dict, description="Cogny user id -> Linear user id")
 
     @field_validator("api_url")
     @classmethod
@@ -130,18 +139,27 @@ class LinearConnector:
                                    headers={"Authorization": auth_header(key)})
         self._team: Team | None = None
         self._team_lock = threading.Lock()
+        self.templates = Renderer("linear", settings.template, {"description": (escape_markdown, identity)})
 
     # -- rendering (pure) ----------------------------------------------------------------
     def render(self, ticket: Ticket) -> Desired:
         s = self.settings
+        ctx = context(ticket, effort_map=s.effort_map, category_map=s.category_map, priority_map=s.priority_map,
+                      assignee_map=s.assignee_map, source_link=Raw(_link(f"Cogny ticket {ticket.id}", ticket.url)))
+        title = self.templates.render("title", ctx) if self.templates.has("title") else ticket.title
         record = {
-            "title": _title(ticket.title),
-            "description": render_description(ticket),
+            "title": _title(title),
+            "description": self.templates.render("description", ctx).strip(),
             "priority": s.priority_map.get(ticket.priority, s.priority_map["medium"]),
-            "labelIds": sorted(set(s.label_ids)),
+            "labelIds": sorted({*s.label_ids, *s.category_map.get(ticket.category, [])}),
             "projectId": s.project_id,
             "status": {"completed": "done", "dismissed": "canceled"}.get(ticket.status, "open"),
         }
+        known, user = mapped_assignee(ticket, s.assignee_map)
+        if known:  # absent unless configured (hashes of records rendered before stay) and known
+            record["assigneeId"] = user
+        if s.fields:  # likewise absent unless configured
+            record["fields"] = {k: render_values(self.templates, v, ctx, k) for k, v in s.fields.items()}
         items = {item.title: {"title": _title(item.title),
                               "description": escape_markdown(render.item_detail(item)),
                               "completed": item.completed or ticket.status == "completed"}
@@ -182,6 +200,9 @@ class LinearConnector:
             fields["labelIds"] = record["labelIds"]
         if record["projectId"]:
             fields["projectId"] = record["projectId"]
+        if record.get("assigneeId"):
+            fields["assigneeId"] = record["assigneeId"]
+        fields.update({k: v for k, v in record.get("fields", {}).items() if v is not None})
         if record["status"] != "open":
             fields["stateId"] = self._state_for(record["status"])["id"]
         ref = _ref(self._mutate(ISSUE_CREATE, {"input": fields}, "issueCreate", "issue"))
@@ -302,6 +323,11 @@ class LinearConnector:
         changes = {k: new[k] for k in ("title", "description", "priority") if old is None or old.get(k) != new[k]}
         if new["projectId"] if old is None else old.get("projectId") != new["projectId"]:
             changes["projectId"] = new["projectId"]
+        if "assigneeId" in new and (new["assigneeId"] if old is None else old.get("assigneeId") != new["assigneeId"]):
+            changes["assigneeId"] = new["assigneeId"]
+        before = (old or {}).get("fields", {})
+        changes.update({k: v for k, v in new.get("fields", {}).items()
+                        if (v is not None if old is None else before.get(k) != v)})
         before = set(old.get("labelIds", [])) if old else set()
         if added := set(new["labelIds"]) - before:  # add/remove only ours: people's labels stay
             changes["addedLabelIds"] = sorted(added)
@@ -450,6 +476,7 @@ _ORDERED = re.compile(r"^(\s*\d+)\.(?=\s|$)", re.MULTILINE)  # "1. " would start
 def escape_markdown(text: str) -> str:
     """Make user text inert in Markdown: no emphasis, links, HTML, headings, lists, tables or mentions."""
     return _ORDERED.sub(r"\1\\.", _MD_SPECIAL.sub(r"\\\1", text))
+
 
 
 def _link(text: str, url: str) -> str:

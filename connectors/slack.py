@@ -21,11 +21,12 @@ the shared `syncd.http.RetryPolicy` — one retry policy for every client.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -35,15 +36,17 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from connectors.slack_http import POST_INTERVAL, ChannelPacer, PolicyRetryHandler, api_error
 from syncd import redact
 from syncd.connector import Check, Desired, ExternalRef
-from syncd.errors import ConnectorError
+from syncd.errors import ConnectorError, TicketDataError
 from syncd.http import RetryPolicy
 from syncd.models import Ticket
+from syncd.templates import Renderer, TemplateSource, context, identity, json_string, mapped_assignee
 
 log = structlog.get_logger("syncd.connectors.slack")
 EVENT_TYPE = "cogny_ticket"
 HISTORY_PAGE = 200           # messages asked per conversations.history page
 MAX_PAGES = 100              # hard bound on any paging loop (Slack may return 15 per page)
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 MENTION = re.compile(r"^<(?:!subteam\^[A-Z0-9]+|@[UW][A-Z0-9]+|!here|!channel|!everyone)>$")
 STATUS_LABELS = {"open": "Open", "in_progress": "In progress", "completed": "Completed", "dismissed": "Dismissed"}
 STATUS_ICONS = {"completed": "✅ ", "dismissed": "🚫 "}
@@ -57,6 +60,18 @@ class SlackSettings(BaseModel):
     base_url: str = "https://slack.com/api/"
     mention: str | None = Field(None, description="prepended for critical tickets, e.g. <!subteam^S123>")
     history_limit: int = Field(1000, ge=1, le=10_000, description="newest messages `find` reads")
+    template: dict[Literal["text", "blocks"], TemplateSource] = Field(
+        default_factory=dict, description="text: mrkdwn fallback; blocks: Block Kit JSON (a list of blocks)")
+    effort_map: dict[str, Any] = Field(default_factory=dict, description="for templates: map_value(effort_map)")
+    assignee_map: dict[str, str] = Field(default_factory=dict, description="Cogny user id -> Slack user id (U…)")
+
+    @field_validator("assignee_map")
+    @classmethod
+    def _user_ids(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = sorted(uid for uid in v.values() if not USER_ID.match(uid))
+        if bad:
+            raise ValueError(f"Slack user ids look like U0123ABC, got {bad}")
+        return v
 
     @field_validator("token")
     @classmethod
@@ -105,17 +120,45 @@ class SlackConnector:
         self._client_lock = threading.Lock()
         self._channel_lock = threading.Lock()
         redact.register(settings.token.get_secret_value())
+        self.templates = Renderer("slack", settings.template, {
+            "text": (inert_mrkdwn, identity), "blocks": (inert_mrkdwn, json_string)})
 
     # -- rendering (pure) ----------------------------------------------------------------
     def render(self, ticket: Ticket) -> Desired:
-        mention = self.settings.mention if ticket.priority == "critical" else None
+        s = self.settings
+        mention = s.mention if ticket.priority == "critical" else None
+        _, assignee = mapped_assignee(ticket, s.assignee_map)
+        ctx = context(ticket, title=_title(ticket), mention=mention, effort_map=s.effort_map,
+                      assignee_mention=f"<@{assignee}>" if assignee else None)
         record = {
-            "text": fallback_text(ticket, mention),
-            "blocks": render_blocks(ticket, mention),
+            "text": self._text(ticket, ctx, mention),
+            "blocks": self._blocks(ticket, ctx, mention, assignee),
             "metadata": {"event_type": EVENT_TYPE, "event_payload": {"ticket_id": ticket.id}},
             "status": ticket.status,
         }
         return Desired(record, {})
+
+    def _text(self, ticket: Ticket, ctx: dict[str, Any], mention: str | None) -> str:
+        if not self.templates.has("text"):
+            return fallback_text(ticket, mention)
+        text = clip(self.templates.render("text", ctx).strip(), 3000)
+        return f"{mention} {text}" if mention else text
+
+    def _blocks(self, ticket: Ticket, ctx: dict[str, Any], mention: str | None,
+                assignee: str | None) -> list[dict[str, Any]]:
+        if not self.templates.has("blocks"):
+            blocks = render_blocks(ticket, mention)
+            if assignee:  # validated user id: the mention is ours, not ticket text
+                blocks.insert(-1, {"type": "section", "text": {"type": "mrkdwn", "text": f"Assignee: <@{assignee}>"}})
+            return blocks
+        source = self.templates.render("blocks", ctx)
+        try:
+            blocks = json.loads(source)
+        except ValueError as exc:
+            raise TicketDataError(f"slack.template.blocks: not JSON: {exc}") from None
+        if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
+            raise TicketDataError("slack.template.blocks: must render a JSON list of block objects")
+        return blocks
 
     # -- reading ---------------------------------------------------------------------------
     def find(self, ticket: Ticket) -> ExternalRef | None:
@@ -281,6 +324,7 @@ def clip(escaped: str, limit: int) -> str:
     if amp != -1 and ";" not in cut[amp:]:
         cut = cut[:amp]
     return cut + "…"
+
 
 
 def _plain(text: str) -> dict[str, Any]:

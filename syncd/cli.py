@@ -334,6 +334,27 @@ def demo(serve: bool = typer.Option(False, "--serve", help="Keep the sandboxes r
     raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
 
 
+@app.command("render")
+def render_command(ticket_id: str = typer.Argument(..., help="Cogny ticket id."),
+                   config: Optional[Path] = ConfigOpt,
+                   connector: Optional[str] = typer.Option(None, "--connector", help="Only this connector "
+                                                           "(default: every connector the ticket routes to)."),
+                   file: Optional[Path] = typer.Option(None, "--file", help="Read the ticket from this JSON file "
+                                                       "instead of fetching it from Cogny.")) -> None:
+    """Print, as JSON, exactly what each connector would send for one ticket; sends nothing."""
+    from syncd import render_cmd
+
+    cfg = load_config(config)
+    try:
+        text, ok = render_cmd.run(cfg, ticket_id, connector, file)
+    except ConfigError as exc:
+        fail("; ".join(exc.problems), EXIT_CONFIG)
+    except SyncdError as exc:
+        fail(str(exc))
+    sys.stdout.write(text + "\n")
+    raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
+
+
 def main() -> None:
     try:
         app()

@@ -178,14 +178,11 @@ def test_config_errors_leak_nothing(w: SimpleNamespace) -> None:
     check_all(w)
 
 
-ECHOING_GID = pytest.mark.xfail(strict=True, reason="connectors/asana.py _gid: the validator echoes the value "
-                                "(`got {value!r}`) and config problems are printed before any secret is registered, "
-                                "so a token that lands in a gid field is printed in the exit-2 error")
 
 
 @pytest.mark.parametrize("field, var", [
     pytest.param("url", "JIRA_API_TOKEN", id="jira url"),
-    pytest.param("workspace_gid", "ASANA_TOKEN", id="asana workspace_gid", marks=ECHOING_GID),
+    pytest.param("workspace_gid", "ASANA_TOKEN", id="asana workspace_gid"),
 ])
 def test_swapped_variables_do_not_print_the_token(w: SimpleNamespace, field: str, var: str) -> None:
     """Two variables swapped by mistake put a token in a field that is not secret, and the value is invalid there."""

@@ -148,6 +148,8 @@ def _description(value: Any, ctx: Context) -> Any:
         return value
     if not isinstance(value, str):
         raise FieldError("Operation value must be a string")
+    if len(value) > 32_767:  # JIRA's text-field limit
+        raise FieldError("The entered text is too long. It exceeds the allowed limit of 32,767 characters.")
     return value
 
 

@@ -162,7 +162,9 @@ class LinearSandbox(Sandbox):
         issue = {"id": fields.get("id") or str(uuid.uuid4()), "identifier": f"{team['key']}-{number}",
                  "number": number, "title": fields["title"].strip(), "description": fields.get("description"),
                  "priority": fields.get("priority") or 0, "teamId": team["id"], "stateId": default["id"],
-                 "parentId": fields.get("parentId"), "labelIds": list(dict.fromkeys(fields.get("labelIds") or [])),
+                 "parentId": fields.get("parentId"), "assigneeId": fields.get("assigneeId"),
+                 "estimate": fields.get("estimate"), "dueDate": fields.get("dueDate"),
+                 "labelIds": list(dict.fromkeys(fields.get("labelIds") or [])),
                  "projectId": fields.get("projectId"), "createdAt": now, "updatedAt": now,
                  "completedAt": None, "canceledAt": None, "startedAt": None, "archivedAt": None, "trashed": False}
         self.issues[issue["id"]] = issue
@@ -171,7 +173,7 @@ class LinearSandbox(Sandbox):
         return issue
 
     def apply_update(self, issue: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
-        for key in ("title", "description", "priority", "parentId", "projectId"):
+        for key in ("title", "description", "priority", "parentId", "projectId", "assigneeId", "estimate", "dueDate"):
             if key in fields:
                 issue[key] = fields[key].strip() if key == "title" else fields[key]
         labels = list(fields["labelIds"]) if fields.get("labelIds") is not None else list(issue["labelIds"])

@@ -24,8 +24,9 @@ SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "linear" / "sc
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 BATCH_LIMIT = 50
 PRIORITY_LABELS = ("No priority", "Urgent", "High", "Medium", "Low")
-CREATE_KEYS = {"id", "teamId", "title", "description", "priority", "parentId", "stateId", "labelIds", "projectId"}
-UPDATE_KEYS = {"title", "description", "priority", "parentId", "stateId", "labelIds", "addedLabelIds",
+CREATE_KEYS = {"id", "teamId", "title", "description", "priority", "parentId", "stateId", "labelIds", "projectId",
+               "assigneeId", "estimate", "dueDate"}
+UPDATE_KEYS = {"assigneeId", "estimate", "dueDate", "title", "description", "priority", "parentId", "stateId", "labelIds", "addedLabelIds",
                "removedLabelIds", "projectId"}
 View = dict[str, Any]
 

@@ -1,0 +1,214 @@
+"""User templates for connector renderings: sandboxed Jinja2 with the target's escaping on by default.
+
+A connector's `template:` settings override its built-in rendering of a record field (JIRA
+`description`, Slack `blocks`, ...). Templates run in Jinja2's `ImmutableSandboxedEnvironment`
+with `StrictUndefined`, so a template can neither reach Python internals nor mutate the ticket,
+and a typo fails loudly instead of rendering an empty string.
+
+Ticket text is untrusted, so escaping is autoescape-style: the environment's `finalize` passes
+every `{{ expr }}` output through the target's escape (JIRA wiki markup, Markdown, Slack `&<>`,
+identity for plain text). A template author opts out per expression with `| raw_markup`, which
+wraps the value in `Raw`; any later string operation drops the mark again (safe by default).
+Targets that render to JSON (Slack `blocks`) also JSON-encode every output — that part is
+structural and has no opt-out, so no value can break out of its string.
+
+Defaults ship as files (`syncd/templates/<target>/<name>.j2`) a user can copy and edit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Annotated, Any, Callable, Mapping
+
+from pydantic import AfterValidator
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta, nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from syncd import render
+from syncd.errors import TicketDataError
+from syncd.models import Ticket
+
+Escape = Callable[[str], str]
+
+
+class Raw(str):
+    """Text the template author marked as target markup: not escaped on output."""
+
+
+def identity(text: str) -> str:
+    return text
+
+
+def json_string(text: str) -> str:
+    """The inside of a JSON string literal (the template supplies the quotes)."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def map_value(value: Any, mapping: Mapping[str, Any], default: Any = None) -> Any:
+    """`{{ ticket.effort | map_value(effort_map) }}`: the mapped value, else `default` (None: unmapped)."""
+    if not isinstance(mapping, Mapping):
+        raise TypeError("map_value needs a mapping, e.g. map_value(effort_map)")
+    return mapping.get(str(value), default)
+
+
+def _finalizer(escape: Escape, encode: Escape) -> Callable[[Any], str]:
+    def finalize(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, Raw):
+            return encode(str(value))
+        return encode(escape(str(value)))
+    return finalize
+
+
+def environment(escape: Escape = identity, encode: Escape = identity) -> ImmutableSandboxedEnvironment:
+    """A sandboxed environment whose `{{ }}` output passes through `escape` (unless raw) then `encode`."""
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, finalize=_finalizer(escape, encode),
+                                        trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env.filters["raw_markup"] = Raw
+    env.filters["map_value"] = map_value
+    env.filters["human"] = lambda v: str(v).replace("_", " ").strip().capitalize() or "—"
+    return env
+
+
+_CHECK_ENV = environment()  # syntax and filter names do not depend on the escape
+# Every name a connector puts in a template's context (see `context` and each connector's render).
+KNOWN_NAMES = frozenset({"ticket", "facts", "supporting", "impact_detail", "effort_map", "category_map",
+                         "priority_map", "assignee_map", "source_link", "title", "mention", "assignee_mention"})
+
+
+def syntax_error(source: str) -> str | None:
+    """None when `source` compiles and names only known variables, else `line N: message`."""
+    try:
+        tree = _CHECK_ENV.parse(source)
+        _CHECK_ENV.from_string(source)
+    except TemplateSyntaxError as exc:
+        return f"line {exc.lineno}: {exc.message}"
+    except TemplateError as exc:
+        return str(exc)
+    unknown = meta.find_undeclared_variables(tree) - KNOWN_NAMES
+    if unknown:
+        first = min((n for n in tree.find_all(nodes.Name) if n.name in unknown), key=lambda n: n.lineno)
+        return (f"line {first.lineno}: unknown variable {first.name!r} "
+                f"(known: {', '.join(sorted(KNOWN_NAMES))})")
+    return None
+
+
+def check_source(source: str) -> str:
+    """Pydantic validator: a template string that compiles, or ValueError `line N: message`."""
+    problem = syntax_error(source)
+    if problem:
+        raise ValueError(problem)
+    return source
+
+
+def is_template(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def check_value(value: Any) -> Any:
+    """Pydantic validator for `fields:` values: every template string inside must compile."""
+    for text in _strings(value):
+        if is_template(text):
+            check_source(text)
+    return value
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+@lru_cache(maxsize=None)
+def default_source(target: str, name: str) -> str:
+    """The shipped default template `syncd/templates/<target>/<name>.j2`."""
+    return (resources.files("syncd") / "templates" / target / f"{name}.j2").read_text(encoding="utf-8")
+
+
+def mapped_assignee(ticket: Ticket, assignee_map: Mapping[str, str]) -> tuple[bool, str | None]:
+    """(known, target user id). A listing omits `assignee` (Cogny's list has none): unknown is not
+    unassigned, so callers leave the assignee out of the record instead of clearing it."""
+    known = bool(assignee_map) and "assignee" in ticket.model_fields_set
+    return known, assignee_map.get(ticket.assignee or "") if known else None
+
+
+def context(ticket: Ticket, **extra: Any) -> dict[str, Any]:
+    """What every template sees: `ticket` (API fields + impact_line, url) and shared helpers."""
+    data = ticket.model_dump(mode="json")
+    data["impact_line"] = ticket.impact_line
+    return {"ticket": data, "facts": render.facts(ticket), "supporting": render.supporting(ticket),
+            "impact_detail": render.impact_detail(ticket), **extra}
+
+
+@dataclass
+class Renderer:
+    """One connector's templates: configured ones, else the shipped defaults, each with its escape.
+
+    `escapes` maps a template name to (escape, encode); names without an entry render as plain text.
+    """
+
+    target: str
+    configured: Mapping[str, str]
+    escapes: Mapping[str, tuple[Escape, Escape]] = field(default_factory=dict)
+    _compiled: dict[str, Template] = field(default_factory=dict, repr=False)
+
+    def has(self, name: str) -> bool:
+        return name in self.configured
+
+    def render(self, name: str, ctx: Mapping[str, Any]) -> str:
+        """Render template `name`; a failure is this ticket's data error, naming the template."""
+        try:
+            return self._template(name).render(ctx)
+        except TicketDataError:
+            raise
+        except Exception as exc:  # UndefinedError, SecurityError, TypeError from a filter...
+            where = f"{self.target}.template.{name}" if name in self.configured else f"default {self.target}/{name}.j2"
+            raise TicketDataError(f"{where}: {type(exc).__name__}: {exc}") from None
+
+    def value(self, text: str, ctx: Mapping[str, Any], where: str) -> Any:
+        """A `fields:` value template: rendered without markup escaping, then read as JSON when it is JSON."""
+        key = f"value:{text}"
+        if key not in self._compiled:
+            self._compiled[key] = _CHECK_ENV.from_string(text)
+        try:
+            out = self._compiled[key].render(ctx).strip()
+        except Exception as exc:
+            raise TicketDataError(f"{self.target}.fields.{where}: {type(exc).__name__}: {exc}") from None
+        if out == "":
+            return None
+        try:
+            return json.loads(out)
+        except ValueError:
+            return out
+
+    def _template(self, name: str) -> Template:
+        if name not in self._compiled:
+            source = self.configured.get(name)
+            if source is None:
+                source = default_source(self.target, name)
+            escape, encode = self.escapes.get(name, (identity, identity))
+            self._compiled[name] = environment(escape, encode).from_string(source)
+        return self._compiled[name]
+
+
+def render_values(renderer: Renderer, value: Any, ctx: Mapping[str, Any], where: str) -> Any:
+    """Render every template string inside a static `fields:` value (dicts and lists walked)."""
+    if is_template(value):
+        return renderer.value(value, ctx, where)
+    if isinstance(value, dict):
+        return {k: render_values(renderer, v, ctx, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_values(renderer, v, ctx, f"{where}.{i}") for i, v in enumerate(value)]
+    return value
+
+
+TemplateSource = Annotated[str, AfterValidator(check_source)]
+FieldValue = Annotated[Any, AfterValidator(check_value)]
