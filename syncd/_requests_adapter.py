@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from syncd import metrics
-from syncd.http import IDEMPOTENT_METHODS, Pacer, RetryPolicy, log
+from syncd.http import IDEMPOTENT_METHODS, Attempt, Pacer, RetryPolicy, send_with_policy
 
 
 class PolicyAdapter(HTTPAdapter):
@@ -24,34 +22,17 @@ class PolicyAdapter(HTTPAdapter):
         request.headers.setdefault("X-Request-ID", f"syncd-{uuid.uuid4().hex}")
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.policy.timeout
-        idempotent = (request.method or "GET") in IDEMPOTENT_METHODS
-        attempt = 0
-        while True:
-            attempt += 1
-            self.pacer.before_request()
-            try:
-                response = super().send(request, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                metrics.external_calls.labels(self.service, type(exc).__name__).inc()
-                never_sent = isinstance(exc, requests.ConnectTimeout) or (
-                    isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.ReadTimeout)
-                    and "Read timed out" not in str(exc) and "RemoteDisconnected" not in str(exc))
-                delay = self.policy.delay_for_error(attempt, never_sent, idempotent)
-                if delay is None:
-                    raise
-                self._wait(request, attempt, delay, type(exc).__name__)
-                continue
-            metrics.external_calls.labels(self.service, str(response.status_code)).inc()
-            self.pacer.observe(response.headers)
-            delay = self.policy.delay_for(attempt, response.status_code, response.headers, idempotent)
-            if delay is None:
-                return response
-            response.close()
-            self._wait(request, attempt, delay, str(response.status_code))
+        method = request.method or "GET"
+        return send_with_policy(
+            Attempt(self.service, method, (request.path_url or "").split("?")[0], method in IDEMPOTENT_METHODS),
+            self.policy, self.pacer, lambda: super(PolicyAdapter, self).send(request, **kwargs),
+            transport_errors=(requests.ConnectionError, requests.Timeout), never_sent=_never_sent,
+            status=lambda r: r.status_code, headers=lambda r: r.headers, discard=lambda r: r.close())
 
-    def _wait(self, request: requests.PreparedRequest, attempt: int, delay: float, reason: str) -> None:
-        metrics.external_retries.labels(self.service, reason).inc()
-        log.warning("retrying request", service=self.service, method=request.method,
-                    path=(request.path_url or "").split("?")[0], attempt=attempt, reason=reason,
-                    wait_seconds=round(delay, 2))
-        time.sleep(delay)
+
+def _never_sent(exc: Exception) -> bool:
+    """Connect failures never reached the server; read timeouts and dropped answers may have."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    return (isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.ReadTimeout)
+            and "Read timed out" not in str(exc) and "RemoteDisconnected" not in str(exc))

@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import httpx
 import structlog
@@ -148,6 +148,58 @@ class Pacer:
                 self._remaining = rem if self._remaining is None else min(self._remaining, rem)
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """What a retry loop needs to know about the request it is sending."""
+
+    service: str
+    method: str
+    path: str
+    idempotent: bool
+
+
+R = TypeVar("R")
+
+
+def send_with_policy(req: Attempt, policy: RetryPolicy, pacer: Pacer, send: Callable[[], R], *,
+                     transport_errors: tuple[type[Exception], ...], never_sent: Callable[[Exception], bool],
+                     status: Callable[[R], int], headers: Callable[[R], Mapping[str, str]],
+                     discard: Callable[[R], object], sleep: Callable[[float], None] = time.sleep) -> R:
+    """The one retry loop: pace, send, count, and retry while the policy says so.
+
+    Each HTTP stack supplies how to send, which of its exceptions are transport errors (and
+    which of those mean the request never left), and how to read an answer.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        pacer.before_request()
+        try:
+            response = send()
+        except transport_errors as exc:
+            metrics.external_calls.labels(req.service, type(exc).__name__).inc()
+            delay = policy.delay_for_error(attempt, never_sent(exc), req.idempotent)
+            if delay is None:
+                raise
+            _note_retry(req, attempt, delay, type(exc).__name__, sleep)
+            continue
+        code, answer_headers = status(response), headers(response)
+        metrics.external_calls.labels(req.service, str(code)).inc()
+        pacer.observe(answer_headers)
+        delay = policy.delay_for(attempt, code, answer_headers, req.idempotent)
+        if delay is None:
+            return response
+        discard(response)
+        _note_retry(req, attempt, delay, str(code), sleep)
+
+
+def _note_retry(req: Attempt, attempt: int, delay: float, reason: str, sleep: Callable[[float], None]) -> None:
+    metrics.external_retries.labels(req.service, reason).inc()
+    log.warning("retrying request", service=req.service, method=req.method, path=req.path, attempt=attempt,
+                reason=reason, wait_seconds=round(delay, 2))
+    sleep(delay)
+
+
 class PolicyTransport(httpx.BaseTransport):
     """httpx transport applying RetryPolicy and Pacer, tagging requests with X-Request-ID."""
 
@@ -161,35 +213,14 @@ class PolicyTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.headers.setdefault("X-Request-ID", f"syncd-{uuid.uuid4().hex}")
-        idempotent = request.method in IDEMPOTENT_METHODS or bool(request.extensions.get("idempotent"))
-        attempt = 0
-        while True:
-            attempt += 1
-            self.pacer.before_request()
-            try:
-                response = self.inner.handle_request(request)
-            except httpx.TransportError as exc:
-                metrics.external_calls.labels(self.service, type(exc).__name__).inc()
-                never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-                delay = self.policy.delay_for_error(attempt, never_sent, idempotent)
-                if delay is None:
-                    raise
-                self._note_retry(request, attempt, delay, type(exc).__name__)
-                continue
-            metrics.external_calls.labels(self.service, str(response.status_code)).inc()
-            self.pacer.observe(response.headers)
-            delay = self.policy.delay_for(attempt, response.status_code, response.headers, idempotent)
-            if delay is None:
-                return response
-            response.read()
-            response.close()
-            self._note_retry(request, attempt, delay, str(response.status_code))
-
-    def _note_retry(self, request: httpx.Request, attempt: int, delay: float, reason: str) -> None:
-        metrics.external_retries.labels(self.service, reason).inc()
-        log.warning("retrying request", service=self.service, method=request.method,
-                    path=request.url.path, attempt=attempt, reason=reason, wait_seconds=round(delay, 2))
-        self.sleep(delay)
+        return send_with_policy(
+            Attempt(self.service, request.method, request.url.path,
+                    idempotent=request.method in IDEMPOTENT_METHODS or bool(request.extensions.get("idempotent"))),
+            self.policy, self.pacer, lambda: self.inner.handle_request(request),
+            transport_errors=(httpx.TransportError,),
+            never_sent=lambda e: isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)),
+            status=lambda r: r.status_code, headers=lambda r: r.headers,
+            discard=lambda r: (r.read(), r.close()), sleep=self.sleep)
 
     def close(self) -> None:
         self.inner.close()
