@@ -11,9 +11,7 @@ visible only to the app that wrote it), the task carries `external.gid = cogny:<
 and `find` addresses it directly as `GET /tasks/external:<gid>`. Otherwise (or when that misses)
 `find` looks for the marker as the last line of the notes of the project's tasks (one full
 listing per process, then only tasks modified since, so a new ticket costs two small GETs).
-Every request goes through the shared policy client (`syncd.http.make_client`): 429 waits for
-`Retry-After`, idempotent calls retry 5xx; a create that got a 5xx is not retried blindly —
-the engine's marker look-up makes the next attempt safe.
+Requests, paging and error mapping are in `asana_http.py`.
 """
 
 from __future__ import annotations
@@ -22,26 +20,25 @@ import json
 import re
 import threading
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Iterator, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-import httpx
 import structlog
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from connectors.asana_http import AsanaHttp, answer_data
 from syncd.config import http_url
-from syncd import redact, render
-from syncd.templates import Renderer, TemplateSource, check_value, context, mapped_assignee, render_values
+from syncd import render
+from syncd.mapping import MappingSettings, adopt_children
+from syncd.templates import Renderer, check_unique_titles, check_value, item_context, render_fields
 from syncd.connector import Check, Desired, ExternalRef
 from syncd.errors import ConnectorError
-from syncd.http import RetryPolicy, make_client
-from syncd.models import Ticket
+from syncd.http import RetryPolicy
+from syncd.models import ActionItem, Ticket
 from syncd.reconcile import PartialItems
 
 log = structlog.get_logger("syncd.connectors.asana")
 DEFAULT_URL = "https://app.asana.com/api/1.0"
-PAGE_SIZE = 100   # Asana's maximum `limit`
-MAX_PAGES = 100   # a listing stops after 10,000 records (with a warning)
 INDEX_MARGIN = timedelta(minutes=5)
 DONE = ("completed", "dismissed")
 _GID = re.compile(r"^\d+$")
@@ -77,9 +74,7 @@ class PriorityField(BaseModel):
         return self
 
 
-class AsanaSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AsanaSettings(MappingSettings):
     token: SecretStr = Field(description="personal access token, sent as a Bearer token")
     workspace_gid: Gid
     project_gid: Gid
@@ -89,9 +84,6 @@ class AsanaSettings(BaseModel):
         default_factory=dict, description="custom field values: field gid -> value or template, e.g. "
                                           "'{{ ticket.effort | map_value(effort_map) }}'")
     priority_field: PriorityField | None = None
-    template: dict[Literal["title", "description"], TemplateSource] = Field(
-        default_factory=dict, description="plain text; the marker line is appended to the description")
-    effort_map: dict[str, Any] = Field(default_factory=dict, description="for templates: map_value(effort_map)")
     assignee_map: dict[str, Gid] = Field(default_factory=dict, description="Cogny user id -> Asana user gid")
 
     @field_validator("base_url")
@@ -115,10 +107,7 @@ class AsanaConnector:
         self.name = name
         self.settings = settings
         self.policy = policy or RetryPolicy()
-        token = settings.token.get_secret_value()
-        redact.register(token)
-        self._client = make_client("asana", settings.base_url, self.policy,
-                                   headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+        self.http = AsanaHttp(settings.base_url, settings.token.get_secret_value(), self.policy)
         self._external = True  # False once Asana shows this token may not write external data
         self._index: dict[str, ExternalRef] = {}  # notes marker -> task, see _find_in_project
         self._watermark: str | None = None
@@ -128,21 +117,29 @@ class AsanaConnector:
     # -- rendering (pure) ----------------------------------------------------------------
     def render(self, ticket: Ticket) -> Desired:
         s = self.settings
-        ctx = context(ticket, effort_map=s.effort_map, assignee_map=s.assignee_map)
-        title = self.templates.render("title", ctx) if self.templates.has("title") else ticket.title
+        ctx = s.template_context(ticket)
         notes = self.templates.render("description", ctx).strip()
-        record = {"name": _one_line(title), "notes": f"{notes}\n\n{marker(ticket.id)}" if notes else marker(ticket.id),
+        record = {"name": _one_line(self.templates.render_or("title", ctx, ticket.title)),
+                  "notes": f"{notes}\n\n{marker(ticket.id)}" if notes else marker(ticket.id),
                   "completed": ticket.status in DONE, "custom_fields": self._custom_fields(ticket, ctx)}
-        known, user = mapped_assignee(ticket, s.assignee_map)
+        known, user = s.assignee(ticket)
         if known:  # absent unless configured (hashes of records rendered before stay) and known
             record["assignee"] = user
-        items = {item.title: {"name": item.title, "notes": render.item_detail(item),
-                              "completed": item.completed or ticket.status == "completed"}
-                 for item in ticket.action_items}
+        items = {item.title: self._item(ticket, item, ctx) for item in ticket.action_items}
+        if self.templates.has("item_title"):
+            check_unique_titles("asana.template.item_title", {k: v["name"] for k, v in items.items()})
         return Desired(record, items)
 
+    def _item(self, ticket: Ticket, item: ActionItem, ctx: dict[str, Any]) -> dict[str, Any]:
+        """One subtask: the built-in name and notes (plain text), or the `item_*` templates."""
+        ictx = item_context(ctx, item) if self.templates.has_any("item_title", "item_description") else ctx
+        name = _one_line(self.templates.render("item_title", ictx)) if self.templates.has("item_title") else item.title
+        notes = (self.templates.render("item_description", ictx)
+                 if self.templates.has("item_description") else render.item_detail(item))
+        return {"name": name, "notes": notes, "completed": item.completed or ticket.status == "completed"}
+
     def _custom_fields(self, ticket: Ticket, ctx: dict[str, Any]) -> dict[str, Any]:
-        values = {gid: render_values(self.templates, v, ctx, gid) for gid, v in self.settings.custom_fields.items()}
+        values = render_fields(self.templates, self.settings.custom_fields, ctx)
         field = self.settings.priority_field
         if field is not None:
             values[field.field_gid] = field.options.get(ticket.priority, field.options["medium"])
@@ -167,21 +164,21 @@ class AsanaConnector:
             ref = self._index.get(key)
         if ref is None:
             return None
-        response = self._send("GET", f"/tasks/{ref.id}", "get task", params={"opt_fields": "permalink_url"},
-                              allow=(404,))
+        response = self.http.send("GET", f"/tasks/{ref.id}", "get task", params={"opt_fields": "permalink_url"},
+                                  allow=(404,))
         if response.status_code == 404:
             with self._index_lock:
                 self._index.pop(key, None)
             return None
-        return _ref(_data(response, "get task"))
+        return _ref(answer_data(response, "get task"))
 
     def _refresh_index(self) -> None:
         fields = {"opt_fields": "name,notes,permalink_url,modified_at"}
         if self._watermark is None:
-            rows = self._pages(f"/projects/{self.settings.project_gid}/tasks", fields, "list project tasks")
+            rows = self.http.pages(f"/projects/{self.settings.project_gid}/tasks", fields, "list project tasks")
         else:
-            rows = self._pages("/tasks", {**fields, "project": self.settings.project_gid,
-                                          "modified_since": self._watermark}, "list changed project tasks")
+            rows = self.http.pages("/tasks", {**fields, "project": self.settings.project_gid,
+                                              "modified_since": self._watermark}, "list changed project tasks")
         latest = None
         for task in rows:
             key = _last_line(task.get("notes"))
@@ -193,15 +190,16 @@ class AsanaConnector:
             self._watermark = max(self._watermark or "", moment.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
 
     def _by_external(self, key: str) -> dict[str, Any] | None:
-        response = self._send("GET", f"/tasks/external:{quote(key, safe='')}", "find task by external gid",
-                              params={"opt_fields": "name,permalink_url"}, allow=(400, 403, 404))
+        response = self.http.send("GET", f"/tasks/external:{quote(key, safe='')}", "find task by external gid",
+                                  params={"opt_fields": "name,permalink_url"}, allow=(400, 403, 404))
         if response.status_code == 403:
             self._external = False
-        return _data(response, "find task by external gid") if response.status_code == 200 else None
+        return answer_data(response, "find task by external gid") if response.status_code == 200 else None
 
     def find_items(self, ref: ExternalRef) -> dict[str, ExternalRef]:
         out: dict[str, ExternalRef] = {}
-        for task in self._pages(f"/tasks/{ref.id}/subtasks", {"opt_fields": "name,permalink_url"}, "list subtasks"):
+        fields = {"opt_fields": "name,permalink_url"}
+        for task in self.http.pages(f"/tasks/{ref.id}/subtasks", fields, "list subtasks"):
             out.setdefault(task.get("name", ""), _ref(task))
         return out
 
@@ -224,7 +222,7 @@ class AsanaConnector:
         """POST /tasks; when Asana refuses or drops `external` for this token, go on without it."""
         params = {"opt_fields": "name,permalink_url,external"}
         try:
-            task = self._call("POST", "/tasks", "create task", params=params, data=data)
+            task = self.http.call("POST", "/tasks", "create task", params=params, data=data)
         except ConnectorError as exc:
             refused = exc.status == 403 or exc.status == 400 and "external" in exc.message
             if "external" not in data or not refused:  # a 403/400 create was not applied: safe to resend
@@ -232,8 +230,8 @@ class AsanaConnector:
             log.warning("asana refused external data for this token; the notes marker alone will find tasks",
                         error=exc.message)
             self._external = False
-            return self._call("POST", "/tasks", "create task", params=params,
-                              data={k: v for k, v in data.items() if k != "external"})
+            return self.http.call("POST", "/tasks", "create task", params=params,
+                                  data={k: v for k, v in data.items() if k != "external"})
         if "external" in data and not (task.get("external") or {}).get("gid"):
             log.warning("asana did not keep external data for this token; the notes marker alone will find tasks")
             self._external = False
@@ -241,15 +239,15 @@ class AsanaConnector:
 
     def _place(self, ref: ExternalRef) -> None:
         """Move the task into `section_gid` (the published spec makes `memberships` read-only)."""
-        self._call("POST", f"/tasks/{ref.id}/addProject", "place task in section",
-                   data={"project": self.settings.project_gid, "section": self.settings.section_gid})
+        self.http.call("POST", f"/tasks/{ref.id}/addProject", "place task in section",
+                       data={"project": self.settings.project_gid, "section": self.settings.section_gid})
         log.info("asana task placed in section", external_id=ref.id, section=self.settings.section_gid)
 
     def update(self, ref: ExternalRef, ticket: Ticket, desired: Desired, previous: Desired | None) -> ExternalRef:
         fields = _task_fields(desired.record, previous.record if previous else None)
         if fields:
-            task = self._call("PUT", f"/tasks/{ref.id}", "update task", params={"opt_fields": "permalink_url"},
-                              data=fields)
+            task = self.http.call("PUT", f"/tasks/{ref.id}", "update task", params={"opt_fields": "permalink_url"},
+                                  data=fields)
             ref = ExternalRef(ref.id, None, task.get("permalink_url") or ref.url)
             log.info("asana task updated", external_id=ref.id, fields=sorted(fields))
         if previous is None and self.settings.section_gid:
@@ -257,12 +255,15 @@ class AsanaConnector:
         return ref
 
     def create_items(self, ref: ExternalRef, ticket: Ticket, items: dict[str, dict[str, Any]]) -> dict[str, ExternalRef]:
-        created: dict[str, ExternalRef] = {}
+        created = adopt_children(self, ref, items, "name") if self.templates.has("item_title") else {}
         for key, item in items.items():
+            if key in created:
+                continue
             try:
-                task = self._call("POST", f"/tasks/{ref.id}/subtasks", "create subtask",
-                                  params={"opt_fields": "name,permalink_url"},
-                                  data={"name": item["name"], "notes": item["notes"], "completed": item["completed"]})
+                task = self.http.call("POST", f"/tasks/{ref.id}/subtasks", "create subtask",
+                                      params={"opt_fields": "name,permalink_url"},
+                                      data={"name": item["name"], "notes": item["notes"],
+                                            "completed": item["completed"]})
             except ConnectorError as exc:
                 raise PartialItems(created, exc) from None
             created[key] = _ref(task)
@@ -273,14 +274,15 @@ class AsanaConnector:
                     previous: dict[str, Any] | None) -> None:
         fields = _task_fields(item, previous)
         if fields:
-            self._call("PUT", f"/tasks/{item_ref.id}", "update subtask", params={"opt_fields": "name"}, data=fields)
+            self.http.call("PUT", f"/tasks/{item_ref.id}", "update subtask", params={"opt_fields": "name"},
+                           data=fields)
             log.info("asana subtask updated", external_id=item_ref.id, fields=sorted(fields))
 
     # -- checks ----------------------------------------------------------------------------
     def check(self) -> list[Check]:
         s = self.settings
         try:
-            me = self._call("GET", "/users/me", "who am I", params={"opt_fields": "name,email"})
+            me = self.http.call("GET", "/users/me", "who am I", params={"opt_fields": "name,email"})
         except ConnectorError as exc:
             return [Check("asana credentials", False, str(exc), "check `token` (a personal access token)")]
         checks = [Check("asana credentials", True, f"authenticated as {me.get('name') or me.get('email')}")]
@@ -297,7 +299,7 @@ class AsanaConnector:
 
     def _check_one(self, label: str, path: str, fields: str, belongs: tuple[str, str] | None, fix: str) -> Check:
         try:
-            found = self._call("GET", path, label, params={"opt_fields": fields})
+            found = self.http.call("GET", path, label, params={"opt_fields": fields})
         except ConnectorError as exc:
             return Check(label, False, str(exc), fix)
         if belongs and (found.get(belongs[0]) or {}).get("gid") != belongs[1]:
@@ -308,70 +310,7 @@ class AsanaConnector:
         return Check(label, True, str(found.get("name") or ""))
 
     def close(self) -> None:
-        self._client.close()
-
-    # -- plumbing --------------------------------------------------------------------------
-    def _pages(self, path: str, params: dict[str, Any], what: str) -> Iterator[dict[str, Any]]:
-        """Every record of a paged list (bounded by MAX_PAGES), following `next_page.offset`."""
-        offset: str | None = None
-        for _ in range(MAX_PAGES):
-            query = {**params, "limit": PAGE_SIZE, **({"offset": offset} if offset else {})}
-            body = _body(self._send("GET", path, what, params=query), what)
-            yield from body.get("data") or []
-            offset = (body.get("next_page") or {}).get("offset")
-            if not offset:
-                return
-        log.warning("asana listing stopped at the page limit", path=path, pages=MAX_PAGES)
-
-    def _call(self, method: str, path: str, what: str, *, params: dict[str, Any] | None = None,
-              data: dict[str, Any] | None = None) -> dict[str, Any]:
-        return _data(self._send(method, path, what, params=params, data=data), what)
-
-    def _send(self, method: str, path: str, what: str, *, params: dict[str, Any] | None = None,
-              data: dict[str, Any] | None = None, allow: tuple[int, ...] = ()) -> httpx.Response:
-        try:
-            response = self._client.request(method, path, params=params,
-                                            json={"data": data} if data is not None else None)
-        except httpx.HTTPError as exc:
-            raise ConnectorError("asana", f"{what}: {type(exc).__name__}", retryable=True) from None
-        if response.status_code >= 400 and response.status_code not in allow:
-            raise _error(response, what)
-        return response
-
-
-def _body(response: httpx.Response, what: str) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise ConnectorError("asana", f"{what}: answer is not a JSON object", status=response.status_code)
-    return body
-
-
-def _data(response: httpx.Response, what: str) -> dict[str, Any]:
-    data = _body(response, what).get("data")
-    if not isinstance(data, dict):
-        raise ConnectorError("asana", f"{what}: answer has no `data` object", status=response.status_code)
-    return data
-
-
-def _error(response: httpx.Response, what: str) -> ConnectorError:
-    """Asana's `{"errors": [{"message", "help", "phrase"}]}` as one line (no request headers in it)."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    errors = body.get("errors") if isinstance(body, dict) else None
-    errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
-    detail = "; ".join(str(e["message"]) for e in errors if e.get("message")) or \
-        response.reason_phrase or "no details"
-    phrases = [str(e["phrase"]) for e in errors if e.get("phrase")]
-    if phrases:
-        detail += f" (phrase: {', '.join(phrases)})"
-    status = response.status_code
-    return ConnectorError("asana", f"{what}: {redact.redact(detail)}", status=status,
-                          retryable=status == 429 or status >= 500)
+        self.http.close()
 
 
 def _task_fields(record: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:

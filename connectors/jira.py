@@ -2,8 +2,10 @@
 
 Where a JIRA value comes from, in one place: summary ← title; description ← the ticket's
 description, facts and link in wiki markup; priority ← `priority_map`; labels ← the marker
-label `cogny-<ticket id>` plus `labels`; status ← `done_transition` / `dismissed_transition`
-when the ticket is completed / dismissed.
+label `cogny-<ticket id>` plus `labels` plus the category's `category_map` labels; components ←
+the category's `category_map` components (by name, resolved to ids once through the project's
+component list; only ours are added and removed, people's stay); status ← `done_transition` /
+`dismissed_transition` when the ticket is completed / dismissed.
 
 The marker label is what `find` searches when the store has no (or an unfinished) link. JQL
 search lags behind writes on JIRA Cloud, so the engine trusts the store first and the label
@@ -13,76 +15,27 @@ second; children are recovered from the parent's `subtasks` field, which does no
 from __future__ import annotations
 
 import json
-import re
 import threading
-from typing import Any, Literal
+from typing import Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from syncd.config import http_url
+from connectors.jira_settings import DEFAULT_PRIORITIES, JiraCategory, JiraSettings
+from connectors.jira_text import (DESCRIPTION_LIMIT, clip_description, escape_wiki, one_line_summary,
+                                  render_description)
 from syncd import redact, render
-from syncd.templates import FieldValue, Renderer, TemplateSource, context, identity, mapped_assignee, render_values
+from syncd.mapping import adopt_children
+from syncd.templates import Renderer, check_unique_titles, identity, item_context, render_fields
 from syncd.connector import Check, Desired, ExternalRef
 from syncd.errors import ConnectorError
 from syncd.http import RetryPolicy, requests_adapter
-from syncd.models import Ticket
+from syncd.models import ActionItem, Ticket
 from syncd.reconcile import PartialItems
 
+__all__ = ["DEFAULT_PRIORITIES", "DESCRIPTION_LIMIT", "JiraCategory", "JiraConnector", "JiraSettings",
+           "clip_description", "escape_wiki", "render_description"]
 log = structlog.get_logger("syncd.connectors.jira")
 BULK_LIMIT = 50  # JIRA's issue/bulk accepts at most 50 issues per call
-DEFAULT_PRIORITIES = {"critical": "Highest", "high": "High", "medium": "Medium", "low": "Low"}
-
-
-class JiraSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    url: str
-    email: str | None = None
-    api_token: SecretStr | None = None
-    token: SecretStr | None = Field(None, description="Server/Data Center personal access token")
-    project: str
-    issue_type: str = "Task"
-    subtask_type: str = "Sub-task"
-    priority_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PRIORITIES))
-    labels: list[str] = Field(default_factory=list)
-    done_transition: str = "Done"
-    dismissed_transition: str | None = None
-    reopen_transition: str = "To Do"
-    fields: dict[str, FieldValue] = Field(default_factory=dict, description=(
-        "extra fields by id or display name; string values may be templates, e.g. "
-        "{'Story Points': '{{ ticket.effort | map_value(effort_map) }}'}"))
-    template: dict[Literal["title", "description"], TemplateSource] = Field(default_factory=dict)
-    effort_map: dict[str, Any] = Field(default_factory=dict, description="for templates: map_value(effort_map)")
-    category_map: dict[str, list[str]] = Field(default_factory=dict, description="category -> extra labels")
-    assignee_map: dict[str, str] = Field(default_factory=dict, description="Cogny user id -> JIRA accountId")
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        return http_url(v)
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, v: list[str]) -> list[str]:
-        _check_labels(v)
-        return v
-
-    @field_validator("category_map")
-    @classmethod
-    def _category_labels(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
-        for labels in v.values():
-            _check_labels(labels)
-        return v
-
-    @model_validator(mode="after")
-    def _auth(self) -> "JiraSettings":
-        if self.token is None and (self.email is None or self.api_token is None):
-            raise ValueError("set email + api_token (JIRA Cloud) or token (Server/Data Center PAT)")
-        missing = sorted(set(DEFAULT_PRIORITIES) - set(self.priority_map))
-        if missing:
-            raise ValueError(f"priority_map: no JIRA priority for {', '.join(missing)}")
-        return self
 
 
 class JiraConnector:
@@ -98,37 +51,46 @@ class JiraConnector:
         self._client_lock = threading.Lock()
         if settings.email and settings.api_token:
             redact.register_basic_auth(settings.email, settings.api_token.get_secret_value())
-        self.templates = Renderer("jira", settings.template, {"description": (escape_wiki, identity)})
+        self.templates = Renderer("jira", settings.template, {"description": (escape_wiki, identity),
+                                                              "item_description": (escape_wiki, identity)})
         self._field_ids: dict[str, str] | None = None  # display name (lower-cased) -> field id, fetched once
+        self._component_list: dict[str, tuple[str, str]] | None = None  # see _components
 
     # -- rendering (pure) ----------------------------------------------------------------
     def render(self, ticket: Ticket) -> Desired:
         s = self.settings
         ctx = self._context(ticket)
-        title = self.templates.render("title", ctx) if self.templates.has("title") else ticket.title
+        category = s.category_map.get(ticket.category) or JiraCategory()
         record = {
-            "summary": _summary(title),
+            "summary": one_line_summary(self.templates.render_or("title", ctx, ticket.title)),
             "description": clip_description(self.templates.render("description", ctx).strip(), ticket.url),
             "priority": s.priority_map.get(ticket.priority, s.priority_map["medium"]),
-            "labels": sorted({render.marker_label(ticket.id), *s.labels, *s.category_map.get(ticket.category, [])}),
+            "labels": sorted({render.marker_label(ticket.id), *s.labels, *category.labels}),
             "status": _status(ticket.status),
-            "fields": {k: render_values(self.templates, v, ctx, k) for k, v in s.fields.items()},
+            "fields": render_fields(self.templates, s.fields, ctx),
         }
-        known, account = mapped_assignee(ticket, s.assignee_map)
-        if known:  # absent unless configured (hashes of records rendered before stay) and known
+        if s.uses_components:  # absent unless configured (hashes of records rendered before stay)
+            record["components"] = sorted(set(category.components))
+        known, account = s.assignee(ticket)
+        if known:  # absent unless configured and known
             record["assignee"] = {"accountId": account} if account else None
-        items = {
-            item.title: {"summary": _summary(item.title),
-                         "description": escape_wiki(render.item_detail(item)),
-                         "completed": item.completed or ticket.status == "completed"}
-            for item in ticket.action_items
-        }
+        items = {item.title: self._item(ticket, item, ctx) for item in ticket.action_items}
+        if self.templates.has("item_title"):
+            check_unique_titles("jira.template.item_title", {k: v["summary"] for k, v in items.items()})
         return Desired(record, items)
+
+    def _item(self, ticket: Ticket, item: ActionItem, ctx: dict[str, Any]) -> dict[str, Any]:
+        """One sub-task: the built-in summary and description, or the `item_*` templates."""
+        ictx = item_context(ctx, item) if self.templates.has_any("item_title", "item_description") else ctx
+        description = (self.templates.render("item_description", ictx)
+                       if self.templates.has("item_description") else escape_wiki(render.item_detail(item)))
+        return {"summary": one_line_summary(self.templates.render_or("item_title", ictx, item.title)),
+                "description": description, "completed": item.completed or ticket.status == "completed"}
 
     def _context(self, ticket: Ticket) -> dict[str, Any]:
         s = self.settings
-        return context(ticket, effort_map=s.effort_map, category_map=s.category_map,
-                       priority_map=s.priority_map, assignee_map=s.assignee_map)
+        categories = {name: c.model_dump() for name, c in s.category_map.items()}
+        return s.template_context(ticket, category_map=categories, priority_map=s.priority_map)
 
     # -- reading ---------------------------------------------------------------------------
     def find(self, ticket: Ticket) -> ExternalRef | None:
@@ -153,6 +115,8 @@ class JiraConnector:
     def create(self, ticket: Ticket, desired: Desired) -> ExternalRef:
         fields = self._issue_fields(desired.record, None)
         fields.update({"project": {"key": self.settings.project}, "issuetype": {"name": self.settings.issue_type}})
+        if desired.record.get("components"):
+            fields["components"] = [{"id": cid} for cid in self._component_ids(desired.record["components"], ticket)]
         issue = self._call("create issue", lambda j: j.create_issue(fields=fields, prefetch=False))
         ref = self._ref(issue.id, issue.key)
         log.info("jira issue created", external_key=ref.key)
@@ -162,16 +126,19 @@ class JiraConnector:
     def update(self, ref: ExternalRef, ticket: Ticket, desired: Desired, previous: Desired | None) -> ExternalRef:
         old = previous.record if previous else {}
         fields = self._issue_fields(desired.record, old if previous else None)
-        if fields:
-            self._put(ref, fields)
-            log.info("jira issue updated", external_key=ref.key, fields=sorted(fields))
+        components = self._component_changes(desired.record, old if previous else None, ticket)
+        if fields or components:
+            self._put(ref, fields, {"components": components} if components else None)
+            log.info("jira issue updated", external_key=ref.key,
+                     fields=sorted(fields) + (["components"] if components else []))
         if previous is None or old.get("status") != desired.record["status"]:
             self._move_to(ref, desired.record["status"], old.get("status"))
         return ref
 
     def create_items(self, ref: ExternalRef, ticket: Ticket, items: dict[str, dict[str, Any]]) -> dict[str, ExternalRef]:
-        created: dict[str, ExternalRef] = {}
-        keys = list(items)
+        adopted = adopt_children(self, ref, items, "summary") if self.templates.has("item_title") else {}
+        created = dict(adopted)
+        keys = [k for k in items if k not in adopted]
         for start in range(0, len(keys), BULK_LIMIT):
             chunk = keys[start:start + BULK_LIMIT]
             payload = [self._subtask_fields(ref, items[k]) for k in chunk]
@@ -189,7 +156,7 @@ class JiraConnector:
             if errors:
                 raise PartialItems(created, ConnectorError("jira", "sub-task rejected: " + "; ".join(errors)))
         for key, sub in created.items():
-            if items[key]["completed"]:
+            if items[key]["completed"] and key not in adopted:  # adopted ones were brought up to date
                 self._move_to(sub, "done", None)
         return created
 
@@ -226,7 +193,22 @@ class JiraConnector:
                                 f"available: {', '.join(sorted(names))}; fix priority_map"))
         except ConnectorError as exc:
             checks.append(Check("jira priorities", False, str(exc)))
+        if self.settings.uses_components:
+            checks.append(self._check_components())
         return checks
+
+    def _check_components(self) -> Check:
+        """Every component `category_map` names exists in the project (each unknown one named with its key)."""
+        try:
+            known = self._components()
+        except ConnectorError as exc:
+            return Check("jira components", False, str(exc), "check `project` and the browse permission")
+        unknown = [f"connectors.{self.name}.category_map.{cat}.components: no component {name!r} in project "
+                   f"{self.settings.project}" for cat, entry in self.settings.category_map.items()
+                   for name in entry.components if name.casefold() not in known]
+        listed = ", ".join(sorted(name for _, name in known.values())) or "none"
+        return Check("jira components", not unknown, "; ".join(unknown) or "all mapped components exist",
+                     f"components of {self.settings.project}: {listed}; fix category_map or add them in JIRA")
 
     def close(self) -> None:
         if self._client is not None:
@@ -264,13 +246,52 @@ class JiraConnector:
                                          f"JIRA's field list, or use its id, e.g. customfield_10016)")
         return known[key.casefold()]
 
+    def _component_changes(self, record: dict[str, Any], old: dict[str, Any] | None,
+                           ticket: Ticket) -> list[dict[str, Any]]:
+        """`update.components` ops taking ours from `old` to `record`: people's components stay.
+
+        `old` None (an adopted issue): only adds. A component that vanished from JIRA is not removed.
+        """
+        if "components" not in record:
+            return []
+        before = set((old or {}).get("components", []))
+        added = [n for n in record["components"] if n not in before]
+        gone = sorted(before - set(record["components"])) if old is not None else []
+        known = self._components()
+        ops = [{"add": {"id": cid}} for cid in self._component_ids(added, ticket)]
+        return ops + [{"remove": {"id": known[n.casefold()][0]}} for n in gone if n.casefold() in known]
+
+    def _component_ids(self, names: list[str], ticket: Ticket) -> list[str]:
+        """Component names as ids; an unknown name fails this ticket, naming the config key."""
+        known = self._components()
+        missing = [n for n in names if n.casefold() not in known]
+        if missing:
+            listed = ", ".join(sorted(name for _, name in known.values())) or "none"
+            raise ConnectorError("jira", f"connectors.{self.name}.category_map.{ticket.category}.components: no "
+                                         f"component {missing[0]!r} in project {self.settings.project} "
+                                         f"(components: {listed})")
+        return [known[n.casefold()][0] for n in names]
+
+    def _components(self) -> dict[str, tuple[str, str]]:
+        """The project's components, case-folded name -> (id, name); listed once per process."""
+        with self._client_lock:
+            known = self._component_list
+        if known is None:
+            listing = self._call("list components", lambda j: j.project_components(self.settings.project))
+            known = {str(c.name).casefold(): (str(c.id), str(c.name)) for c in listing}
+            with self._client_lock:
+                self._component_list = known
+        return known
+
     def _subtask_fields(self, parent: ExternalRef, item: dict[str, Any]) -> dict[str, Any]:
         return {"project": {"key": self.settings.project}, "issuetype": {"name": self.settings.subtask_type},
                 "parent": {"key": parent.key}, "summary": item["summary"], "description": item["description"]}
 
-    def _put(self, ref: ExternalRef, fields: dict[str, Any]) -> None:
+    def _put(self, ref: ExternalRef, fields: dict[str, Any], update: dict[str, Any] | None = None) -> None:
+        body = {"fields": fields, **({"update": update} if update else {})}
+
         def put(j: Any) -> None:
-            j._session.put(j._get_url(f"issue/{ref.key or ref.id}"), data=json.dumps({"fields": fields}))
+            j._session.put(j._get_url(f"issue/{ref.key or ref.id}"), data=json.dumps(body))
         self._call("edit issue", put)
 
     def _move_to(self, ref: ExternalRef, status: str, previous: str | None) -> None:
@@ -311,15 +332,18 @@ class JiraConnector:
         auth: dict[str, Any] = ({"token_auth": s.token.get_secret_value()} if s.token else
                                 {"basic_auth": (s.email, s.api_token.get_secret_value())})  # type: ignore[union-attr]
         try:
-            client = JIRA(server=s.url, max_retries=0, timeout=self.policy.timeout,
+            client = JIRA(server=s.url, max_retries=0, timeout=self.policy.timeout, get_server_info=False,
                           options={"check_update": False}, **auth)
+            adapter = requests_adapter("jira", self.policy)
+            client._session.mount("https://", adapter)
+            client._session.mount("http://", adapter)
+            info = client.server_info()  # what JIRA() asks first, asked here through the shared retry policy
+            client._version = tuple(info["versionNumbers"])  # the library picks endpoints by version ...
+            client.deploymentType = info.get("deploymentType")  # ... and by Cloud vs Server
         except JIRAError as exc:
             raise _error(exc, "connect") from None
         except Exception as exc:
             raise ConnectorError("jira", f"cannot reach {s.url}: {type(exc).__name__}", retryable=True) from None
-        adapter = requests_adapter("jira", self.policy)
-        client._session.mount("https://", adapter)
-        client._session.mount("http://", adapter)
         return client
 
     def _call(self, what: str, fn: Any) -> Any:
@@ -332,6 +356,33 @@ class JiraConnector:
             raise _error(exc, what) from None
         except requests.RequestException as exc:
             raise ConnectorError("jira", f"{what}: {type(exc).__name__}", retryable=True) from None
+
+    def find_many(self, tickets: list[Ticket]) -> dict[str, ExternalRef | None]:
+        """`find` for many tickets: one `labels in (...)` search per 100 markers (one listing page).
+
+        Every page of hits is read, and labels compare as JQL compares them (ignoring case), so a
+        ticket without a hit has no issue, exactly as `find` would say; the oldest issue wins.
+        """
+        chunk_size = 100  # markers per search, sent in a POST body: no URL length limit
+        markers = {render.marker_label(t.id): t.id for t in tickets}
+        by_folded: dict[str, list[str]] = {}
+        for marker in markers:
+            by_folded.setdefault(marker.lower(), []).append(marker)
+        out: dict[str, ExternalRef | None] = {}
+        names = list(markers)
+        for start in range(0, len(names), chunk_size):
+            chunk = names[start:start + chunk_size]
+            quoted = ", ".join(f'"{m}"' for m in chunk)
+            jql = f'project = "{self.settings.project}" AND labels in ({quoted}) ORDER BY created ASC'
+            issues = self._call("search", lambda j: j.search_issues(jql, maxResults=False, fields="labels",
+                                                                      use_post=True))
+            hits: dict[str, ExternalRef] = {}
+            for issue in issues:  # oldest first
+                for label in getattr(issue.fields, "labels", None) or []:
+                    for marker in by_folded.get(str(label).lower(), []):
+                        hits.setdefault(marker, self._ref(issue.id, issue.key))
+            out.update({markers[m]: hits.get(m) for m in chunk})
+        return out
 
 
 def _error(exc: Any, what: str) -> ConnectorError:
@@ -361,50 +412,3 @@ _SYSTEM_IDS = frozenset({"summary", "description", "labels", "priority", "assign
                          "duedate", "fixVersions", "versions", "environment", "parent", "timetracking"})
 
 
-
-def _check_labels(labels: list[str]) -> None:
-    bad = [label for label in labels if not label or re.search(r"\s", label)]
-    if bad:
-        raise ValueError(f"JIRA labels cannot be empty or contain spaces: {bad}")
-
-
-def _summary(title: str) -> str:
-    """JIRA summaries are one line of at most 255 characters."""
-    one_line = " ".join(title.split())
-    return one_line if len(one_line) <= 255 else one_line[:254] + "…"
-
-
-_WIKI_SPECIAL = re.compile(r"([\\{}\[\]|*_+^~!?#-])")
-
-
-_WIKI_LINE_START = re.compile(r"^(\s*)(h[1-6]|bq)\.", flags=re.M)
-DESCRIPTION_LIMIT = 32_767  # JIRA refuses longer text fields ("The entered text is too long")
-
-
-def escape_wiki(text: str) -> str:
-    """Make user text inert in JIRA wiki markup (no links, macros, formatting, mentions or headings)."""
-    return _WIKI_LINE_START.sub(r"\1\2\\.", _WIKI_SPECIAL.sub(r"\\\1", text))
-
-
-def clip_description(text: str, url: str) -> str:
-    """Keep a description within JIRA's limit, ending with where to read the rest."""
-    if len(text) <= DESCRIPTION_LIMIT:
-        return text
-    tail = f"\n\n… (truncated: the full text is in the Cogny ticket {url})"
-    return text[:DESCRIPTION_LIMIT - len(tail)] + tail
-
-
-def render_description(ticket: Ticket) -> str:
-    """The issue description in wiki markup; ticket text is escaped, our structure is not."""
-    lines = [escape_wiki(ticket.description), ""]
-    lines += [f"*{label}:* {escape_wiki(value)}" for label, value in render.facts(ticket)]
-    data = render.supporting(ticket)
-    if data:
-        lines += ["", "h4. Supporting data"]
-        lines += [f"* {escape_wiki(k)}: {escape_wiki(v)}" for k, v in data]
-    if ticket.action_items:
-        lines += ["", "h4. Action items (one sub-task each)"]
-        lines += [f"* {escape_wiki(i.title)}" for i in ticket.action_items]
-    if ticket.url:
-        lines += ["", f"Source: [Cogny ticket {escape_wiki(ticket.id)}|{ticket.url}]"]
-    return "\n".join(lines).strip()

@@ -2,12 +2,13 @@
 
 Where a Linear value comes from: title ← title; description ← description, facts and link in
 Markdown (ticket text escaped); priority ← `priority_map` (0 none, 1 urgent … 4 low); labels ←
-`label_ids`; project ← `project_id`; state ← `done_state` / `canceled_state` when the ticket is
-completed / dismissed. Marker (DESIGN invariant 1): an attachment with url = the ticket URL
-(`attachmentCreate` upserts on issue + url, `attachmentsForURL` finds it). Issues also get a
-client-chosen id derived from (team, ticket), sub-issues from (parent, item title), so a crash
-between `issueCreate` and `attachmentCreate`, or a timed-out batch, is found again, not duplicated.
-The GraphQL documents are the constants in `OPERATIONS`; the tests validate each against the schema.
+`label_ids` plus the category's `category_map` label ids; project ← `project_id`; state ←
+`done_state` / `canceled_state` when the ticket is completed / dismissed. Marker (DESIGN
+invariant 1): an attachment with url = the ticket URL (`attachmentCreate` upserts on issue + url,
+`attachmentsForURL` finds it). Issues also get a client-chosen id derived from (team, ticket),
+sub-issues from (parent, item title), so a crash between `issueCreate` and `attachmentCreate`, or
+a timed-out batch, is found again, not duplicated.
+The GraphQL documents and the transport (rate limits, error mapping) are in `linear_graphql.py`.
 """
 
 from __future__ import annotations
@@ -18,21 +19,28 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Callable
 
 import httpx
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
+from connectors.linear_graphql import (
+    ATTACHMENT_CREATE, ATTACHMENTS_FOR_URL, ISSUE_BATCH_CREATE, ISSUE_CHILDREN, ISSUE_CREATE, ISSUE_UPDATE,
+    ISSUES_BY_ID, OPERATIONS, TEAM_BY_ID, TEAM_BY_KEY, VIEWER, LinearGraphQL, Operation, auth_header,
+)
 from syncd.config import http_url
-from syncd import redact, render
-from syncd.templates import (FieldValue, Raw, Renderer, TemplateSource, context, identity, mapped_assignee,
-                             render_values)
+from syncd import render
+from syncd.mapping import MappingSettings
+from syncd.templates import FieldValue, Raw, Renderer, check_unique_titles, identity, item_context, render_fields
 from syncd.connector import Check, Desired, ExternalRef
 from syncd.errors import ConnectorError, TicketDataError
-from syncd.http import RetryPolicy, make_client, retry_after_seconds
-from syncd.models import Ticket
+from syncd.http import RetryPolicy
+from syncd.models import ActionItem, Ticket
 from syncd.reconcile import PartialItems
+
+__all__ = ["OPERATIONS", "LinearConnector", "LinearSettings", "Operation", "auth_header", "escape_markdown",
+           "issue_id", "item_id", "render_description"]
 
 log = structlog.get_logger("syncd.connectors.linear")
 DEFAULT_PRIORITIES = {"critical": 1, "high": 2, "medium": 3, "low": 4}
@@ -42,43 +50,7 @@ MAX_PAGES = 20    # bounded paging; 2,000 sub-issues is far beyond any ticket
 _ID_NAMESPACE = b"syncd/linear/v1"
 
 
-@dataclass(frozen=True)
-class Operation:
-    """One small named GraphQL document. Queries may be retried by the HTTP policy; mutations not."""
-
-    name: str
-    document: str
-    mutation: bool = False
-
-
-VIEWER = Operation("Viewer", "query Viewer { viewer { id name email } }")
-TEAM_BY_ID = Operation("TeamById", """query TeamById($id: String!) {
-  team(id: $id) { id key name states(first: 100) { nodes { id name type position } } } }""")
-TEAM_BY_KEY = Operation("TeamByKey", """query TeamByKey($key: String!) {
-  teams(filter: {key: {eqIgnoreCase: $key}}, first: 2) {
-    nodes { id key name states(first: 100) { nodes { id name type position } } } } }""")
-ATTACHMENTS_FOR_URL = Operation("AttachmentsForUrl", """query AttachmentsForUrl($url: String!) {
-  attachmentsForURL(url: $url) { nodes { id issue { id identifier url team { id } } } } }""")
-ISSUES_BY_ID = Operation("IssuesById", """query IssuesById($ids: [ID!]!, $first: Int!) {
-  issues(filter: {id: {in: $ids}}, first: $first, includeArchived: true) { nodes { id identifier url title } } }""")
-ISSUE_CHILDREN = Operation("IssueChildren", """query IssueChildren($id: String!, $first: Int!, $after: String) {
-  issue(id: $id) { children(first: $first, after: $after) {
-    nodes { id identifier url title } pageInfo { hasNextPage endCursor } } } }""")
-ISSUE_CREATE = Operation("IssueCreate", """mutation IssueCreate($input: IssueCreateInput!) {
-  issueCreate(input: $input) { success issue { id identifier url } } }""", mutation=True)
-ISSUE_BATCH_CREATE = Operation("IssueBatchCreate", """mutation IssueBatchCreate($input: IssueBatchCreateInput!) {
-  issueBatchCreate(input: $input) { success issues { id identifier url } } }""", mutation=True)
-ISSUE_UPDATE = Operation("IssueUpdate", """mutation IssueUpdate($id: String!, $input: IssueUpdateInput!) {
-  issueUpdate(id: $id, input: $input) { success issue { id identifier url } } }""", mutation=True)
-ATTACHMENT_CREATE = Operation("AttachmentCreate", """mutation AttachmentCreate($input: AttachmentCreateInput!) {
-  attachmentCreate(input: $input) { success attachment { id url } } }""", mutation=True)
-OPERATIONS = (VIEWER, TEAM_BY_ID, TEAM_BY_KEY, ATTACHMENTS_FOR_URL, ISSUES_BY_ID, ISSUE_CHILDREN,
-              ISSUE_CREATE, ISSUE_BATCH_CREATE, ISSUE_UPDATE, ATTACHMENT_CREATE)
-
-
-class LinearSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LinearSettings(MappingSettings):
     api_key: SecretStr = Field(description="personal API key (lin_api_…) or OAuth token (lin_oauth_…)")
     team_id: str | None = None
     team_key: str | None = None
@@ -89,13 +61,10 @@ class LinearSettings(BaseModel):
     project_id: str | None = None
     done_state: str | None = Field(None, description="state name or id; default: the team's first completed state")
     canceled_state: str | None = Field(None, description="for dismissed tickets; default: first canceled state")
-    template: dict[Literal["title", "description"], TemplateSource] = Field(default_factory=dict)
     fields: dict[str, FieldValue] = Field(default_factory=dict, description=(
         "extra IssueCreateInput/IssueUpdateInput fields; values may be templates, e.g. "
         "{estimate: '{{ ticket.effort | map_value(effort_map) }}'}"))
-    effort_map: dict[str, Any] = Field(default_factory=dict, description="for templates: map_value(effort_map)")
     category_map: dict[str, list[str]] = Field(default_factory=dict, description="category -> extra label ids")
-    assignee_map: dict[str, str] = Field(default_factory=dict, description="Cogny user id -> Linear user id")
 
     @field_validator("api_url")
     @classmethod
@@ -132,44 +101,48 @@ class LinearConnector:
         self.name = name
         self.settings = settings
         self.policy = policy or RetryPolicy()
-        self._sleep = sleep
-        key = settings.api_key.get_secret_value()
-        redact.register(key)
-        self._client = make_client("linear", "", self.policy, transport=transport,
-                                   headers={"Authorization": auth_header(key)})
+        self.api = LinearGraphQL(settings.api_url, settings.api_key.get_secret_value(), self.policy,
+                                 transport=transport, sleep=sleep)
         self._team: Team | None = None
         self._team_lock = threading.Lock()
-        self.templates = Renderer("linear", settings.template, {"description": (escape_markdown, identity)})
+        self.templates = Renderer("linear", settings.template, {"description": (escape_markdown, identity),
+                                                                "item_description": (escape_markdown, identity)})
 
     # -- rendering (pure) ----------------------------------------------------------------
     def render(self, ticket: Ticket) -> Desired:
         s = self.settings
-        ctx = context(ticket, effort_map=s.effort_map, category_map=s.category_map, priority_map=s.priority_map,
-                      assignee_map=s.assignee_map, source_link=Raw(_link(f"Cogny ticket {ticket.id}", ticket.url)))
-        title = self.templates.render("title", ctx) if self.templates.has("title") else ticket.title
+        ctx = s.template_context(ticket, category_map=s.category_map, priority_map=s.priority_map,
+                                 source_link=Raw(_link(f"Cogny ticket {ticket.id}", ticket.url)))
         record = {
-            "title": _title(title),
+            "title": _title(self.templates.render_or("title", ctx, ticket.title)),
             "description": self.templates.render("description", ctx).strip(),
             "priority": s.priority_map.get(ticket.priority, s.priority_map["medium"]),
             "labelIds": sorted({*s.label_ids, *s.category_map.get(ticket.category, [])}),
             "projectId": s.project_id,
             "status": {"completed": "done", "dismissed": "canceled"}.get(ticket.status, "open"),
         }
-        known, user = mapped_assignee(ticket, s.assignee_map)
+        known, user = s.assignee(ticket)
         if known:  # absent unless configured (hashes of records rendered before stay) and known
             record["assigneeId"] = user
         if s.fields:  # likewise absent unless configured
-            record["fields"] = {k: render_values(self.templates, v, ctx, k) for k, v in s.fields.items()}
-        items = {item.title: {"title": _title(item.title),
-                              "description": escape_markdown(render.item_detail(item)),
-                              "completed": item.completed or ticket.status == "completed"}
-                 for item in ticket.action_items}
+            record["fields"] = render_fields(self.templates, s.fields, ctx)
+        items = {item.title: self._item(ticket, item, ctx) for item in ticket.action_items}
+        if self.templates.has("item_title"):
+            check_unique_titles("linear.template.item_title", {k: v["title"] for k, v in items.items()})
         return Desired(record, items)
+
+    def _item(self, ticket: Ticket, item: ActionItem, ctx: dict[str, Any]) -> dict[str, Any]:
+        """One sub-issue: the built-in title and description, or the `item_*` templates."""
+        ictx = item_context(ctx, item) if self.templates.has_any("item_title", "item_description") else ctx
+        description = (self.templates.render("item_description", ictx)
+                       if self.templates.has("item_description") else escape_markdown(render.item_detail(item)))
+        return {"title": _title(self.templates.render_or("item_title", ictx, item.title)),
+                "description": description, "completed": item.completed or ticket.status == "completed"}
 
     # -- reading ---------------------------------------------------------------------------
     def find(self, ticket: Ticket) -> ExternalRef | None:
         team = self.team()
-        nodes = self._execute(ATTACHMENTS_FOR_URL, {"url": marker_url(ticket)})["attachmentsForURL"]["nodes"]
+        nodes = self.api.execute(ATTACHMENTS_FOR_URL, {"url": marker_url(ticket)})["attachmentsForURL"]["nodes"]
         issues = [n["issue"] for n in nodes if n["issue"]["team"]["id"] == team.id]
         if len(issues) > 1:
             log.warning("several issues carry the marker; using the first", keys=[i["identifier"] for i in issues])
@@ -183,7 +156,7 @@ class LinearConnector:
         after: str | None = None
         for _ in range(MAX_PAGES):
             variables = {"id": ref.id, "first": PAGE_SIZE, "after": after}
-            page = self._execute(ISSUE_CHILDREN, variables)["issue"]["children"]
+            page = self.api.execute(ISSUE_CHILDREN, variables)["issue"]["children"]
             for child in page["nodes"]:
                 out.setdefault(child["title"], _ref(child))
             if not page["pageInfo"]["hasNextPage"]:
@@ -205,7 +178,7 @@ class LinearConnector:
         fields.update({k: v for k, v in record.get("fields", {}).items() if v is not None})
         if record["status"] != "open":
             fields["stateId"] = self._state_for(record["status"])["id"]
-        ref = _ref(self._mutate(ISSUE_CREATE, {"input": fields}, "issueCreate", "issue"))
+        ref = _ref(self.api.mutate(ISSUE_CREATE, {"input": fields}, "issueCreate", "issue"))
         log.info("linear issue created", external_key=ref.key)
         self._stamp(ref, ticket)
         return ref
@@ -214,7 +187,7 @@ class LinearConnector:
         old = previous.record if previous else None
         changes = self._record_changes(old, desired.record)
         if changes:
-            ref = _ref(self._mutate(ISSUE_UPDATE, {"id": ref.id, "input": changes}, "issueUpdate", "issue"))
+            ref = _ref(self.api.mutate(ISSUE_UPDATE, {"id": ref.id, "input": changes}, "issueUpdate", "issue"))
             log.info("linear issue updated", external_key=ref.key, fields=sorted(changes))
         if old is None:  # adopted (found by marker or derived id): make sure the marker is there
             self._stamp(ref, ticket)
@@ -234,7 +207,7 @@ class LinearConnector:
             chunk = todo[start:start + BATCH_LIMIT]
             batch = [self._child_fields(team, ref, ids[key], items[key]) for key in chunk]
             try:
-                made = self._mutate(ISSUE_BATCH_CREATE, {"input": {"issues": batch}}, "issueBatchCreate", "issues")
+                made = self.api.mutate(ISSUE_BATCH_CREATE, {"input": {"issues": batch}}, "issueBatchCreate", "issues")
             except ConnectorError as exc:
                 raise PartialItems(created, exc) from None
             by_id = {i["id"]: _ref(i) for i in made}
@@ -252,12 +225,12 @@ class LinearConnector:
         if was != item["completed"] and (was is not None or item["completed"]):
             changes["stateId"] = self._state_for("done" if item["completed"] else "open")["id"]
         if changes:
-            self._mutate(ISSUE_UPDATE, {"id": item_ref.id, "input": changes}, "issueUpdate", "issue")
+            self.api.mutate(ISSUE_UPDATE, {"id": item_ref.id, "input": changes}, "issueUpdate", "issue")
             log.info("linear sub-issue updated", external_key=item_ref.key, fields=sorted(changes))
 
     def check(self) -> list[Check]:
         try:
-            me = self._execute(VIEWER, {})["viewer"]
+            me = self.api.execute(VIEWER, {})["viewer"]
             checks = [Check("linear credentials", True, f"authenticated as {me['name']}")]
         except ConnectorError as exc:
             return [Check("linear credentials", False, str(exc), "check api_key (and api_url)")]
@@ -276,7 +249,7 @@ class LinearConnector:
         return checks
 
     def close(self) -> None:
-        self._client.close()
+        self.api.close()
 
     # -- team and states -------------------------------------------------------------------
     def team(self) -> Team:
@@ -289,9 +262,9 @@ class LinearConnector:
     def _load_team(self) -> Team:
         s = self.settings
         if s.team_id:
-            node = self._execute(TEAM_BY_ID, {"id": s.team_id})["team"]
+            node = self.api.execute(TEAM_BY_ID, {"id": s.team_id})["team"]
         else:
-            nodes = self._execute(TEAM_BY_KEY, {"key": s.team_key})["teams"]["nodes"]
+            nodes = self.api.execute(TEAM_BY_KEY, {"key": s.team_key})["teams"]["nodes"]
             if not nodes:
                 raise ConnectorError("linear", f"team_key {s.team_key!r}: no such team visible to this api_key")
             node = nodes[0]
@@ -351,92 +324,15 @@ class LinearConnector:
         """Upsert the marker attachment (same issue + url updates the existing one)."""
         fields = {"issueId": ref.id, "url": marker_url(ticket), "title": f"Cogny ticket {ticket.id}",
                   "metadata": {"ticketId": ticket.id}}
-        self._mutate(ATTACHMENT_CREATE, {"input": fields}, "attachmentCreate", "attachment")
+        self.api.mutate(ATTACHMENT_CREATE, {"input": fields}, "attachmentCreate", "attachment")
         log.info("linear marker attached", external_key=ref.key)
 
     def _issues_by_id(self, ids: list[str]) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         for start in range(0, len(ids), PAGE_SIZE):
             chunk = ids[start:start + PAGE_SIZE]
-            found += self._execute(ISSUES_BY_ID, {"ids": chunk, "first": len(chunk)})["issues"]["nodes"]
+            found += self.api.execute(ISSUES_BY_ID, {"ids": chunk, "first": len(chunk)})["issues"]["nodes"]
         return found
-
-    def _mutate(self, op: Operation, variables: dict[str, Any], field: str, result: str) -> Any:
-        """Run a mutation; `success: false` or a missing result is an error, not a quiet no-op."""
-        payload = self._execute(op, variables).get(field) or {}
-        if not payload.get("success") or not payload.get(result):
-            raise ConnectorError("linear", f"{op.name}: Linear answered success: false")
-        return payload[result]
-
-    def _execute(self, op: Operation, variables: dict[str, Any]) -> dict[str, Any]:
-        """POST one operation and return its `data`; RATELIMITED (HTTP 400 or 200) waits and retries.
-
-        Retrying a rate-limited mutation is safe: Linear refused it without applying anything.
-        """
-        for attempt in range(1, self.policy.max_attempts + 1):
-            response, body = self._post(op, variables)
-            errors = body.get("errors") or []
-            if not any(error_code(e) == "RATELIMITED" for e in errors):
-                break
-            if attempt < self.policy.max_attempts:
-                delay = self._rate_limit_delay(attempt, response)
-                log.warning("linear rate limited; waiting", operation=op.name, attempt=attempt,
-                            wait_seconds=round(delay, 2))
-                self._sleep(delay)
-        else:
-            raise ConnectorError("linear", f"{op.name}: still rate limited (RATELIMITED) after "
-                                           f"{self.policy.max_attempts} attempts", status=response.status_code,
-                                 code="RATELIMITED", retryable=True)
-        if errors:
-            raise to_connector_error(op.name, response.status_code, errors)
-        if response.status_code >= 400 or not isinstance(body.get("data"), dict):
-            raise ConnectorError("linear", f"{op.name}: unexpected answer", status=response.status_code,
-                                 retryable=response.status_code >= 500)
-        return body["data"]
-
-    def _post(self, op: Operation, variables: dict[str, Any]) -> tuple[httpx.Response, dict[str, Any]]:
-        payload = {"query": op.document, "variables": variables, "operationName": op.name}
-        try:
-            response = self._client.post(self.settings.api_url, json=payload,
-                                         extensions={} if op.mutation else {"idempotent": True})
-        except httpx.HTTPError as exc:
-            raise ConnectorError("linear", f"{op.name}: request to Linear failed ({type(exc).__name__})",
-                                 retryable=True) from None
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise ConnectorError("linear", f"{op.name}: the answer is not GraphQL JSON", status=response.status_code,
-                                 retryable=response.status_code >= 500)
-        return response, body
-
-    def _rate_limit_delay(self, attempt: int, response: httpx.Response) -> float:
-        """Retry-After when Linear sends it (bounded), else the shared policy's backoff."""
-        after = retry_after_seconds(response.headers)
-        return self.policy.backoff_delay(attempt) if after is None else min(after, self.policy.max_retry_after)
-
-
-def error_code(error: Any) -> str | None:
-    ext = error.get("extensions") if isinstance(error, dict) else None
-    return ext.get("code") if isinstance(ext, dict) else None
-
-
-def to_connector_error(op_name: str, status: int, errors: list[Any]) -> ConnectorError:
-    """A GraphQL `errors` list as one clear, redacted line (Linear's user-facing message first)."""
-    first = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
-    ext = first.get("extensions") if isinstance(first.get("extensions"), dict) else {}
-    text = str(ext.get("userPresentableMessage") or first.get("message") or "unknown error")
-    text += f" (and {len(errors) - 1} more error(s))" if len(errors) > 1 else ""
-    if ext.get("code") == "AUTHENTICATION_ERROR":
-        text = f"authentication failed, check api_key: {text}"
-    return ConnectorError("linear", redact.redact(f"{op_name}: {text}"), status=status, code=ext.get("code"),
-                          retryable=status >= 500)
-
-
-def auth_header(key: str) -> str:
-    """Personal API keys go bare in Authorization; OAuth access tokens as `Bearer <token>`."""
-    return f"Bearer {key}" if key.startswith("lin_oauth_") else key
 
 
 def issue_id(team_id: str, ticket_id: str) -> str:

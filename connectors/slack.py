@@ -29,7 +29,7 @@ import time
 from typing import Any, Callable, Literal
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -39,7 +39,8 @@ from syncd.connector import Check, Desired, ExternalRef
 from syncd.errors import ConnectorError, TicketDataError
 from syncd.http import RetryPolicy
 from syncd.models import Ticket
-from syncd.templates import Renderer, TemplateSource, context, identity, json_string, mapped_assignee
+from syncd.mapping import MappingSettings
+from syncd.templates import Renderer, identity, json_string
 
 log = structlog.get_logger("syncd.connectors.slack")
 EVENT_TYPE = "cogny_ticket"
@@ -52,17 +53,14 @@ STATUS_LABELS = {"open": "Open", "in_progress": "In progress", "completed": "Com
 STATUS_ICONS = {"completed": "✅ ", "dismissed": "🚫 "}
 
 
-class SlackSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SlackSettings(MappingSettings):
     token: SecretStr = Field(description="bot token (xoxb-…)")
     channel: str = Field(description="channel id (C0123…) or name (#growth / growth)")
     base_url: str = "https://slack.com/api/"
     mention: str | None = Field(None, description="prepended for critical tickets, e.g. <!subteam^S123>")
     history_limit: int = Field(1000, ge=1, le=10_000, description="newest messages `find` reads")
-    template: dict[Literal["text", "blocks"], TemplateSource] = Field(
+    template: dict[Literal["text", "blocks"], str] = Field(
         default_factory=dict, description="text: mrkdwn fallback; blocks: Block Kit JSON (a list of blocks)")
-    effort_map: dict[str, Any] = Field(default_factory=dict, description="for templates: map_value(effort_map)")
     assignee_map: dict[str, str] = Field(default_factory=dict, description="Cogny user id -> Slack user id (U…)")
 
     @field_validator("assignee_map")
@@ -127,9 +125,9 @@ class SlackConnector:
     def render(self, ticket: Ticket) -> Desired:
         s = self.settings
         mention = s.mention if ticket.priority == "critical" else None
-        _, assignee = mapped_assignee(ticket, s.assignee_map)
-        ctx = context(ticket, title=_title(ticket), mention=mention, effort_map=s.effort_map,
-                      assignee_mention=f"<@{assignee}>" if assignee else None)
+        _, assignee = s.assignee(ticket)
+        ctx = s.template_context(ticket, title=_title(ticket), mention=mention,
+                                 assignee_mention=f"<@{assignee}>" if assignee else None)
         record = {
             "text": self._text(ticket, ctx, mention),
             "blocks": self._blocks(ticket, ctx, mention, assignee),

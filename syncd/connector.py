@@ -1,9 +1,9 @@
 """The Connector protocol every target implements, and how connectors are found.
 
 A connector is the one place that knows a target: how a ticket looks there (`render`), how
-to find a record syncd made earlier (`find`, the marker look-up), and how to create and
-update records and their per-action-item children. The engine (syncd.reconcile) drives all of
-them the same way and never asks what kind a connector is.
+to find a record syncd made earlier (`find`, the marker look-up; optionally `find_many`, see
+`BatchFinder`), and how to create and update records and their per-action-item children. The
+engine (syncd.reconcile) drives all of them the same way and never asks what kind a connector is.
 
 Connectors register under the entry-point group `syncd.connectors` (the four built-ins too),
 so a third party ships one in its own package:
@@ -114,6 +114,21 @@ class Connector(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+@runtime_checkable
+class BatchFinder(Protocol):
+    """Optional, beside `Connector`: look many markers up at once (a poll asks once per listing page).
+
+    A connector without it is asked `find` per ticket, as before.
+    """
+
+    def find_many(self, tickets: list[Ticket]) -> dict[str, ExternalRef | None]:
+        """Ticket id -> the record carrying its marker (None: no record does), for the tickets looked up.
+
+        A ticket left out of the answer was not looked up; the engine then asks `find` for it.
+        Must be as thorough as `find`: "None" lets the engine create a record.
+        """
 
 
 class ConnectorTypeError(LookupError):

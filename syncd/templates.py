@@ -29,7 +29,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from syncd import render
 from syncd.errors import TicketDataError
-from syncd.models import Ticket
+from syncd.models import ActionItem, Ticket
 
 Escape = Callable[[str], str]
 
@@ -78,10 +78,17 @@ _CHECK_ENV = environment()  # syntax and filter names do not depend on the escap
 # Every name a connector puts in a template's context (see `context` and each connector's render).
 KNOWN_NAMES = frozenset({"ticket", "facts", "supporting", "impact_detail", "effort_map", "category_map",
                          "priority_map", "assignee_map", "source_link", "title", "mention", "assignee_mention"})
+# What child-record templates (`item_title`, `item_description`) see on top: the action item.
+ITEM_NAMES = frozenset({"item", "item_detail"})
 
 
-def syntax_error(source: str) -> str | None:
-    """None when `source` compiles and names only known variables, else `line N: message`."""
+def known_names(template_name: str) -> frozenset[str]:
+    """The variables template `template_name` may use: item templates also see `item`."""
+    return KNOWN_NAMES | ITEM_NAMES if template_name.startswith("item_") else KNOWN_NAMES
+
+
+def syntax_error(source: str, names: frozenset[str] = KNOWN_NAMES) -> str | None:
+    """None when `source` compiles and uses only `names` as variables, else `line N: message`."""
     try:
         tree = _CHECK_ENV.parse(source)
         _CHECK_ENV.from_string(source)
@@ -89,11 +96,11 @@ def syntax_error(source: str) -> str | None:
         return f"line {exc.lineno}: {exc.message}"
     except TemplateError as exc:
         return str(exc)
-    unknown = meta.find_undeclared_variables(tree) - KNOWN_NAMES
+    unknown = meta.find_undeclared_variables(tree) - names
     if unknown:
         first = min((n for n in tree.find_all(nodes.Name) if n.name in unknown), key=lambda n: n.lineno)
         return (f"line {first.lineno}: unknown variable {first.name!r} "
-                f"(known: {', '.join(sorted(KNOWN_NAMES))})")
+                f"(known: {', '.join(sorted(names))})")
     return None
 
 
@@ -148,6 +155,21 @@ def context(ticket: Ticket, **extra: Any) -> dict[str, Any]:
             "impact_detail": render.impact_detail(ticket), **extra}
 
 
+def item_context(ctx: Mapping[str, Any], item: ActionItem) -> dict[str, Any]:
+    """A child record's context: the ticket's, plus `item` (the action item) and its built-in detail text."""
+    return {**ctx, "item": item.model_dump(mode="json"), "item_detail": render.item_detail(item)}
+
+
+def check_unique_titles(where: str, titles: Mapping[str, str]) -> None:
+    """Child titles are how a child is found again: a template must keep them one per action item."""
+    seen: dict[str, str] = {}
+    for key, title in titles.items():
+        if title in seen:
+            raise TicketDataError(f"{where}: renders {title!r} for both {seen[title]!r} and {key!r}; "
+                                  f"child titles must differ (use {{{{ item.title }}}})")
+        seen[title] = key
+
+
 @dataclass
 class Renderer:
     """One connector's templates: configured ones, else the shipped defaults, each with its escape.
@@ -162,6 +184,13 @@ class Renderer:
 
     def has(self, name: str) -> bool:
         return name in self.configured
+
+    def has_any(self, *names: str) -> bool:
+        return any(name in self.configured for name in names)
+
+    def render_or(self, name: str, ctx: Mapping[str, Any], default: str) -> str:
+        """Template `name` when the user configured one, else `default` (the built-in value)."""
+        return self.render(name, ctx) if self.has(name) else default
 
     def render(self, name: str, ctx: Mapping[str, Any]) -> str:
         """Render template `name`; a failure is this ticket's data error, naming the template."""
@@ -208,6 +237,11 @@ def render_values(renderer: Renderer, value: Any, ctx: Mapping[str, Any], where:
     if isinstance(value, list):
         return [render_values(renderer, v, ctx, f"{where}.{i}") for i, v in enumerate(value)]
     return value
+
+
+def render_fields(renderer: Renderer, fields: Mapping[str, Any], ctx: Mapping[str, Any]) -> dict[str, Any]:
+    """Every `fields:` entry with its templates rendered (see `render_values`)."""
+    return {key: render_values(renderer, value, ctx, key) for key, value in fields.items()}
 
 
 TemplateSource = Annotated[str, AfterValidator(check_source)]

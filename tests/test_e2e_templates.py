@@ -33,6 +33,10 @@ High priority: review this week!
 {% endif %}
 """
 NASTY = "{{ 7*7 }} {% raw %} <!channel> [link|http://x] *bold*"
+AREAS = ("retention", "acquisition", "data_quality", "user_engagement", "revenue_growth")
+# JIRA components per category; data_quality keeps the original list form (labels only)
+COMPONENTS = {"retention": ["Retention"], "acquisition": ["Acquisition"],
+              "user_engagement": ["Engagement", "Retention"], "revenue_growth": ["Revenue"]}
 
 
 @pytest.fixture
@@ -54,12 +58,21 @@ def jira() -> Iterator[JiraSandbox]:
 
 
 def jira_config(path: Path, cogny: CognySandbox, jira: JiraSandbox, description: str) -> Path:
-    settings = jira_settings(jira.url, template={"description": description},
-                             fields={"Story Points": "{{ ticket.effort | map_value(effort_map) }}"},
-                             effort_map=EFFORT, assignee_map=ASSIGNEES,
-                             category_map={c: [f"area-{c}"] for c in ("retention", "acquisition", "data_quality",
-                                                                      "user_engagement", "revenue_growth")})
-    return write_config(path, cogny.url, {"jira": settings})
+    return write_config(path, cogny.url, {"jira": jira_connector(jira, description)})
+
+
+def jira_connector(jira: JiraSandbox, description: str, **components: list[str]) -> dict[str, Any]:
+    category_map: dict[str, Any] = {c: {"labels": [f"area-{c}"], "components": {**COMPONENTS, **components}[c]}
+                                    for c in AREAS if c in {**COMPONENTS, **components}}
+    category_map["data_quality"] = ["area-data_quality"]
+    return jira_settings(jira.url, template={"description": description},
+                         fields={"Story Points": "{{ ticket.effort | map_value(effort_map) }}"},
+                         effort_map=EFFORT, assignee_map=ASSIGNEES, category_map=category_map)
+
+
+def component_names(jira: JiraSandbox, issue: dict[str, Any]) -> list[str]:
+    names = {c["id"]: c["name"] for c in jira.projects["GROWTH"]["components"]}
+    return sorted(names[cid] for cid in issue["components"])
 
 
 def expected_description(t: dict[str, Any], high_note: bool = False) -> str:
@@ -93,15 +106,15 @@ def test_template_fields_maps_and_assignee_land_exactly_and_render_shows_them(
         issue = issues[ticket_id]
         assert issue["description"] == expected_description(t), ticket_id
         assert issue["custom"].get("customfield_10016") == EFFORT[t["effort"]]
-        area = [f"area-{t['category']}"] if t["category"] in ("retention", "acquisition", "data_quality",
-                                                                "user_engagement", "revenue_growth") else []
+        area = [f"area-{t['category']}"] if t["category"] in AREAS else []
         assert issue["labels"] == sorted([f"cogny-{ticket_id}", *area])
+        assert component_names(jira, issue) == sorted(COMPONENTS.get(t["category"], [])), ticket_id
         account = ASSIGNEES.get(t["assignee"] or "")
         assert issue["assignee"] == ({"accountId": account} if account else None), ticket_id
 
     issue = issues[tid]  # what `syncd render` printed is what JIRA received
-    assert (record["summary"], record["description"], record["labels"]) == \
-        (issue["summary"], issue["description"], issue["labels"])
+    assert (record["summary"], record["description"], record["labels"], record["components"]) == \
+        (issue["summary"], issue["description"], issue["labels"], component_names(jira, issue))
     assert record["fields"] == {"Story Points": issue["custom"]["customfield_10016"]}
     assert record.get("assignee") == issue["assignee"]
     assert [r for r in jira.log.all() if r.path.endswith("/field")], "Story Points resolved via the field list"
@@ -206,6 +219,24 @@ def test_unknown_field_name_fails_each_ticket_with_the_field_named(
     assert jira_issues(jira, subtasks=False) == []
 
 
+def test_unknown_component_fails_check_config_and_only_the_tickets_that_need_it(
+        tmp_path: Path, cogny: CognySandbox, jira: JiraSandbox) -> None:
+    settings = jira_connector(jira, DESCRIPTION, acquisition=["SEO"])
+    cfg = write_config(tmp_path / "syncd.yaml", cogny.url, {"jira": settings})
+    checked = run_cli("check-config", "-c", str(cfg), "--connect", env=ENV)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    [line] = [ln for ln in checked.stdout.splitlines() if ln.startswith("FAIL")]
+    assert line.startswith("FAIL [jira] jira components: connectors.jira.category_map.acquisition.components: "
+                           "no component 'SEO' in project GROWTH — fix: components of GROWTH: Acquisition, ")
+    assert jira.log.writes() == []
+
+    result = run_cli("run-once", "-c", str(cfg), env=ENV)
+    assert result.returncode == 1
+    acquisition = {tid for tid, t in cogny.tickets.items() if t["category"] == "acquisition"}
+    assert acquisition and set(parents(jira)) == set(cogny.tickets) - acquisition
+    assert "connectors.jira.category_map.acquisition.components: no component 'SEO'" in result.stdout + result.stderr
+
+
 @pytest.mark.skipif(not (SHARED / "specs").exists(), reason="vendor specs (../shared/specs) absent")
 def test_linear_and_asana_get_assignee_estimate_labels_and_custom_field(
         tmp_path: Path, cogny: CognySandbox) -> None:
@@ -233,3 +264,36 @@ def test_linear_and_asana_get_assignee_estimate_labels_and_custom_field(
             sb.log.clear()
         assert run_cli("run-once", "-c", str(cfg), env=ENV).returncode == 0
         assert linear.log.writes() == [] and asana.log.writes() == []
+
+
+@pytest.mark.skipif(not (SHARED / "specs").exists(), reason="vendor specs (../shared/specs) absent")
+def test_item_templates_shape_every_child_and_a_lost_store_makes_no_duplicates(
+        tmp_path: Path, cogny: CognySandbox, jira: JiraSandbox) -> None:
+    items = {"item_title": "[{{ ticket.category | human }}] {{ item.title }}",
+             "item_description": "{{ item.description }}\nFor: {{ ticket.title }}"}
+    with LinearSandbox() as linear, AsanaSandbox() as asana:
+        connectors = {"jira": jira_settings(jira.url, template=items),
+                      "linear": {**KINDS["linear"].connector(linear), "template": items},
+                      "asana": {**KINDS["asana"].connector(asana), "template": items}}
+        cfg = write_config(tmp_path / "syncd.yaml", cogny.url, connectors)
+        assert run_cli("run-once", "-c", str(cfg), env=ENV).returncode == 0
+
+        def children() -> dict[str, list[str]]:
+            with linear.lock:
+                lin = [i["title"] for i in linear.issues.values() if i["parentId"]]
+            tasks = [s["name"] for t in asana.top_level() for s in asana.subtasks(t["gid"])]
+            return {"jira": sorted(i["summary"] for i in jira_issues(jira, subtasks=True)),
+                    "linear": sorted(lin), "asana": sorted(tasks)}
+
+        made = children()
+        want = sorted(f"[{t['category'].replace('_', ' ').capitalize()}] {i['title']}"
+                      for t in cogny.tickets.values() for i in t["action_items"])
+        assert made == {"jira": want, "linear": want, "asana": want}
+        sub = jira_issues(jira, subtasks=True)[0]
+        parent = jira.issue(sub["parent"])
+        assert sub["description"].endswith(f"For: {escape_wiki(parent['summary'])}")
+
+        (tmp_path / "syncd.db").unlink()  # the store is lost: every record is found again, none made twice
+        result = run_cli("run-once", "-c", str(cfg), env=ENV)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert children() == made

@@ -249,6 +249,62 @@ def test_jql_subset(sb: JiraSandbox) -> None:
     assert _keys(jira, "project = GROWTH AND issuetype = Sub-task AND status != Done") == ["GROWTH-3"]
 
 
+def test_indexed_search_answers_like_a_full_scan_after_edits_and_deletes(sb: JiraSandbox) -> None:
+    """Label and key look-ups narrow the search; results must stay those of evaluating every issue."""
+    from syncd.sandbox import jql
+
+    jira = client(sb)
+    for n in range(6):
+        jira.create_issue(fields=task(summary=f"T{n}", labels=[f"cogny-{n}", "Shared"] if n % 2 else [f"cogny-{n}"]),
+                          prefetch=False)
+    queries = ['labels = "cogny-1"', "labels in (COGNY-2, cogny-3, nope)", "labels = shared AND key in (GROWTH-2)",
+               "key in (GROWTH-1, 10002) OR labels = cogny-5", "labels = cogny-4 OR NOT labels = shared",
+               "project = GROWTH AND labels in (cogny-0, shared) AND status != Done", "issuekey = growth-6"]
+    _keys(jira, queries[0])  # the index is built here; everything below changes what it holds
+    jira.issue("GROWTH-2").update(update={"labels": [{"add": "shared"}, {"remove": "cogny-1"}]})
+    jira.issue("GROWTH-3").update(fields={"labels": ["cogny-1"]})
+    jira.issue("GROWTH-4").delete()
+    with sb.lock:
+        sb.issues["GROWTH-5"]["labels"] = ["cogny-3"]  # changed behind the API's back
+    jira.create_issue(fields=task(summary="late", labels=["cogny-2"]), prefetch=False)
+    for query in queries:
+        parsed = jql.parse(query)
+        with sb.lock:
+            every = sorted((i for i in sb.issues.values() if jql.matches(parsed.where, sb.record(i))),
+                           key=lambda i: -int(i["id"]))
+        assert _keys(jira, query) == [i["key"] for i in every], query
+    assert _keys(jira, 'labels = "cogny-1"') == ["GROWTH-3"]
+    assert _keys(jira, "labels in (COGNY-2, cogny-3, nope)") == ["GROWTH-7", "GROWTH-5"]
+
+
+@pytest.mark.parametrize("deployment", ["Cloud", "Server"])
+def test_batched_marker_search_reads_every_page_and_answers_like_find(deployment: str) -> None:
+    """`find_many` (one search per listing page) must be as thorough as `find` per ticket: an
+    answer of "no issue" lets syncd create one, so every page of hits counts, labels match as
+    JQL matches them, and the oldest of several issues with one marker wins."""
+    from connectors.jira import JiraConnector, JiraSettings
+    from syncd.models import Ticket
+
+    with JiraSandbox(deployment=deployment, tokens={"pat-1"}) as server:
+        server.page_limit = 2  # forces several pages per search
+        jira = client(server)
+        for n in range(5):
+            jira.create_issue(fields=task(summary=f"T{n}", labels=[f"cogny-tkt_{n}"]), prefetch=False)
+        jira.create_issue(fields=task(summary="older twin", labels=["cogny-tkt_9"]), prefetch=False)
+        jira.create_issue(fields=task(summary="newer twin", labels=["COGNY-TKT_9"]), prefetch=False)
+        tickets = [Ticket.parse({"id": tid, "title": "t", "category": "retention", "priority": "low",
+                                 "status": "open"}) for tid in ("tkt_0", "tkt_3", "tkt_4", "tkt_7", "tkt_9")]
+        conn = JiraConnector("jira", JiraSettings(url=server.url, token="pat-1", project="GROWTH"))
+        try:
+            found = conn.find_many(tickets)
+            one_by_one = {t.id: conn.find(t) for t in tickets}
+        finally:
+            conn.close()
+    assert found == one_by_one
+    assert {tid: ref.key if ref else None for tid, ref in found.items()} == \
+        {"tkt_0": "GROWTH-1", "tkt_3": "GROWTH-4", "tkt_4": "GROWTH-5", "tkt_7": None, "tkt_9": "GROWTH-6"}
+
+
 @pytest.mark.parametrize("query, fragment", [
     ("assignee = currentUser()", "Field 'assignee' does not exist"),
     ("labels = ", "Expecting a value"),

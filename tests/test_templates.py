@@ -14,6 +14,7 @@ from syncd.models import Ticket
 from syncd.sandbox.jira import JiraSandbox
 from syncd.sandbox.tickets import generate_tickets, make_ticket
 from syncd.templates import default_source, syntax_error
+from tests.conftest import SHARED
 from tests.helpers import JIRA_TOKEN, JIRA_USER
 
 NASTY = "{{ 7*7 }} {% raw %} <!channel> [link|http://x] *bold* _it_ `code` & <b>"
@@ -154,7 +155,8 @@ def test_unknown_variable_filter_and_template_name_are_load_errors() -> None:
     })
     text = "\n".join(got)
     assert "connectors.jira.fields.Story Points: line 1: No filter named 'map_valu'." in got
-    assert any(p.startswith("connectors.jira.category_map: ") and "has space" in p for p in got)
+    assert ("connectors.jira.category_map.retention.labels: JIRA labels cannot be empty or contain spaces: "
+            "['has space']") in got
     assert any(p.startswith("connectors.linear.template.title: line 2: unknown variable 'tiket'") for p in got)
     assert "connectors.slack.assignee_map" in text and "connectors.slack.template.summary" in text
 
@@ -224,4 +226,166 @@ def test_field_names_resolve_once_through_the_field_list(jira_sandbox: JiraSandb
     with pytest.raises(ConnectorError, match="no JIRA field named 'Story Pointz'"):
         conn._field_id("Story Pointz")
     assert len([r for r in jira_sandbox.log.all() if r.path.endswith("/field")]) == 1
+    conn.close()
+
+
+# -- JIRA components from category_map --------------------------------------------------------------------
+
+def test_category_map_takes_labels_and_components_and_the_old_list_form() -> None:
+    conn = jira_conn(category_map={"retention": {"labels": ["team-ret"], "components": ["Retention", "Web"]},
+                                   "acquisition": ["growth-acq"]})
+    rec = conn.render(Ticket.parse(make_ticket(category="retention"))).record
+    assert "team-ret" in rec["labels"] and rec["components"] == ["Retention", "Web"]
+    rec = conn.render(Ticket.parse(make_ticket(category="acquisition"))).record
+    assert "growth-acq" in rec["labels"] and rec["components"] == []  # mapped elsewhere: ours are none here
+    old_form = jira_conn(category_map={"retention": ["team-ret"]})  # no components: no new key, hashes stay
+    assert "components" not in old_form.render(Ticket.parse(make_ticket(category="retention"))).record
+
+
+def test_category_map_and_components_errors_name_the_exact_key() -> None:
+    base = {"type": "jira", "url": "http://j", "token": "t", "project": "G"}
+    got = problems({"jira": {**base, "category_map": {"seo": "web", "ret": {"components": [" "], "lables": ["x"]}}}})
+    assert sorted(got) == ["connectors.jira.category_map.ret.components: component names cannot be empty",
+                           "connectors.jira.category_map.ret.lables: unknown key",
+                           "connectors.jira.category_map.seo: want a list of labels or "
+                           "{labels: [...], components: [...]}"]
+    got = problems({"jira": {**base, "fields": {"Components": [{"name": "Web"}]},
+                             "category_map": {"ret": {"components": ["Retention"]}}}})
+    assert got == ["connectors.jira: fields.components: components already come from category_map; "
+                   "set them in one place"]
+
+
+def sandbox_conn(sb: JiraSandbox, **kw: Any) -> jira.JiraConnector:
+    return jira.JiraConnector("jira", jira.JiraSettings(url=sb.url, email=JIRA_USER, api_token=JIRA_TOKEN,
+                                                        project="GROWTH", **kw))
+
+
+def component_names(sb: JiraSandbox, key: str) -> list[str]:
+    names = {c["id"]: c["name"] for c in sb.projects["GROWTH"]["components"]}
+    return sorted(names[cid] for cid in sb.issue(key)["components"])
+
+
+def test_sandbox_components_behave_as_jira(jira_sandbox: JiraSandbox) -> None:
+    from jira import JIRA, JIRAError
+
+    client = JIRA(server=jira_sandbox.url, basic_auth=(JIRA_USER, JIRA_TOKEN), max_retries=0,
+                  options={"check_update": False})
+    listed = client.project_components("GROWTH")
+    by_name = {c.name: c.id for c in listed}
+    assert "Retention" in by_name and [c.name for c in client.project("GROWTH").components] == list(by_name)
+    task = {"project": {"key": "GROWTH"}, "issuetype": {"name": "Task"}, "summary": "s"}
+    issue = client.create_issue(fields={**task, "components": [{"name": "Retention"}, {"id": by_name["Revenue"]}]})
+    assert [c.name for c in client.issue(issue.key).fields.components] == ["Retention", "Revenue"]
+    issue.update(update={"components": [{"remove": {"name": "Retention"}}, {"add": {"id": by_name["Acquisition"]}}]})
+    assert component_names(jira_sandbox, issue.key) == ["Acquisition", "Revenue"]
+    for bad, message in (([{"name": "SEO"}], "Component name 'SEO' is not valid"),
+                         ([{"id": "99"}], "Component with id '99' does not exist."),
+                         ({"name": "Retention"}, "data was not an array"),
+                         (["Retention"], "expected Object")):
+        with pytest.raises(JIRAError) as exc:
+            client.create_issue(fields={**task, "components": bad})
+        assert exc.value.status_code == 400
+        assert exc.value.response.json() == {"errorMessages": [], "errors": {"components": message}}
+    assert jira_sandbox.count() == 1
+    client.close()
+
+
+@pytest.mark.skipif(not (SHARED / "specs" / "jira").exists(), reason="vendor specs (../shared/specs) absent")
+def test_sandbox_component_listing_matches_the_published_spec(jira_sandbox: JiraSandbox) -> None:
+    import json
+
+    import jsonschema
+    import requests
+
+    spec = json.loads((SHARED / "specs" / "jira" / "swagger-v3.v3.json").read_text())
+    schema = {"$ref": "#/components/schemas/ProjectComponent", "components": spec["components"]}
+    listed = requests.get(f"{jira_sandbox.url}/rest/api/3/project/GROWTH/components",
+                          auth=(JIRA_USER, JIRA_TOKEN), timeout=5).json()
+    assert listed and all(not list(jsonschema.Draft7Validator(schema).iter_errors(c)) for c in listed)
+
+
+def test_connector_sets_ours_by_id_keeps_peoples_and_lists_components_once(jira_sandbox: JiraSandbox) -> None:
+    conn = sandbox_conn(jira_sandbox, category_map={"retention": {"components": ["Retention", "engagement"]},
+                                                    "acquisition": {"components": ["Acquisition"]}})
+    ticket = Ticket.parse(make_ticket(category="retention", action_items=[]))
+    first = conn.render(ticket)
+    ref = conn.create(ticket, first)
+    created = [r for r in jira_sandbox.log.all() if r.method == "POST" and r.path.endswith("/issue")]
+    assert all("name" not in c for c in created[-1].json()["fields"]["components"])  # sent as ids
+    assert component_names(jira_sandbox, ref.key) == ["Engagement", "Retention"]
+    with jira_sandbox.lock:  # a person adds one of their own
+        jira_sandbox.issues[ref.key]["components"].append(jira_sandbox.projects["GROWTH"]["components"][1]["id"])
+    moved = Ticket.parse(make_ticket(id=ticket.id, category="acquisition", action_items=[]))
+    conn.update(ref, moved, conn.render(moved), first)
+    assert component_names(jira_sandbox, ref.key) == ["Acquisition", "Conversion"]
+    assert len([r for r in jira_sandbox.log.all() if r.path.endswith("/components")]) == 1
+    conn.close()
+
+
+def test_unknown_component_fails_the_ticket_and_the_check_naming_the_key(jira_sandbox: JiraSandbox) -> None:
+    conn = sandbox_conn(jira_sandbox, category_map={"retention": {"components": ["Retention"]},
+                                                    "acquisition": {"components": ["SEO"]}})
+    ticket = Ticket.parse(make_ticket(category="acquisition"))
+    with pytest.raises(ConnectorError, match=r"connectors\.jira\.category_map\.acquisition\.components: "
+                                             r"no component 'SEO' in project GROWTH \(components: Acquisition, "):
+        conn.create(ticket, conn.render(ticket))
+    assert jira_sandbox.count() == 0
+    [check] = [c for c in conn.check() if c.name == "jira components"]
+    assert not check.ok
+    assert check.detail == "connectors.jira.category_map.acquisition.components: no component 'SEO' in project GROWTH"
+    assert "Retention" in check.fix
+    conn.close()
+
+
+# -- sub-task templates (item_title, item_description) -----------------------------------------------------
+
+ITEM_DEFAULTS = ("item_title", "item_description")
+
+
+def test_configuring_the_shipped_item_defaults_changes_no_hash() -> None:
+    for make, target in ((jira_conn, "jira"), (linear_conn, "linear"), (asana_conn, "asana")):
+        plain, copied = make(), make(template={name: default_source(target, name) for name in ITEM_DEFAULTS})
+        for t in tickets():
+            assert plain.render(t).items == copied.render(t).items, (target, t.id)
+
+
+def test_item_templates_see_the_item_and_escape_like_the_parent() -> None:
+    t = Ticket.parse(make_ticket(title="Parent", action_items=[{"title": NASTY, "description": NASTY,
+                                                                "estimated_hours": 2}]))
+    template = {"item_title": "{{ ticket.title }}: {{ item.title }}",
+                "item_description": "{{ item.description }} ({{ item.estimated_hours }} h)"}
+    [j] = jira_conn(template=template).render(t).items.values()
+    assert j["summary"] == f"Parent: {NASTY}" and j["description"] == jira.escape_wiki(NASTY) + " (2.0 h)"
+    [li] = linear_conn(template=template).render(t).items.values()
+    assert li["title"] == f"Parent: {NASTY}" and li["description"] == linear.escape_markdown(NASTY) + " (2.0 h)"
+    [a] = asana_conn(template=template).render(t).items.values()
+    assert a["name"] == f"Parent: {NASTY}" and a["notes"] == f"{NASTY} (2.0 h)"  # plain text: shown as is
+    assert "49" not in j["summary"] + j["description"] + li["description"]
+
+
+def test_item_names_are_only_known_to_item_templates() -> None:
+    base = {"type": "jira", "url": "http://j", "token": "t", "project": "G"}
+    got = problems({"jira": {**base, "template": {"title": "{{ item.title }}", "item_title": "{{ item.title }}",
+                                                  "item_description": "{{ item_detail }}\n{{ itme }}"}}})
+    assert [p.split(" (known")[0] for p in sorted(got)] == [
+        "connectors.jira.template.item_description: line 2: unknown variable 'itme'",
+        "connectors.jira.template.title: line 1: unknown variable 'item'"]
+
+
+def test_item_title_template_must_keep_children_apart() -> None:
+    t = Ticket.parse(make_ticket(action_items=[{"title": "One"}, {"title": "Two"}]))
+    for conn in (jira_conn, linear_conn, asana_conn):
+        with pytest.raises(TicketDataError, match=r"template\.item_title: renders .* for both 'One' and 'Two'"):
+            conn(template={"item_title": "{{ ticket.title }}"}).render(t)
+
+
+def test_lost_store_finds_sub_tasks_by_their_rendered_summary(jira_sandbox: JiraSandbox) -> None:
+    conn = sandbox_conn(jira_sandbox, template={"item_title": "[{{ ticket.category }}] {{ item.title }}"})
+    ticket = Ticket.parse(make_ticket(action_items=[{"title": "One"}, {"title": "Two"}]))
+    desired = conn.render(ticket)
+    ref = conn.create(ticket, desired)
+    first = conn.create_items(ref, ticket, desired.items)
+    assert set(conn.find_items(ref)) == {f"[{ticket.category}] One", f"[{ticket.category}] Two"}  # not the keys
+    again = conn.create_items(ref, ticket, desired.items)  # what the engine does when the store lost the children
+    assert again == first and jira_sandbox.count("Sub-task") == 2
     conn.close()

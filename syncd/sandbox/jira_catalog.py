@@ -3,6 +3,7 @@
 One instance-wide configuration, as a freshly made JIRA Cloud "Scrum" project has it: issue
 types Epic/Task/Sub-task/Story/Bug, a three-status workflow with global transitions, the five
 default priorities and a handful of custom fields. Ids follow JIRA Cloud's usual numbering.
+Each project also has the components a growth team would set up (`default_components`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ TRANSITIONS: dict[str, str] = {"11": "To Do", "21": "In Progress", "31": "Done"}
 PRIORITIES: dict[str, str] = {"Highest": "1", "High": "2", "Medium": "3", "Low": "4", "Lowest": "5"}
 DEFAULT_PRIORITY = "Medium"
 RESOLUTION_DONE = {"id": "10000", "name": "Done", "description": "Work has been completed on this issue."}
+# A new JIRA Cloud site's resolutions (GET resolution), by name; "Done" is what a done transition sets.
+RESOLUTIONS: dict[str, dict[str, str]] = {
+    "Done": RESOLUTION_DONE,
+    "Won't Do": {"id": "10001", "name": "Won't Do", "description": "This issue won't be actioned."},
+    "Duplicate": {"id": "10002", "name": "Duplicate",
+                  "description": "The problem is a duplicate of an existing issue."},
+    "Cannot Reproduce": {"id": "10003", "name": "Cannot Reproduce",
+                         "description": "All attempts at reproducing this issue failed, or not enough information was "
+                                        "available to reproduce the issue."},
+}
 
 # Custom field kinds: "number" (float), "sprint" (sprint id), "date" (yyyy-MM-dd).
 CUSTOM_FIELDS: dict[str, dict[str, str]] = {
@@ -44,6 +55,10 @@ CUSTOM_FIELDS: dict[str, dict[str, str]] = {
                           "custom": "com.atlassian.jira.plugin.system.customfieldtypes:float"},
     "customfield_10020": {"name": "Sprint", "kind": "sprint", "custom": "com.pyxis.greenhopper.jira:gh-sprint"},
 }
+# The components every sandbox project starts with (a growth team's areas of work).
+COMPONENT_NAMES = ("Acquisition", "Conversion", "Data Quality", "Engagement", "Performance", "Retention",
+                   "Revenue")
+
 # System fields: id -> (name, schema type, clause names, settable on create/edit, navigable).
 SYSTEM_FIELDS: dict[str, tuple[str, str, tuple[str, ...], bool, bool]] = {
     "summary": ("Summary", "string", ("summary",), True, True),
@@ -52,6 +67,7 @@ SYSTEM_FIELDS: dict[str, tuple[str, str, tuple[str, ...], bool, bool]] = {
     "project": ("Project", "project", ("project",), True, True),
     "priority": ("Priority", "priority", ("priority",), True, True),
     "labels": ("Labels", "array", ("labels",), True, True),
+    "components": ("Components", "array", ("component",), True, True),
     "parent": ("Parent", "issuelink", ("parent",), True, True),
     "assignee": ("Assignee", "user", ("assignee",), True, True),
     "reporter": ("Reporter", "user", ("reporter",), True, True),
@@ -66,7 +82,7 @@ SYSTEM_FIELDS: dict[str, tuple[str, str, tuple[str, ...], bool, bool]] = {
     "comment": ("Comment", "comments-page", ("comment",), False, False),
     "issuekey": ("Key", "issuekey", ("id", "issue", "issuekey", "key"), False, False),
 }
-RENDERED_FIELDS = ("summary", "description", "issuetype", "project", "priority", "labels", "parent",
+RENDERED_FIELDS = ("summary", "description", "issuetype", "project", "priority", "labels", "components", "parent",
                    "assignee", "reporter", "duedate", "status", "resolution", "resolutiondate", "created",
                    "updated", "subtasks", "comment", *CUSTOM_FIELDS)
 BAD_CREDENTIALS = "Client must be authenticated to access this resource."
@@ -98,6 +114,13 @@ def count_param(raw: Any, name: str, default: int) -> int:
     if value < 0 or isinstance(raw, bool):
         raise ApiError(400, [f"The value '{raw}' is not valid for the parameter '{name}'."])
     return value
+
+
+def default_components(project_index: int) -> list[dict[str, str]]:
+    """A new project's components; ids are instance-wide in JIRA, so each project gets its own range."""
+    base = 10000 + 100 * project_index
+    return [{"id": str(base + i), "name": name, "description": f"{name} work"}
+            for i, name in enumerate(COMPONENT_NAMES)]
 
 
 def not_found_issue() -> ApiError:
@@ -236,9 +259,27 @@ class Renderer:
                                "self": self.url(f"project/{proj['id']}"), "id": proj["id"], "key": key,
                                "name": proj["name"], "projectTypeKey": "software", "simplified": False,
                                "style": "classic", "isPrivate": False}
-        if with_types:
+        if with_types:  # the full project, as GET project/{key} answers it
             out["issueTypes"] = [self.issuetype(name) for name in ISSUE_TYPES]
+            out["components"] = self.components(key)
         return out
+
+    def components(self, key: str) -> list[dict[str, Any]]:
+        """`GET project/{key}/components`: the project's components (ProjectComponent), by name."""
+        proj = self.projects[key]
+        return [{**self.component(c), "assigneeType": "PROJECT_DEFAULT", "realAssigneeType": "PROJECT_DEFAULT",
+                 "isAssigneeTypeValid": False, "project": key, "projectId": int(proj["id"])}
+                for c in sorted(proj.get("components", []), key=lambda c: c["name"])]
+
+    def component(self, comp: dict[str, str]) -> dict[str, Any]:
+        """The short form an issue's `components` field lists."""
+        return {"self": self.url(f"component/{comp['id']}"), "id": comp["id"], "name": comp["name"],
+                "description": comp["description"]}
+
+    def issue_components(self, issue: dict[str, Any]) -> list[dict[str, Any]]:
+        by_id = {c["id"]: c for c in self.projects[issue["project"]].get("components", [])}
+        found = [by_id[cid] for cid in issue.get("components", []) if cid in by_id]
+        return [self.component(c) for c in sorted(found, key=lambda c: c["name"])]
 
     def user(self, email: str) -> dict[str, Any]:
         name = email.split("@", 1)[0]
@@ -254,7 +295,8 @@ class Renderer:
     def resolution(self, name: str | None) -> dict[str, Any] | None:
         if name is None:
             return None
-        return {"self": self.url(f"resolution/{RESOLUTION_DONE['id']}"), **RESOLUTION_DONE}
+        spec = RESOLUTIONS.get(name, RESOLUTION_DONE)
+        return {"self": self.url(f"resolution/{spec['id']}"), **spec}
 
     def description(self, value: Any) -> Any:
         if value is None:
@@ -305,7 +347,8 @@ class Renderer:
             "summary": issue["summary"], "description": self.description(issue["description"]),
             "issuetype": self.issuetype(issue["issuetype"]), "project": self.project(issue["project"], False),
             "priority": self.priority(issue["priority"]), "labels": list(issue["labels"]),
-            "assignee": issue["assignee"], "reporter": self.user(issue["reporter"]), "duedate": issue["duedate"],
+            "components": self.issue_components(issue), "assignee": issue["assignee"],
+            "reporter": self.user(issue["reporter"]), "duedate": issue["duedate"],
             "status": self.status(issue["status"]), "resolution": self.resolution(issue["resolution"]),
             "resolutiondate": jira_time(issue["resolutiondate"]), "created": jira_time(issue["created"]),
             "updated": jira_time(issue["updated"]), "subtasks": [self.issue_ref(s) for s in subtasks],

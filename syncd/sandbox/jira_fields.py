@@ -8,7 +8,7 @@ rest cannot be judged without them). The messages are JIRA's own wording where k
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from syncd.sandbox.jira_catalog import (
@@ -29,8 +29,9 @@ class Context:
     """What validation needs from the sandbox: the API version and lookups."""
 
     version: str
-    projects: dict[str, dict[str, Any]]  # key -> {"id", "key", "name"}
+    projects: dict[str, dict[str, Any]]  # key -> {"id", "key", "name", "components"}
     find_issue: Callable[[str], dict[str, Any] | None]  # id or key -> stored issue
+    project: str | None = None  # the issue's project, once known (components belong to it)
 
 
 def validate_create(body: Any, ctx: Context) -> dict[str, Any]:
@@ -41,7 +42,8 @@ def validate_create(body: Any, ctx: Context) -> dict[str, Any]:
     head = {k: v for k, v in (("project", project), ("issuetype", itype)) if isinstance(v, FieldError)}
     if head:
         raise ApiError(400, [], {k: str(v) for k, v in head.items()})
-    patch, errors = _fields_and_updates(fields, update, ctx, labels=[], skip={"project", "issuetype"})
+    ctx = replace(ctx, project=project)
+    patch, errors = _fields_and_updates(fields, update, ctx, current={}, skip={"project", "issuetype"})
     patch.update(project=project, issuetype=itype)
     if "summary" not in patch and "summary" not in errors:
         errors["summary"] = "You must specify a summary of the issue."
@@ -56,7 +58,8 @@ def validate_edit(body: Any, issue: dict[str, Any], ctx: Context) -> dict[str, A
     fields, update = _split_body(body)
     if "project" in fields or "project" in update:
         raise ApiError(400, [], {"project": _NOT_SETTABLE.format("project")})
-    patch, errors = _fields_and_updates(fields, update, ctx, labels=issue["labels"], skip={"issuetype"})
+    ctx = replace(ctx, project=issue["project"])
+    patch, errors = _fields_and_updates(fields, update, ctx, current=issue, skip={"issuetype"})
     if "issuetype" in fields:
         itype = _issuetype(fields["issuetype"])
         if isinstance(itype, FieldError):
@@ -83,7 +86,8 @@ def _split_body(body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _fields_and_updates(fields: dict[str, Any], update: dict[str, Any], ctx: Context,
-                        labels: list[str], skip: set[str]) -> tuple[dict[str, Any], dict[str, str]]:
+                        current: dict[str, Any], skip: set[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Validate `fields` (set) and `update` (verbs); `current` is the stored issue ({} on create)."""
     patch: dict[str, Any] = {"custom": {}, "comments": []}
     errors: dict[str, str] = {}
     for fid, value in fields.items():
@@ -101,7 +105,9 @@ def _fields_and_updates(fields: dict[str, Any], update: dict[str, Any], ctx: Con
         elif fid not in SETTABLE or fid in skip:
             errors[fid] = _NOT_SETTABLE.format(fid)
         elif fid == "labels":
-            _store(patch, errors, "labels", lambda o=ops: _label_ops(o, labels))
+            _store(patch, errors, "labels", lambda o=ops: _label_ops(o, current.get("labels", [])))
+        elif fid == "components":
+            _store(patch, errors, fid, lambda o=ops: _component_ops(o, current.get("components", []), ctx))
         else:
             _store(patch, errors, fid, lambda o=ops, f=fid: _value(f, _single_set(o, f), ctx))
     return patch, errors
@@ -185,6 +191,30 @@ def _check_label(label: Any) -> None:
                          "of 255 characters.")
 
 
+def _components(value: Any, ctx: Context) -> list[str]:
+    """Components by `id` or `name`, stored as their ids; each must be one of the project's."""
+    if not isinstance(value, list):
+        raise FieldError("data was not an array")
+    return sorted({_component_id(ref, ctx) for ref in value}, key=int)
+
+
+def _component_id(ref: Any, ctx: Context) -> str:
+    if not isinstance(ref, dict):
+        raise FieldError("expected Object")
+    if not ({"id", "name"} & ref.keys()):
+        raise FieldError("Could not find valid 'id' or 'name' in component object.")
+    known = ctx.projects[ctx.project].get("components", []) if ctx.project else []
+    if "id" in ref:
+        match = next((c for c in known if c["id"] == str(ref["id"])), None)
+        if match is None:
+            raise FieldError(f"Component with id '{ref['id']}' does not exist.")
+    else:
+        match = next((c for c in known if c["name"] == ref["name"]), None)
+        if match is None:
+            raise FieldError(f"Component name '{ref['name']}' is not valid")
+    return match["id"]
+
+
 def _parent(value: Any, ctx: Context) -> str | None:
     if value is None:
         return None
@@ -223,6 +253,7 @@ def _custom(kind: str, value: Any) -> Any:
 
 _CHECKS: dict[str, Callable[[Any, Context], Any]] = {
     "summary": _summary, "description": _description, "priority": _priority, "labels": _labels,
+    "components": _components,
     "parent": _parent, "assignee": _user, "reporter": _user, "duedate": _date,
 }
 
@@ -254,6 +285,20 @@ def _label_ops(ops: Any, current: list[str]) -> list[str]:
         else:
             raise FieldError(f"Could not find operation '{verb}' for field 'labels'.")
     return sorted(labels)
+
+
+def _component_ops(ops: Any, current: list[str], ctx: Context) -> list[str]:
+    """`update.components`: `set` a list, or `add` / `remove` one component (by id or name)."""
+    ids = set(current)
+    for verb, value in _ops(ops, "components"):
+        if verb == "set":
+            ids = set(_components(value, ctx))
+        elif verb in ("add", "remove"):
+            cid = _component_id(value, ctx)
+            ids = ids | {cid} if verb == "add" else ids - {cid}
+        else:
+            raise FieldError(f"Could not find operation '{verb}' for field 'components'.")
+    return sorted(ids, key=int)
 
 
 def _comment_ops(ops: Any, ctx: Context) -> list[Any]:

@@ -1,0 +1,52 @@
+"""How syncd writes text into JIRA: wiki-markup escaping, the built-in description, JIRA's limits.
+
+Ticket text is untrusted, so every piece of it is escaped before it reaches wiki markup; the
+structure around it (headings, bold labels, the source link) is ours and stays markup.
+"""
+
+from __future__ import annotations
+
+import re
+
+from syncd import render
+from syncd.models import Ticket
+
+
+def one_line_summary(title: str) -> str:
+    """JIRA summaries are one line of at most 255 characters."""
+    one_line = " ".join(title.split())
+    return one_line if len(one_line) <= 255 else one_line[:254] + "…"
+
+
+_WIKI_SPECIAL = re.compile(r"([\\{}\[\]|*_+^~!?#-])")
+_WIKI_LINE_START = re.compile(r"^(\s*)(h[1-6]|bq)\.", flags=re.M)
+DESCRIPTION_LIMIT = 32_767  # JIRA refuses longer text fields ("The entered text is too long")
+
+
+def escape_wiki(text: str) -> str:
+    """Make user text inert in JIRA wiki markup (no links, macros, formatting, mentions or headings)."""
+    return _WIKI_LINE_START.sub(r"\1\2\\.", _WIKI_SPECIAL.sub(r"\\\1", text))
+
+
+def clip_description(text: str, url: str) -> str:
+    """Keep a description within JIRA's limit, ending with where to read the rest."""
+    if len(text) <= DESCRIPTION_LIMIT:
+        return text
+    tail = f"\n\n… (truncated: the full text is in the Cogny ticket {url})"
+    return text[:DESCRIPTION_LIMIT - len(tail)] + tail
+
+
+def render_description(ticket: Ticket) -> str:
+    """The issue description in wiki markup; ticket text is escaped, our structure is not."""
+    lines = [escape_wiki(ticket.description), ""]
+    lines += [f"*{label}:* {escape_wiki(value)}" for label, value in render.facts(ticket)]
+    data = render.supporting(ticket)
+    if data:
+        lines += ["", "h4. Supporting data"]
+        lines += [f"* {escape_wiki(k)}: {escape_wiki(v)}" for k, v in data]
+    if ticket.action_items:
+        lines += ["", "h4. Action items (one sub-task each)"]
+        lines += [f"* {escape_wiki(i.title)}" for i in ticket.action_items]
+    if ticket.url:
+        lines += ["", f"Source: [Cogny ticket {escape_wiki(ticket.id)}|{ticket.url}]"]
+    return "\n".join(lines).strip()
