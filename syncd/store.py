@@ -23,6 +23,12 @@ from syncd.schema import links, runs, subtask_links
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x53594E4344 + 1
+IN_CHUNK = 500  # ids per `IN (...)`: SQLite builds before 3.32 allow 999 bound parameters
+# Statements built once and run with parameters: building one per call (and its cache key) was a
+# large share of the store's CPU per ticket.
+_LINK = sa.select(links).where(links.c.ticket_id == sa.bindparam("t"), links.c.connector == sa.bindparam("c"))
+_TICKET_LINKS = sa.select(links).where(links.c.ticket_id == sa.bindparam("t")).order_by(links.c.connector)
+_UPDATE_LINK = links.update().where(links.c.id == sa.bindparam("link_id"))  # SET: the other parameters
 
 
 class StoreError(SyncdError):
@@ -167,15 +173,24 @@ class Store:
     # -- links -----------------------------------------------------------------------------
     def get_link(self, ticket_id: str, connector: str) -> Link | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(links).where(
-                links.c.ticket_id == ticket_id, links.c.connector == connector)).mappings().first()
+            row = conn.execute(_LINK, {"t": ticket_id, "c": connector}).mappings().first()
         return _link(row) if row else None
 
     def links_for_ticket(self, ticket_id: str) -> list[Link]:
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(links).where(links.c.ticket_id == ticket_id)
-                                .order_by(links.c.connector)).mappings().all()
+            rows = conn.execute(_TICKET_LINKS, {"t": ticket_id}).mappings().all()
         return [_link(r) for r in rows]
+
+    def links_for(self, ticket_ids: Iterable[str]) -> dict[str, dict[str, Link]]:
+        """ticket id -> connector -> link for many tickets (a listing page) in one query per 500 ids."""
+        ids = list(dict.fromkeys(ticket_ids))
+        out: dict[str, dict[str, Link]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), IN_CHUNK):
+                rows = conn.execute(sa.select(links).where(links.c.ticket_id.in_(ids[start:start + IN_CHUNK])))
+                for row in rows.mappings():
+                    out.setdefault(row["ticket_id"], {})[row["connector"]] = _link(row)
+        return out
 
     def list_links(self, *, ticket_id: str | None = None, connector: str | None = None,
                    limit: int | None = None) -> list[Link]:
@@ -190,35 +205,47 @@ class Store:
             return [_link(r) for r in conn.execute(query).mappings().all()]
 
     def begin_create(self, ticket_id: str, connector: str) -> Link:
-        """Record the intent to create (state `creating`) before any external call.
+        """Record the intent to create (state `creating`) before any external call (see `claim_create`)."""
+        return self.claim_create(ticket_id, connector)[0]
+
+    def claim_create(self, ticket_id: str, connector: str) -> tuple[Link, bool]:
+        """Record the intent to create (state `creating`); (the link, whether this call inserted it).
 
         The unique (ticket_id, connector) constraint makes this the one place where two racing
-        workers meet: the loser gets the winner's row back instead of a second intent.
+        workers meet: the loser gets the winner's row back instead of a second intent. A row this
+        call inserted is known to have no children yet, so the caller need not read them.
         """
         now = utcnow()
         try:
             with self.engine.begin() as conn:
-                conn.execute(links.insert().values(ticket_id=ticket_id, connector=connector, state="creating",
-                                                   created_at=now, updated_at=now))
+                result = conn.execute(links.insert(), dict(ticket_id=ticket_id, connector=connector,
+                                                           state="creating", created_at=now, updated_at=now))
+                return Link(ticket_id, connector, "creating", id=int(result.inserted_primary_key[0])), True
         except IntegrityError:
             pass
         link = self.get_link(ticket_id, connector)
         assert link is not None
-        return link
+        return link, False
 
-    def save_link(self, link: Link) -> None:
+    def save_link(self, link: Link, *, new_items: Iterable[ItemLink] = ()) -> None:
+        """Write the link back; `new_items` (children just created) are inserted in the same transaction."""
+        rows = _item_rows(link.id, new_items)
         values = dict(state=link.state, external_id=link.external_id, external_key=link.external_key,
                       external_url=link.external_url, applied_hash=link.applied_hash,
                       applied=link.applied_json,
                       notes_line=link.notes_line, synced_at=link.synced_at, last_error=link.last_error,
                       updated_at=utcnow())
         with self.engine.begin() as conn:
-            conn.execute(links.update().where(links.c.id == link.id).values(**values))
+            conn.execute(_UPDATE_LINK, {"link_id": link.id, **values})
+            if rows:
+                conn.execute(subtask_links.insert(), rows)
 
     def set_notes_lines(self, updates: Iterable[tuple[int, str | None]]) -> None:
+        rows = [{"link_id": link_id, "notes_line": line} for link_id, line in updates]
+        if not rows:
+            return
         with self.engine.begin() as conn:
-            for link_id, line in updates:
-                conn.execute(links.update().where(links.c.id == link_id).values(notes_line=line))
+            conn.execute(_UPDATE_LINK, rows)
 
     def link_counts(self) -> dict[str, dict[str, int]]:
         """connector -> state -> count, for `syncd status`."""
@@ -236,6 +263,17 @@ class Store:
             rows = conn.execute(sa.select(subtask_links).where(subtask_links.c.link_id == link_id)).mappings()
             return {r["item_key"]: ItemLink(r["item_key"], r["external_id"], r["external_key"],
                                             r["applied_hash"], bool(r["completed"])) for r in rows}
+
+    def add_items(self, link_id: int, items: Iterable[ItemLink]) -> None:
+        """Insert links of children just created (one statement); upserts if some are known after all."""
+        items = list(items)
+        if not items:
+            return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(subtask_links.insert(), _item_rows(link_id, items))
+        except IntegrityError:
+            self.save_items(link_id, items)
 
     def save_items(self, link_id: int, items: Iterable[ItemLink]) -> None:
         """Upsert item links by (link_id, item_key)."""
@@ -271,6 +309,11 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings().all()
         return [dict(r) for r in rows]
+
+
+def _item_rows(link_id: int | None, items: Iterable[ItemLink]) -> list[dict[str, Any]]:
+    return [dict(link_id=link_id, item_key=i.item_key, external_id=i.external_id, external_key=i.external_key,
+                 applied_hash=i.applied_hash, completed=i.completed) for i in items]
 
 
 def _link(row: Any) -> Link:

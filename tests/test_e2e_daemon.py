@@ -52,6 +52,15 @@ class Daemon:
         wait_for(self._ready, timeout=30)
         return self
 
+    def wait_first_cycle(self) -> "Daemon":
+        """The daemon runs a cycle at start; tests that add tickets afterwards must not race it."""
+        def ended() -> bool:
+            text = httpx.get(f"{self.url}/metrics", timeout=2).text
+            return any(line.startswith("syncd_cycle_duration_seconds_count ") and float(line.split()[1]) >= 1
+                       for line in text.splitlines())
+        wait_for(ended, timeout=30)
+        return self
+
     def _ready(self) -> bool:
         assert self.proc is not None
         if self.proc.poll() is not None:
@@ -96,7 +105,7 @@ def daemon(tmp_path: Path, cogny: CognySandbox, jira: JiraSandbox) -> Iterator[D
         "webhook": {"host": "127.0.0.1", "port": port, "secret": SECRET},
         "schedule": {"interval_seconds": 3600},
         "inbox": {"max_attempts": 2, "backoff_seconds": 0.05, "max_backoff_seconds": 0.1}})
-    d = Daemon(cfg, port, tmp_path / "daemon.log").start()
+    d = Daemon(cfg, port, tmp_path / "daemon.log").start().wait_first_cycle()
     yield d
     d.stop(signal.SIGKILL)
 

@@ -163,3 +163,76 @@ def test_unchanged_ticket_costs_no_call(env: Any, cogny: CognySandbox) -> None:
     listed = Ticket.parse({k: v for k, v in cogny.ticket(tid).items() if k != "notes"})
     assert rec.reconcile(listed, ["mem"]).outcomes[0].action == "unchanged"
     assert mem.calls == [] and cogny.log.all() == []
+
+
+def listed(cogny: CognySandbox, tid: str) -> Ticket:
+    """The ticket as Cogny's listing shows it: without notes and assignee."""
+    return Ticket.parse({k: v for k, v in cogny.ticket(tid).items() if k not in ("notes", "assignee")})
+
+
+def test_settled_says_unchanged_without_a_call_and_nothing_once_the_ticket_changed(
+        env: Any, cogny: CognySandbox) -> None:
+    rec, mem, client = env
+    tid = cogny.add_ticket(make_ticket())["id"]
+    rec.reconcile(fresh(client, tid), ["mem"])
+    links = rec.store.links_for([tid])[tid]
+    mem.calls.clear()
+    cogny.log.clear()
+    result = rec.settled(listed(cogny, tid), ["mem"], links)
+    assert result is not None and [o.action for o in result.outcomes] == ["unchanged"]
+    assert mem.calls == [] and cogny.log.all() == []
+    cogny.edit_ticket(tid, title="Renamed")
+    assert rec.settled(listed(cogny, tid), ["mem"], links) is None
+    links["mem"].notes_line = None  # the store does not know our line is in the notes
+    assert rec.settled(fresh(client, tid), ["mem"], links) is None
+
+
+def test_a_marker_looked_up_in_advance_replaces_find_for_a_new_row_only(env: Any, cogny: CognySandbox) -> None:
+    rec, mem, client = env
+    new, lost, crashed = (cogny.add_ticket(make_ticket())["id"] for _ in range(3))
+    rec.reconcile(fresh(client, lost), ["mem"])
+    with rec.store.engine.begin() as conn:  # the store forgets `lost`, its record stays
+        conn.exec_driver_sql("DELETE FROM links")
+    rec.store.begin_create(crashed, "mem")  # a create that crashed before reaching the target
+    adopted = ExternalRef("M-1", "M-1", "mem://M-1")
+    mem.calls.clear()
+
+    assert rec.reconcile(fresh(client, new), ["mem"], found={"mem": None}).outcomes[0].action == "created"
+    assert rec.reconcile(fresh(client, lost), ["mem"], found={"mem": adopted}).outcomes[0].action == "updated"
+    assert "find" not in mem.calls
+    assert rec.reconcile(fresh(client, crashed), ["mem"], found={"mem": None}).outcomes[0].action == "created"
+    assert mem.calls.count("find") == 1  # the row existed already: its marker was looked up again
+    assert sorted(v["ticket"] for v in mem.records.values()) == sorted([new, lost, crashed])
+
+
+def test_an_assignee_note_proves_an_equal_updated_at_only_once_sealed() -> None:
+    """Cogny's timestamps have whole seconds: a change just after our read may keep `updated_at`."""
+    from datetime import datetime, timezone
+
+    from syncd import assignee_note
+
+    read_at = datetime(2026, 1, 1, 12, 0, 0, 500000, tzinfo=timezone.utc)
+    same_second = assignee_note.make("user_1", "2026-01-01T12:00:00Z", read_at)
+    assert not assignee_note.usable(same_second, "2026-01-01T12:00:00Z")
+    assert assignee_note.usable(same_second, "2026-01-01T11:59:59Z")  # that listing is older than the note
+    assert not assignee_note.usable(same_second, "2026-01-01T12:00:01Z")
+    within_skew = assignee_note.make("user_1", "2026-01-01T11:57:00Z", read_at)
+    assert not assignee_note.usable(within_skew, "2026-01-01T11:57:00Z")
+    settled = assignee_note.make("user_1", "2026-01-01T11:00:00Z", read_at)
+    assert assignee_note.usable(settled, "2026-01-01T11:00:00Z")
+    assert not assignee_note.usable(settled, "2026-01-01T11:00:01Z") and not assignee_note.usable(settled, None)
+
+
+def test_a_row_another_worker_just_wrote_is_judged_like_any_other(env: Any, cogny: CognySandbox) -> None:
+    """Links read as absent, but the row exists by the time of the insert: stale data must not win."""
+    rec, mem, client = env
+    tid = cogny.add_ticket(make_ticket())["id"]
+    old = fresh(client, tid)
+    cogny.edit_ticket(tid, title="Newer title")
+    rec.reconcile(fresh(client, tid), ["mem"])
+    read = rec.store.links_for_ticket
+    rec.store.links_for_ticket = lambda ticket_id: []  # type: ignore[method-assign]  # read before the row existed
+    result = rec.reconcile(old, ["mem"])
+    rec.store.links_for_ticket = read  # type: ignore[method-assign]
+    assert result.outcomes[0].action == "unchanged" and result.outcomes[0].reason
+    assert next(iter(mem.records.values()))["title"] == "Newer title" and len(mem.records) == 1

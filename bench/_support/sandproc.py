@@ -33,10 +33,12 @@ class Sandboxes:
     """Client side: spawn, call, stop. Use as a context manager."""
 
     def __init__(self, *, tickets: int = 0, seed: int = 0, items: tuple[int, int] | None = None,
-                 rate_limit: int | None = None, rate_window: float = 60.0) -> None:
+                 rate_limit: int | None = None, rate_window: float = 60.0,
+                 overrides: dict[str, Any] | None = None) -> None:
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        spec = dict(tickets=tickets, seed=seed, items=items, rate_limit=rate_limit, rate_window=rate_window)
+        spec = dict(tickets=tickets, seed=seed, items=items, rate_limit=rate_limit, rate_window=rate_window,
+                    overrides=overrides or {})
         self.proc = ctx.Process(target=serve, args=(child, spec), name="bench-sandboxes", daemon=True)
         self.proc.start()
         if not self._conn.poll(60):
@@ -79,10 +81,13 @@ class Sandboxes:
 
 
 # -- inside the helper process ------------------------------------------------------------------------
-def _tickets(n: int, seed: int, items: tuple[int, int] | None) -> list[dict[str, Any]]:
+def _tickets(n: int, seed: int, items: tuple[int, int] | None,
+             overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     from syncd.sandbox.tickets import generate_tickets
 
     out = generate_tickets(n, seed=seed) if n else []
+    for t in out:
+        t.update(overrides or {})  # e.g. every ticket open in one warehouse
     if items is not None:  # e.g. (1, 2): every ticket gets 1 or 2 action items, alternating
         low, high = items
         span = high - low + 1
@@ -130,7 +135,7 @@ def serve(conn: Any, spec: dict[str, Any]) -> None:
             return ticket
 
     try:
-        cogny = TimedCogny(_tickets(spec["tickets"], spec["seed"], spec["items"]),
+        cogny = TimedCogny(_tickets(spec["tickets"], spec["seed"], spec["items"], spec["overrides"]),
                            rate_limit=spec["rate_limit"], rate_window=spec["rate_window"]).start()
         jira = TimedJira().start()
     except Exception as exc:  # report instead of dying silently
@@ -162,6 +167,7 @@ def serve(conn: Any, spec: dict[str, Any]) -> None:
         "notes_written": lambda ids: {i: cogny.notes_written.get(i) for i in ids},
         "issue_count": lambda: jira.count(),
         "parents": lambda: sum(1 for i in list(jira.issues.values()) if not i.get("parent")),
+        "issues_per_ticket": lambda: _issues_per_ticket(jira),
         "set_rate": lambda limit, window: _set_rate(cogny, limit, window),
     }
     while True:
@@ -178,6 +184,22 @@ def serve(conn: Any, spec: dict[str, Any]) -> None:
             conn.send((False, f"{type(exc).__name__}: {exc}"))
     cogny.stop()
     jira.stop()
+
+
+def _issues_per_ticket(jira: Any) -> dict[str, int]:
+    """Parent issues per Cogny ticket: by syncd's marker label, else by the ticket URL in the description."""
+    found: Counter[str] = Counter()
+    with jira.lock:
+        for issue in jira.issues.values():
+            if issue.get("parent"):
+                continue
+            marker = next((lb[len("cogny-"):] for lb in issue.get("labels") or [] if lb.startswith("cogny-")), None)
+            source = _SOURCE.search(str(issue.get("description") or ""))
+            found[marker or (source.group(1) if source else "?")] += 1
+    return dict(found)
+
+
+_SOURCE = re.compile(r"/tickets/(tkt_[0-9a-zA-Z]+)")
 
 
 def _set_rate(cogny: Any, limit: int | None, window: float) -> None:

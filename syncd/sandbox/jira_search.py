@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from syncd.sandbox import jql
@@ -98,18 +100,99 @@ def _args(call: "Call", allowed: frozenset[str]) -> dict[str, Any]:
 
 def _run(call: "Call", text: str, *, validate: bool, bounded: bool, reconcile: set[int]) -> list[dict[str, Any]]:
     """Parse, check and evaluate JQL against the issues the search index can see now."""
+    index = _index_of(call.sb)
+    index.sync(call.sb.issues)
     try:
         query = jql.parse(text)
         if validate:
-            jql.validate(query, call.sb.known_values())
+            jql.validate(query, index.known(call.sb))
     except jql.JqlError as exc:
         raise ApiError(400, [str(exc)]) from None
     if bounded and query.where is None:
         raise ApiError(400, [UNBOUNDED])
     now = time.monotonic()
-    hits = [i for i in call.sb.issues.values()
+    hits = [i for i in index.candidates(call.sb.issues, query.where)
             if (i["indexed_at"] <= now or int(i["id"]) in reconcile) and jql.matches(query.where, call.sb.record(i))]
     return _sort(hits, query.order or (("key", True),))
+
+
+class _Index:
+    """Label and key look-ups over a sandbox's issues, so a marker search costs O(hits), not O(issues).
+
+    The sandbox changes issues in place (create, edit, delete, tests poking at `issues`), so before
+    each search `sync` compares every issue's labels and id with what it indexed — a cheap pass,
+    unlike building every issue's JQL record — and re-indexes what changed. Look-ups only narrow the
+    candidates; each one is still evaluated in full, so results are exactly those of a full scan.
+    """
+
+    def __init__(self) -> None:
+        self.labels_of: dict[str, list[str]] = {}  # issue key -> the labels indexed for it
+        self.by_label: dict[str, set[str]] = {}  # label (lower-cased) -> issue keys
+        self.by_id: dict[str, str] = {}  # issue id -> key
+        self.id_of: dict[str, str] = {}  # issue key -> id
+        self._static: tuple[tuple[str, ...], dict[str, Any]] | None = None
+
+    def sync(self, issues: dict[str, dict[str, Any]]) -> None:
+        for key, issue in issues.items():
+            if self.labels_of.get(key) != issue["labels"] or self.id_of.get(key) != issue["id"]:
+                self._unlabel(key)
+                self.labels_of[key] = list(issue["labels"])
+                self.by_id[issue["id"]], self.id_of[key] = key, issue["id"]
+                for label in issue["labels"]:
+                    self.by_label.setdefault(str(label).lower(), set()).add(key)
+        if len(self.labels_of) > len(issues):  # some were deleted
+            for key in [k for k in self.labels_of if k not in issues]:
+                self._unlabel(key)
+                self.by_id.pop(self.id_of.pop(key, ""), None)
+
+    def _unlabel(self, key: str) -> None:
+        for label in self.labels_of.pop(key, ()):
+            self.by_label.get(str(label).lower(), set()).discard(key)
+
+    def candidates(self, issues: dict[str, dict[str, Any]], where: jql.Node | None) -> list[dict[str, Any]]:
+        """The issues that may match `where` (all of them when the index cannot narrow it)."""
+        keys = jql.narrow(where, lambda field, values: self._lookup(issues, field, values))
+        if keys is None:
+            return list(issues.values())
+        return [issues[k] for k in keys if k in issues]
+
+    def _lookup(self, issues: dict[str, Any], field: str, values: tuple[str, ...]) -> set[str] | None:
+        if field == "labels":
+            return set().union(*(self.by_label.get(v.lower(), ()) for v in values))
+        if field == "key":
+            return {k for v in values for k in (v.upper(), self.by_id.get(v)) if k in issues}
+        return None
+
+    def known(self, sb: Any) -> dict[str, Any]:
+        """`sb.known_values()`, with the issue keys answered from the index instead of rebuilt per search."""
+        projects = tuple(sb.projects)
+        if self._static is None or self._static[0] != projects:
+            self._static = (projects, {k: v for k, v in sb.known_values().items() if k not in ("key", "parent")})
+        keys = _KnownKeys(sb.issues, self.by_id)
+        return {**self._static[1], "key": keys, "parent": keys}
+
+
+class _KnownKeys:
+    """Membership test for JQL key values (lower-cased by the validator): an issue key or id."""
+
+    def __init__(self, issues: dict[str, Any], by_id: dict[str, str]) -> None:
+        self.issues, self.by_id = issues, by_id
+
+    def __contains__(self, value: object) -> bool:
+        return str(value).upper() in self.issues or str(value) in self.by_id
+
+
+_INDEXES: "weakref.WeakKeyDictionary[Any, _Index]" = weakref.WeakKeyDictionary()
+_INDEXES_LOCK = threading.Lock()  # several sandboxes (each on its own thread) share the table
+
+
+def _index_of(sb: Any) -> _Index:
+    """The sandbox's index; callers hold `sb.lock`, so one search at a time brings it up to date."""
+    with _INDEXES_LOCK:
+        index = _INDEXES.get(sb)
+        if index is None:
+            index = _INDEXES[sb] = _Index()
+        return index
 
 
 def _sort(issues: list[dict[str, Any]], order: tuple[tuple[str, bool], ...]) -> list[dict[str, Any]]:

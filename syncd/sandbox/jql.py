@@ -296,6 +296,28 @@ def parse_date(value: str, now: datetime | None = None) -> datetime:
                    "'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', 'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'.")
 
 
+Lookup = Callable[[str, tuple[str, ...]], Union[set[str], None]]
+
+
+def narrow(node: Node | None, lookup: Lookup) -> set[str] | None:
+    """Keys of the issues that can possibly satisfy `node`, from index look-ups; None: any issue can.
+
+    `lookup(field, values)` answers for the fields an index covers (None for the others). Only
+    positive `=` / `IN` clauses narrow; AND intersects what its parts narrow, OR unites when every
+    part narrows; NOT, `!=`, dates and text leave the search open. The result is a superset of the
+    matches, never a subset: callers still evaluate `matches` on every candidate.
+    """
+    if isinstance(node, Clause):
+        return lookup(node.field, node.values) if node.op in ("=", "in") else None
+    if isinstance(node, BoolOp):
+        found = [narrow(part, lookup) for part in node.parts]
+        if node.op == "or":
+            return None if any(s is None for s in found) else set().union(*found)  # type: ignore[arg-type]
+        known = [s for s in found if s is not None]
+        return set.intersection(*known) if known else None
+    return None
+
+
 def matches(node: Node | None, record: Mapping[str, list[Any]]) -> bool:
     """Evaluate a parsed WHERE tree against one record (field -> list of values)."""
     if node is None:
