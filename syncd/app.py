@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from syncd.cogny import CognyClient
 from syncd.config import Config
@@ -11,6 +11,9 @@ from syncd.connector import Connector, build_connectors
 from syncd.http import RetryPolicy
 from syncd.reconcile import Reconciler
 from syncd.store import Store
+
+if TYPE_CHECKING:
+    from syncd.syncback import SyncBack
 
 
 def policy_for(config: Config) -> RetryPolicy:
@@ -35,6 +38,17 @@ class App:
 
     def reconciler(self, *, dry_run: bool = False, **kw: Any) -> Reconciler:
         return Reconciler(self.store, self.cogny, self.connectors, dry_run=dry_run, **kw)
+
+    def syncback(self, *, locks: Any = None) -> "SyncBack":
+        """The sync-back engine over the connectors with `sync_back: true`."""
+        from syncd.config import sync_back_connectors
+        from syncd.syncback import SyncBack
+
+        names = sync_back_connectors(self.config)
+        return SyncBack(store=self.store, cogny=self.cogny, locks=locks or self.reconciler().locks,
+                        connectors={n: self.connectors[n] for n in names if n in self.connectors},
+                        status_map=self.config.sync_back.status_map,
+                        dismiss_reason=self.config.sync_back.dismiss_reason)
 
     def close(self) -> None:
         for connector in self.connectors.values():

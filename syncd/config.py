@@ -129,10 +129,34 @@ class Route(Model):
 
 
 class ConnectorEntry(Model):
-    """A connector's `type`; its other keys are validated by that connector's own Settings."""
+    """A connector's `type` and sync-back switches; its other keys go to that connector's Settings."""
 
     model_config = ConfigDict(extra="allow")
     type: str
+    sync_back: bool = Field(False, description="carry progress made in this target back into Cogny")
+    webhook_secret: SecretStr | None = Field(None, description="verifies this target's own webhooks "
+                                                               "at /webhooks/<connector name>")
+
+    def engine_keys(self) -> dict[str, Any]:
+        return {"sync_back": self.sync_back, "webhook_secret": self.webhook_secret}
+
+
+RemoteCategory = Literal["todo", "in_progress", "done", "canceled", "deleted"]
+DismissReason = Literal["not_applicable", "already_implemented", "insufficient_impact",
+                        "resource_constraints", "other"]
+
+
+def _default_status_map() -> dict[str, Status]:
+    return {"in_progress": "in_progress", "done": "completed", "canceled": "dismissed", "deleted": "dismissed"}
+
+
+class SyncBackConfig(Model):
+    """How progress in the targets flows back into Cogny (for connectors with `sync_back: true`)."""
+
+    interval_seconds: int = Field(300, ge=10, description="how often the linked records are read")
+    status_map: dict[RemoteCategory, Status] = Field(default_factory=_default_status_map, description=(
+        "target state category -> Cogny status; `dismissed` uses the dismiss endpoint"))
+    dismiss_reason: DismissReason = "not_applicable"
 
 
 class Config(Model):
@@ -142,6 +166,7 @@ class Config(Model):
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
     inbox: InboxConfig = Field(default_factory=InboxConfig)
+    sync_back: SyncBackConfig = Field(default_factory=SyncBackConfig)
     connectors: dict[str, ConnectorEntry] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
 
@@ -303,6 +328,14 @@ def _validate_connectors(config: Config, problems: list[str]) -> None:
             config.connector_settings[name] = cls.Settings.model_validate(settings_in)
         except ValidationError as exc:
             problems.extend(_pydantic_problems(exc, ("connectors", name)))
+        if entry.sync_back and not callable(getattr(cls, "read_states", None)):
+            problems.append(f"connectors.{name}.sync_back: {entry.type} connectors cannot carry progress back "
+                            f"(supported by: jira, linear, asana)")
+
+
+def sync_back_connectors(config: "Config") -> list[str]:
+    """Names of the connectors whose progress flows back into Cogny."""
+    return [name for name, entry in config.connectors.items() if entry.sync_back]
 
 
 def _validate_routes(config: Config, problems: list[str]) -> None:
@@ -315,6 +348,7 @@ def _validate_routes(config: Config, problems: list[str]) -> None:
 
 def _register_secrets(config: Config) -> None:
     values = [config.cogny.api_key.get_secret_value(), *config.webhook.all_secrets()]
+    values += [e.webhook_secret.get_secret_value() for e in config.connectors.values() if e.webhook_secret]
     for settings in config.connector_settings.values():
         values.extend(_secret_values(settings))
     redact.register(*values)
@@ -335,7 +369,10 @@ def masked(config: Config) -> dict[str, Any]:
     """The resolved config as a plain dict with every secret shown as ***."""
     data = config.model_dump(mode="json")
     for name, settings in config.connector_settings.items():
-        data["connectors"][name] = {"type": config.connectors[name].type, **settings.model_dump(mode="json")}
+        entry = config.connectors[name]
+        data["connectors"][name] = {"type": entry.type, "sync_back": entry.sync_back,
+                                    "webhook_secret": data["connectors"][name].get("webhook_secret"),
+                                    **settings.model_dump(mode="json")}
     return _mask(data)
 
 

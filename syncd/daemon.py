@@ -7,6 +7,7 @@ logged and the old one keeps running.
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -18,16 +19,21 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from syncd import config as config_mod
-from syncd import routing
+from syncd import inbound, routing
 from syncd.app import App
+from syncd.config import sync_back_connectors
+from syncd.connector import digest
 from syncd.cycle import filters_match, run_cycle
 from syncd.errors import ConfigError, NotFound, SyncdError, TicketDataError
-from syncd.inbox import Claim, Inbox
+from syncd.inbound import TargetHooks
+from syncd.inbox import Claim, Inbox, NewEvent
 from syncd.leader import Leadership
 from syncd.lockfile import lock_sqlite
 from syncd.models import Ticket
+from syncd.observed import LinkedRecord, ObservedStore
 from syncd.reconcile import TicketLocks
 from syncd.redact import redact
+from syncd.remote import RemoteState
 from syncd.sandbox.server import ServerThread
 from syncd.webhook import IngestWriter, Receiver
 from syncd.worker import IGNORED, Worker
@@ -44,6 +50,7 @@ class Daemon:
         self._stop = threading.Event()
         self._swap = threading.Lock()
         self._lockfile: Any = None
+        self._back_since: dict[str, Any] = {}  # connector -> when its last clean sync-back poll started
         self.app: App | None = None
         self.scheduler: BackgroundScheduler | None = None
 
@@ -57,13 +64,17 @@ class Daemon:
         self.worker = Worker(self.inbox, self.process, threads=self.worker_threads)
         self.writer = IngestWriter(self.inbox, on_stored=self.worker.wake)
         w = self.config.webhook
+        targets = TargetHooks(writer=self.writer, observed=lambda: ObservedStore(self._live()[0].store.engine),
+                              current=lambda: (self._live()[0].connectors, self._live()[1]))
         self.receiver = Receiver(writer=self.writer, inbox=self.inbox, secrets=lambda: self.config.webhook.all_secrets(),
                                  path=w.path, max_body=w.max_body_bytes, tolerance=w.tolerance_seconds,
-                                 ready=self.readiness, reload=self.reload)
+                                 ready=self.readiness, reload=self.reload, targets=targets.receive)
         self.server = ServerThread(self.receiver.app(), host=w.host, port=w.port).start()
         self.worker.start()
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.scheduler.add_job(self.poll, self._trigger(), id="poll", max_instances=1, coalesce=True,
+                               misfire_grace_time=None)
+        self.scheduler.add_job(self.poll_back, self._back_trigger(), id="syncback", max_instances=1, coalesce=True,
                                misfire_grace_time=None)
         self.scheduler.start()
         # The first poll runs when this replica becomes leader (at once on SQLite).
@@ -104,23 +115,48 @@ class Daemon:
     def poll(self) -> None:
         if not self.leadership.is_leader:
             return  # another replica runs the schedule
-        with self._swap:
-            app, config = self.app, self.config
-        assert app is not None
+        app, config = self._live()
         try:
             run_cycle(config, app.reconciler(locks=self.locks), app.cogny, kind="poll",
                       should_stop=self._stop.is_set)
         except Exception as exc:  # a failed cycle must never kill the scheduler
             log.error("poll cycle failed", error=redact(str(exc)))
 
+    def poll_back(self) -> None:
+        """Read the linked records of every sync-back connector; each change becomes an inbox event."""
+        app, config = self._live()
+        names = sync_back_connectors(config)
+        if not names or not self.leadership.is_leader:
+            return
+        syncback = app.syncback(locks=self.locks)
+        for name in names:
+            started = _now()
+            since = self._back_since.get(name) or app.store.last_clean_start()
+            report = syncback.poll(name, since, on_change=self._enqueue_change)
+            if report.error is None:
+                self._back_since[name] = started
+            log.info("sync-back poll", connector=name, read=report.read, changed=report.changed,
+                     error=report.error)
+
+    def _enqueue_change(self, record: LinkedRecord, state: RemoteState) -> None:
+        stamp = digest([state.category, dict(state.items), str(state.updated_at)])[:16]
+        payload = json.dumps({"connector": record.connector, "record_ids": [record.external_id], "delivery": "poll"})
+        if self.inbox.add(NewEvent(f"{record.connector}:poll:{record.external_id}:{stamp}"[:255],
+                                   inbound.EVENT_TYPE, record.ticket_id, payload, source=inbound.SOURCE)):
+            self.worker.wake()
+
     def process(self, claim: Claim) -> str | None:
         """Reconcile the claimed events' ticket, fetched fresh. None on success, else the error."""
-        with self._swap:
-            app, config = self.app, self.config
-        assert app is not None
+        app, config = self._live()
         if claim.ticket_id is None:
             self.inbox.ignore(claim.ids, "event names no ticket")
             return IGNORED
+        try:
+            wrote = self._carry_back(app, config, claim)
+        except Exception as exc:
+            return f"sync-back: {type(exc).__name__}: {redact(str(exc))}"
+        if not wrote and all(e.source == inbound.SOURCE for e in claim.events):
+            return None  # the target's change was already in Cogny (or an echo of ours)
         try:
             ticket = Ticket.parse(app.cogny.get_ticket(claim.ticket_id))
         except NotFound:
@@ -138,6 +174,26 @@ class Daemon:
             return "; ".join(f"{o.connector}: {o.error}" for o in result.outcomes if o.error) or result.error
         return None
 
+    def _carry_back(self, app: App, config: config_mod.Config, claim: Claim) -> bool:
+        """Apply the claimed target events' changes to Cogny; True when Cogny was written."""
+        names = {e.payload.get("connector") for e in claim.events if e.source == inbound.SOURCE}
+        enabled = [n for n in sync_back_connectors(config) if n in names and n in app.connectors]
+        if not enabled:
+            return False
+        assert claim.ticket_id is not None
+        syncback = app.syncback(locks=self.locks)
+        wrote = False
+        for name in sorted(enabled):
+            applied = syncback.refresh(claim.ticket_id, name)
+            wrote |= bool(applied and applied.wrote)
+        return wrote
+
+    def _live(self) -> tuple[App, config_mod.Config]:
+        with self._swap:
+            app, config = self.app, self.config
+        assert app is not None
+        return app, config
+
     # -- operations --------------------------------------------------------------------------
     def reload(self) -> tuple[bool, list[str]]:
         """Swap in a new config if it is valid; keep the old one otherwise."""
@@ -154,6 +210,7 @@ class Daemon:
             old, self.app, self.config = self.app, new_app, new
         if self.scheduler is not None:
             self.scheduler.reschedule_job("poll", trigger=self._trigger())
+            self.scheduler.reschedule_job("syncback", trigger=self._back_trigger())
         if old is not None:
             threading.Timer(30.0, old.close).start()  # let in-flight work finish on the old clients
         log.info("config reloaded", connectors=sorted(new_app.connectors))
@@ -169,6 +226,9 @@ class Daemon:
         ok = all(detail.values())
         detail["leader"] = self.leadership.is_leader
         return ok, detail
+
+    def _back_trigger(self) -> Any:
+        return IntervalTrigger(seconds=self.config.sync_back.interval_seconds)
 
     def _trigger(self) -> Any:
         s = self.config.schedule

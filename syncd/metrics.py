@@ -34,3 +34,16 @@ events_rejected = Counter(
     registry=REGISTRY)
 inbox_depth = Gauge(
     "syncd_inbox_events", "Inbox events by state.", ["state"], registry=REGISTRY)
+syncback_reads = Counter(
+    "syncd_syncback_records_read_total", "Linked records read back from a target, by connector and source "
+    "(poll, webhook).", ["connector", "source"], registry=REGISTRY)
+syncback_changes = Counter(
+    "syncd_syncback_changes_total", "Changes carried back into Cogny, by connector and kind (status, "
+    "item, dismiss, conflict_cogny_wins, conflict_target_wins).", ["connector", "kind"], registry=REGISTRY)
+inbound_webhooks = Counter(
+    "syncd_target_webhooks_total", "Webhook requests from targets, by connector and outcome (accepted, "
+    "handshake, unknown_record, rejected_signature, stale, invalid).", ["connector", "outcome"],
+    registry=REGISTRY)
+syncback_last_poll = Gauge(
+    "syncd_syncback_last_poll_timestamp_seconds", "Unix time the last sync-back poll of a connector ended "
+    "without error.", ["connector"], registry=REGISTRY)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from syncd.app import App
@@ -33,17 +32,44 @@ def run_once(config: Config, *, dry_run: bool, console: Console) -> bool:
 def _run(config: Config, *, dry_run: bool, console: Console) -> bool:
     with App.build(config, migrate=not dry_run) as app:
         reconciler = app.reconciler(dry_run=dry_run)
+        back = _sync_back(app, config, dry_run, console, reconciler)
         report = _with_progress(console, lambda progress: run_cycle(
             config, reconciler, app.cogny, kind="run-once", progress=progress))
     if dry_run:
         print_plan(report, console)
     print_summary(report, console, PLAN_ACTIONS if dry_run else ACTIONS)
-    return report.ok
+    return report.ok and back
+
+
+def _sync_back(app: App, config: Config, dry_run: bool, console: Console, reconciler: Any) -> bool:
+    """Carry progress from the targets into Cogny first, so the cycle then spreads it everywhere."""
+    from syncd.config import sync_back_connectors
+
+    if not sync_back_connectors(config):
+        return True
+    if dry_run:
+        console.print("sync-back: skipped in a dry run (it would read the linked records and write to Cogny)")
+        return True
+    from syncd.syncback import run_pass
+
+    ok = True
+    for r in run_pass(app, locks=reconciler.locks):
+        written = sum(1 for a in r.applied if a.wrote)
+        console.print(f"sync-back {r.connector}: {r.read} record(s) read, {r.changed} changed, "
+                      f"{written} ticket(s) updated in Cogny", markup=False)
+        for ticket_id, reason in r.failed:
+            console.print(f"  {ticket_id} ← {r.connector}: {redact(reason)}", markup=False)
+        if r.error:
+            console.print(f"  reading {r.connector} failed: {redact(r.error)}", markup=False)
+        ok = ok and not r.failed and r.error is None
+    return ok
 
 
 def _with_progress(console: Console, body: Any) -> CycleReport:
     if not console.is_terminal:
         return body(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # a terminal only
+
     with Progress(TextColumn("syncing tickets"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("sync", total=None)

@@ -75,3 +75,23 @@ runs = Table(
     Column("failed", Integer, nullable=False, default=0),
     Column("error", Text),
 )
+
+# Sync-back (0002): what each linked record looked like in its target when last read, so only
+# a change made *there* since then flows back into Cogny (a change syncd made itself reads back
+# as what Cogny already holds and writes nothing).
+remote_states = Table(
+    "remote_states", metadata,
+    Column("link_id", Integer, ForeignKey("links.id", ondelete="CASCADE"), primary_key=True),
+    Column("state", Text, nullable=False),  # JSON: category, items, updated_at, Cogny's status then
+    Column("observed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Secrets a target hands over at run time (Asana's X-Hook-Secret handshake), per connector.
+hook_secrets = Table(
+    "hook_secrets", metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("secret", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_links_external_id", links.c.external_id)
+Index("ix_subtask_links_external_id", subtask_links.c.external_id)

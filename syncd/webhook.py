@@ -1,6 +1,7 @@
 """The webhook receiver, health and metrics endpoints: a small Starlette app.
 
     POST {webhook.path}  verify signature → store event (committed) → 202
+    POST /webhooks/<connector>  a target's own webhook, for sync-back (syncd.inbound)
     GET  /healthz        the process is up
     GET  /readyz         store reachable and migrated, scheduler running
     GET  /metrics        Prometheus text format
@@ -19,7 +20,7 @@ import queue
 import threading
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -106,14 +107,18 @@ class Receiver:
     def __init__(self, *, writer: IngestWriter, inbox: Inbox, secrets: Callable[[], Sequence[str]],
                  path: str = "/webhooks/cogny", max_body: int = 1024 * 1024, tolerance: int = 300,
                  ready: Callable[[], tuple[bool, dict[str, Any]]] = lambda: (True, {}),
-                 reload: Callable[[], tuple[bool, list[str]]] | None = None):
+                 reload: Callable[[], tuple[bool, list[str]]] | None = None,
+                 targets: Callable[[Request], Awaitable[Response]] | None = None):
         self.writer, self.inbox, self.secrets = writer, inbox, secrets
         self.path, self.max_body, self.tolerance = path, max_body, tolerance
-        self.ready, self.reload = ready, reload
+        self.ready, self.reload, self.targets = ready, reload, targets
 
     def app(self) -> Starlette:
+        # The Cogny path comes first: a connector can never shadow it.
+        target_routes = [Route("/webhooks/{connector}", self.targets, methods=["POST"])] if self.targets else []
         return Starlette(routes=[
             Route(self.path, self.receive, methods=["POST"]),
+            *target_routes,
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),
             Route("/metrics", self.metrics, methods=["GET"]),
@@ -148,16 +153,7 @@ class Receiver:
                                                         "state": item.state}}, status_code=202)
 
     async def _read_capped(self, request: Request) -> bytes | None:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self.max_body:
-            return None
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await read_capped(request, self.max_body)
 
     def _signed(self, body: bytes, request: Request) -> bool:
         secrets = list(self.secrets())
@@ -169,8 +165,7 @@ class Receiver:
         return verify_standard(body, request.headers, secrets, self.tolerance)
 
     def _reject(self, status: int, code: str, message: str, reason: str) -> JSONResponse:
-        metrics.events_rejected.labels(reason).inc()
-        return envelope_error(status, code, message)
+        return reject(status, code, message, reason)
 
     async def healthz(self, request: Request) -> Response:
         return PlainTextResponse("ok\n")
@@ -196,6 +191,25 @@ class Receiver:
             return JSONResponse({"success": True, "data": {"reloaded": True}})
         return envelope_error(400, "INVALID_CONFIG", "new config rejected; the old one keeps running",
                               problems=problems)
+
+
+async def read_capped(request: Request, max_body: int) -> bytes | None:
+    """The body, or None as soon as it is known to exceed `max_body` (never buffered past it)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_body:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_body:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def reject(status: int, code: str, message: str, reason: str) -> JSONResponse:
+    metrics.events_rejected.labels(reason).inc()
+    return envelope_error(status, code, message)
 
 
 def _shape_problem(payload: Any) -> str | None:

@@ -35,7 +35,10 @@ def _models(annotation: Any) -> Iterator[type[BaseModel]]:
 
 
 def all_keys() -> list[str]:
+    from syncd.config import ConnectorEntry
+
     out = [k for k in keys(Config) if not k.startswith("connectors.")]
+    out += [f"connectors.NAME.{k}" for k in keys(ConnectorEntry)]
     for type_name, ep in sorted(available_types().items()):
         out += [f"connectors.{type_name}.{k}" for k in keys(ep.load().Settings)]
     return out

@@ -7,16 +7,44 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from syncd.migrations import HEAD
 from syncd.store import ItemLink, RunCounts, Store, StoreError, utcnow
 
 
 def test_migrations_create_every_table_on_an_empty_database(store_url: str) -> None:
     store = Store.open(store_url)
     tables = set(sa.inspect(store.engine).get_table_names())
-    assert {"links", "subtask_links", "events", "runs", "alembic_version"} <= tables
-    assert store.revision() == "0001"
-    assert store.migrate() == "0001"  # idempotent
+    assert {"links", "subtask_links", "events", "runs", "remote_states", "hook_secrets",
+            "alembic_version"} <= tables
+    assert store.revision() == HEAD == "0002"
+    assert store.migrate() == HEAD  # idempotent
     store.close()
+
+
+def test_a_0001_store_with_links_upgrades_in_place(store_url: str) -> None:
+    """A store written by the first release keeps its links when 0002 (sync-back) is applied."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    from syncd.store import MIGRATIONS, create_engine
+
+    engine = create_engine(store_url)
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    old = Store(engine)
+    assert old.revision() == "0001"
+    link = old.begin_create("tkt_old", "jira")
+    link.state, link.external_id = "synced", "10001"
+    old.save_link(link)
+    store = Store.open(store_url)  # opening migrates to head
+    assert store.revision() == HEAD
+    assert store.get_link("tkt_old", "jira").external_id == "10001"
+    assert {"remote_states", "hook_secrets"} <= set(sa.inspect(store.engine).get_table_names())
+    store.close()
+    engine.dispose()
 
 
 def test_link_lifecycle_and_unique_intent(store_url: str) -> None:

@@ -2,8 +2,15 @@
 
 State is plain dicts guarded by `self.lock`; the HTTP layer (auth, the rate limiter, the
 `{"data": ...}` envelope, request validation against Asana's published OpenAPI document,
-paging, `opt_fields`) lives in `asana_routes.py`. Tests drive it with the connector and
-inspect it with the helpers below (`tasks`, `subtasks`, `find_by_external`, `complete`, `delete`).
+paging, `opt_fields`) lives in `asana_routes.py`, webhooks and the events stream in
+`asana_hooks.py`. Tests drive it with the connector and inspect it with the helpers below
+(`tasks`, `subtasks`, `find_by_external`, `complete`, `delete`, `heartbeat`; `hooks.flush()` and
+`hooks.deliveries()` for webhook deliveries). Every change fires Asana events, whoever made it.
+
+`modified_at` follows Asana's definition (the `modified_since` parameter's note in the spec): a
+task is modified when its own properties or associations change, "not ... just because another
+object it is associated with (e.g. a subtask) is modified" — completing a subtask leaves its
+parent's `modified_at` alone.
 
 Knobs that mirror how the real service differs between accounts:
 - `external_allowed=False`: the token's app may not write `external` data (Asana documents
@@ -23,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from syncd.sandbox.base import Sandbox
+from syncd.sandbox.hooks import HookDispatcher
 from syncd.sandbox.openapi import SPECS_DIR, OpenAPI, SpecMissing, load_spec
 
 __all__ = ["AsanaSandbox", "ApiError", "SPEC_PATH"]
@@ -90,6 +98,14 @@ class AsanaSandbox(Sandbox):
                                                    "resource_subtype": "text"}
         self.tasks: dict[str, dict[str, Any]] = {}
         self.rate_counts: dict[str, tuple[float, int]] = {}  # token -> (window start, requests)
+        from syncd.sandbox.asana_hooks import AsanaEvents
+
+        self.events = AsanaEvents(self)
+        self.hooks: HookDispatcher = self.events.dispatcher  # deliveries(), flush() for tests
+
+    def stop(self) -> None:
+        self.hooks.stop()
+        super().stop()
 
     @property
     def validating(self) -> bool:
@@ -138,17 +154,35 @@ class AsanaSandbox(Sandbox):
             return copy.deepcopy(found) if found else None
 
     def complete(self, gid: str, completed: bool = True) -> None:
-        """A person ticks (or unticks) the task in Asana's UI."""
+        """A person ticks (or unticks) the task in Asana's UI (its parent's `modified_at` stays)."""
         with self.lock:
-            self.set_completed(self.tasks[gid], completed)
-            self.tasks[gid]["modified_at"] = now_iso()
+            task = self.tasks[gid]
+            before = copy.deepcopy(task)
+            self.set_completed(task, completed)
+            if task["completed"] != before["completed"]:
+                task["modified_at"] = now_iso()
+                self.events.changed(task, before)
 
     def delete(self, gid: str) -> None:
-        """Delete a task and, as Asana does, its subtasks."""
+        """Delete a task and, as Asana does, its subtasks (a `deleted` event for each)."""
         with self.lock:
+            task = self.tasks.get(gid)
+            if task is None:
+                return
             for child in [g for g, t in self.tasks.items() if t["parent"] == gid]:
                 self.delete(child)
+            self.events.deleted(task)  # while it is still stored: the event reaches its projects
             self.tasks.pop(gid, None)
+
+    def heartbeat(self) -> None:
+        """Send every webhook the empty `{"events": []}` delivery Asana sends periodically."""
+        with self.lock:
+            self.events.heartbeat()
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """The webhooks established so far (copies)."""
+        with self.lock:
+            return copy.deepcopy(list(self.events.webhooks.values()))
 
     def add_task(self, name: str, notes: str = "", **fields: Any) -> str:
         """Put a task in the project directly (as a person would), bypassing the API."""
@@ -188,12 +222,17 @@ class AsanaSandbox(Sandbox):
             "created_at": stamp, "modified_at": stamp, "parent": parent, "external": None,
             "resource_subtype": "default_task", "custom_fields": {},
             "memberships": [{"project": p, "section": self.first_section(p)} for p in projects]}
-        self.apply(task, data)
+        self.apply(task, data, notify=False)
         self.tasks[gid] = task
+        if parent is not None:
+            self.events.added(task, "task", parent)
+        for project in projects:
+            self.events.added(task, "project", project)
         return task
 
-    def apply(self, task: dict[str, Any], data: dict[str, Any]) -> None:
-        """Apply validated writable fields (create or update) to a stored task."""
+    def apply(self, task: dict[str, Any], data: dict[str, Any], notify: bool = True) -> None:
+        """Apply validated writable fields (create or update) to a stored task; `changed` events follow."""
+        before = copy.deepcopy(task)
         data = dict(data)
         if "external" in data:
             external = self.checked_external(task, data.pop("external"))
@@ -209,6 +248,8 @@ class AsanaSandbox(Sandbox):
             raise ApiError(400, f"parent: Not a recognized ID: {data['parent']}")
         task.update(data)
         task["modified_at"] = now_iso()
+        if notify:
+            self.events.changed(task, before)
 
     def checked_external(self, task: dict[str, Any], external: Any) -> dict[str, Any] | None:
         if not self.external_allowed:
@@ -261,6 +302,7 @@ class AsanaSandbox(Sandbox):
                 break
         else:
             task["memberships"].append({"project": project, "section": section or self.first_section(project)})
+            self.events.added(task, "project", project)
         task["modified_at"] = now_iso()
 
 

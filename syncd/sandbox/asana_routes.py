@@ -14,6 +14,7 @@ import json
 import math
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlencode
 
@@ -62,6 +63,8 @@ Handler = Callable[[Call], Reply]
 
 
 def build_routes(sb: "AsanaSandbox") -> list[Route]:
+    from syncd.sandbox.asana_hooks import build_routes as event_routes
+
     def route(path: str, method: str, handler: Handler, spec_path: str | None = None) -> Route:
         return Route(PREFIX + path, _endpoint(sb, handler, method, spec_path), methods=[method])
 
@@ -79,6 +82,7 @@ def build_routes(sb: "AsanaSandbox") -> list[Route]:
         route("/tasks/{task_gid}/subtasks", "GET", _list_subtasks),
         route("/tasks/{task_gid}/subtasks", "POST", _create_subtask, "/tasks/{task_gid}/subtasks"),
         route("/tasks/{task_gid}/addProject", "POST", _add_project, "/tasks/{task_gid}/addProject"),
+        *event_routes(sb, PREFIX),  # /webhooks, /events
         Route("/{rest:path}", _no_route, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     ]
 
@@ -98,6 +102,9 @@ def _endpoint(sb: "AsanaSandbox", handler: Handler, method: str, spec_path: str 
         return JSONResponse(payload, status_code=status)
 
     return endpoint
+
+
+endpoint = _endpoint  # for the event routes (asana_hooks.py)
 
 
 async def _no_route(request: Request) -> JSONResponse:
@@ -335,8 +342,19 @@ def _list_tasks(call: Call) -> Reply:
     if project not in call.sb.projects:
         raise ApiError(404, f"Unknown object: {project}")
     tasks = _in_project(call, project)
-    modified = call.param("modified_since")
-    return _task_list(call, [t for t in tasks if modified is None or t["modified_at"] >= modified])
+    modified = _instant(call.param("modified_since"), "modified_since")
+    return _task_list(call, [t for t in tasks if modified is None or _instant(t["modified_at"], "") >= modified])
+
+
+def _instant(value: str | None, name: str) -> datetime | None:
+    """An ISO 8601 date-time as an aware datetime (Asana accepts any offset); 400 when malformed."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, f"{name}: Not a valid date-time: {value}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _create_task(call: Call) -> Reply:

@@ -2,8 +2,9 @@
 
 State is plain dicts guarded by `self.lock`; request handling lives in `jira_api.py`, field
 validation in `jira_fields.py`, the instance configuration and JSON shapes in
-`jira_catalog.py`, JQL in `jql.py`. Tests drive it with `jira.JIRA(server=sb.url, ...)` and
-inspect it with the helpers below (`issue`, `find`, `count`, `set_status`).
+`jira_catalog.py`, JQL in `jql.py`, webhooks in `jira_hooks.py`. Tests drive it with
+`jira.JIRA(server=sb.url, ...)` and inspect it with the helpers below (`issue`, `find`, `count`,
+`set_status`, `delete_issue`, `add_webhook`; `hooks.flush()` / `hooks.deliveries()` for webhooks).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from typing import Any, Sequence
 from starlette.requests import Request
 
 from syncd.sandbox.base import Sandbox
+from syncd.sandbox.hooks import HookDispatcher
 from syncd.sandbox.jira_catalog import (
-    BAD_CREDENTIALS, CATEGORIES, DEFAULT_PRIORITY, ISSUE_TYPES, PRIORITIES, STATUSES, ApiError, Renderer,
-    Wanted, utc_now,
+    BAD_CREDENTIALS, CATEGORIES, DEFAULT_PRIORITY, ISSUE_TYPES, PRIORITIES, RESOLUTIONS, STATUSES, ApiError,
+    Renderer, Wanted, default_components, utc_now,
 )
 from syncd.sandbox.jira_fields import Context
+from syncd.sandbox.jira_hooks import ISSUE_EVENTS, PERSON, JiraHooks, changes
 
 __all__ = ["JiraSandbox", "ApiError"]
 
@@ -48,10 +51,13 @@ class JiraSandbox(Sandbox):
         self.search_lag = search_lag
         self.page_limit = 100
         self.projects: dict[str, dict[str, Any]] = {
-            key: {"id": str(10000 + i), "key": key, "name": key.title()} for i, key in enumerate(projects)}
+            key: {"id": str(10000 + i), "key": key, "name": key.title(), "components": default_components(i)}
+            for i, key in enumerate(projects)}
         self.issues: dict[str, dict[str, Any]] = {}
         self._numbers = {key: 0 for key in self.projects}
         self._ids = {"issue": 10000, "link": 10000, "comment": 10000}
+        self._webhooks = JiraHooks(self)
+        self.hooks: HookDispatcher = self._webhooks.dispatcher  # deliveries(), flush() for tests
 
     @property
     def cloud(self) -> bool:
@@ -65,6 +71,10 @@ class JiraSandbox(Sandbox):
         from syncd.sandbox.jira_api import build_routes
 
         return build_routes(self)
+
+    def stop(self) -> None:
+        self.hooks.stop()
+        super().stop()
 
     # --- helpers for tests (thread-safe) ----------------------------------------------------
 
@@ -82,12 +92,27 @@ class JiraSandbox(Sandbox):
                      and (parent is None or i["parent"] == parent)]
             return copy.deepcopy(sorted(found, key=lambda i: int(i["id"])))
 
-    def set_status(self, key: str, name: str) -> None:
-        """Move an issue to status `name` as a person in JIRA would (bumps `updated`)."""
+    def set_status(self, key: str, name: str, resolution: str | None = None, user: str = PERSON) -> None:
+        """Move an issue to status `name` as a person in JIRA would (bumps `updated`, fires a webhook).
+
+        A done status takes `resolution` (default "Done"; e.g. "Won't Do" closes it without doing
+        it); any other status clears the resolution, as JIRA's workflow post-functions do.
+        """
         if name not in STATUSES:
             raise ValueError(f"unknown status {name!r}; known: {sorted(STATUSES)}")
+        if resolution is not None and (resolution not in RESOLUTIONS or STATUSES[name]["category"] != "done"):
+            raise ValueError(f"resolution {resolution!r} needs a done status and one of {sorted(RESOLUTIONS)}")
         with self.lock:
-            self.apply_status(self.issues[key], name)
+            self.apply_status(self.issues[key], name, resolution, user)
+
+    def delete_issue(self, key: str, user: str = PERSON) -> None:
+        """Delete an issue (and its sub-tasks) as a person would; fires `jira:issue_deleted` for each."""
+        with self.lock:
+            self.delete(self.issues[key], True, user)
+
+    def add_webhook(self, url: str, secret: str | None = None, events: Sequence[str] = ISSUE_EVENTS) -> str:
+        """Register an admin webhook to `url` (signed with `secret`, if given); returns its id."""
+        return self._webhooks.add(url, secret, events)
 
     def count(self, issue_type: str | None = None) -> int:
         """How many issues exist (of `issue_type`, if given)."""
@@ -119,6 +144,7 @@ class JiraSandbox(Sandbox):
             "id": str(self.next_id("issue")), "key": f"{project}-{self._numbers[project]}", "project": project,
             "issuetype": patch["issuetype"], "summary": patch["summary"], "description": patch.get("description"),
             "priority": patch.get("priority", DEFAULT_PRIORITY), "labels": patch.get("labels", []),
+            "components": patch.get("components", []),
             "status": "To Do", "resolution": None, "resolutiondate": None, "parent": patch.get("parent"),
             "assignee": patch.get("assignee"), "reporter": reporter, "duedate": patch.get("duedate"),
             "custom": dict(patch["custom"]), "created": now, "updated": now, "comments": [], "remotelinks": [],
@@ -126,11 +152,13 @@ class JiraSandbox(Sandbox):
         }
         self.issues[issue["key"]] = issue
         for body in patch["comments"]:
-            self.add_comment(issue, body, reporter)
+            self.add_comment(issue, body, reporter, notify=False)
+        self._webhooks.created(issue, reporter)
         return issue
 
     def edit(self, issue: dict[str, Any], patch: dict[str, Any], user: str) -> None:
         """Apply a validated edit patch; `updated` moves only when something changed."""
+        before = copy.deepcopy({k: v for k, v in issue.items() if k != "comments"})
         changed = False
         for fid, value in patch.items():
             if fid in ("custom", "comments"):
@@ -140,22 +168,31 @@ class JiraSandbox(Sandbox):
         for fid, value in patch["custom"].items():
             changed |= issue["custom"].get(fid) != value
             issue["custom"][fid] = value
-        for body in patch["comments"]:
-            self.add_comment(issue, body, user)
         if changed:
             self._touch(issue)
+            self._webhooks.updated(issue, user, changes(before, issue))
+        for body in patch["comments"]:
+            self.add_comment(issue, body, user)
 
-    def apply_status(self, issue: dict[str, Any], status: str) -> None:
+    def apply_status(self, issue: dict[str, Any], status: str, resolution: str | None = None,
+                     user: str | None = None) -> None:
+        """Set the status (a done one sets `resolution`, default "Done"), bump `updated`, fire a webhook."""
+        before = {"status": issue["status"], "resolution": issue["resolution"]}
         done = STATUSES[status]["category"] == "done"
         issue["status"] = status
-        issue["resolution"] = "Done" if done else None
+        issue["resolution"] = (resolution or "Done") if done else None
         self._touch(issue)
         issue["resolutiondate"] = issue["updated"] if done else None
+        items = changes({**issue, **before}, issue)
+        self._webhooks.updated(issue, user, items, "issue_resolved" if done and not before["resolution"]
+                               else "issue_generic")
 
-    def add_comment(self, issue: dict[str, Any], body: Any, author: str) -> dict[str, Any]:
+    def add_comment(self, issue: dict[str, Any], body: Any, author: str, notify: bool = True) -> dict[str, Any]:
         comment = {"id": str(self.next_id("comment")), "body": body, "author": author, "created": utc_now()}
         issue["comments"].append(comment)
         self._touch(issue)
+        if notify:
+            self._webhooks.updated(issue, author, [], "issue_commented", comment)
         return comment
 
     @staticmethod
@@ -163,16 +200,18 @@ class JiraSandbox(Sandbox):
         """Move `updated` forward, strictly (so "changed since" checks never miss an edit)."""
         issue["updated"] = max(utc_now(), issue["updated"] + timedelta(milliseconds=1))
 
-    def delete(self, issue: dict[str, Any], with_subtasks: bool) -> None:
+    def delete(self, issue: dict[str, Any], with_subtasks: bool, user: str | None = None) -> None:
         children = [i for i in self.issues.values() if i["parent"] == issue["key"]]
         if any(ISSUE_TYPES[c["issuetype"]]["subtask"] for c in children) and not with_subtasks:
             raise ApiError(400, [f"The issue '{issue['key']}' has subtasks.  You must specify the 'deleteSubtasks' "
                                  "parameter to delete this issue with subtasks."])
         for child in children:
             if ISSUE_TYPES[child["issuetype"]]["subtask"]:
+                self._webhooks.deleted(child, user)  # rendered while it (and its parent) still exist
                 del self.issues[child["key"]]
             else:
                 child["parent"] = None
+        self._webhooks.deleted(issue, user)
         del self.issues[issue["key"]]
 
     def subtasks(self, issue: dict[str, Any]) -> list[dict[str, Any]]:

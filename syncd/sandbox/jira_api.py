@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from syncd.sandbox.jira_catalog import (
-    BAD_CREDENTIALS, ISSUE_TYPES, PRIORITIES, STATUSES, TRANSITIONS, ApiError, Renderer, count_param,
+    BAD_CREDENTIALS, ISSUE_TYPES, PRIORITIES, RESOLUTIONS, STATUSES, TRANSITIONS, ApiError, Renderer, count_param,
     field_list, field_selector, jira_time, not_found_issue, utc_now,
 )
 from syncd.sandbox.jira_fields import FieldError, check_comment_body, validate_create, validate_edit
@@ -153,6 +153,13 @@ def issuetype_one(call: Call) -> Reply:
     raise ApiError(404, ["The issue type with id '%s' does not exist." % call.path("id")])
 
 
+def resolution_one(call: Call) -> Reply:
+    name = next((n for n, spec in RESOLUTIONS.items() if spec["id"] == call.path("id")), None)
+    if name is None:
+        raise ApiError(404, [f"The resolution with id '{call.path('id')}' does not exist."])
+    return 200, call.render.resolution(name)
+
+
 def priority_one(call: Call) -> Reply:
     for name, pid in PRIORITIES.items():
         if pid == call.path("id"):
@@ -243,7 +250,7 @@ def edit_issue(call: Call) -> Reply:
 
 
 def delete_issue(call: Call) -> Reply:
-    call.sb.delete(call.issue(), (call.param("deleteSubtasks") or "").lower() == "true")
+    call.sb.delete(call.issue(), (call.param("deleteSubtasks") or "").lower() == "true", call.user)
     return 204, None
 
 
@@ -266,7 +273,7 @@ def do_transition(call: Call) -> Reply:
     screenless = (set(patch) - {"custom", "comments"}) | set(patch.get("custom", {}))
     if screenless:  # the sandbox's transitions have no screen: only a comment may ride along
         raise ApiError(400, [], {f: _NOT_ON_SCREEN.format(f) for f in sorted(screenless)})
-    call.sb.apply_status(issue, target)
+    call.sb.apply_status(issue, target, user=call.user)
     for comment in patch["comments"]:
         call.sb.add_comment(issue, comment, call.user or "")
     return 204, None
@@ -376,7 +383,10 @@ def build_routes(sb: "JiraSandbox") -> list[Route]:
         ("GET", "myself", myself), ("GET", "field", lambda c: (200, field_list())),
         ("GET", "priority", lambda c: (200, [c.render.priority(p) for p in PRIORITIES])),
         ("GET", "priority/{id}", priority_one), ("GET", "project", projects),
+        ("GET", "resolution", lambda c: (200, [c.render.resolution(n) for n in RESOLUTIONS])),
+        ("GET", "resolution/{id}", resolution_one),
         ("GET", "project/{project}", project), ("GET", "project/{project}/statuses", project_statuses),
+        ("GET", "project/{project}/components", lambda c: (200, c.render.components(project_for(c)))),
         ("GET", "issuetype", lambda c: (200, [c.render.issuetype(n) for n in ISSUE_TYPES])),
         ("GET", "issuetype/{id}", issuetype_one),
         ("GET", "status", lambda c: (200, [c.render.status(s) for s in STATUSES])),

@@ -8,7 +8,8 @@ RATELIMITED (linear/linear#471; Linear's SDK maps both codes). Every document re
 in `documents` so a test can assert that all of them validated.
 
 Tests inspect state with `issue_by_identifier`, `children`, `states`, `attachments` and act as a
-person would with `set_state`.
+person would with `set_state` and `remove_issue`. Webhooks (`add_webhook`, `hooks.flush()`,
+`hooks.deliveries()`) are in `linear_hooks.py`; they fire for API writes and helpers alike.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 import re
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from syncd.sandbox.base import Sandbox, mark_read_only
+from syncd.sandbox.hooks import HookDispatcher
+from syncd.sandbox.linear_hooks import PERSON, LinearHooks
 from syncd.sandbox.linear_schema import SPEC, Resolvers, load_schema, resolve_field
 
 __all__ = ["LinearSandbox", "DEFAULT_KEY"]
@@ -81,9 +84,21 @@ class LinearSandbox(Sandbox):
         self._numbers = {t: 0 for t in self.teams}
         self._throttle_skip = self._throttle_left = 0
         self._throttle_status, self._throttle_retry_after = 400, None
+        self._webhooks = LinearHooks(self)
+        self.hooks: HookDispatcher = self._webhooks.dispatcher  # deliveries(), flush() for tests
 
     def routes(self) -> list[Any]:
         return [Route("/graphql", self._endpoint, methods=["POST"])]
+
+    def stop(self) -> None:
+        self.hooks.stop()
+        super().stop()
+
+    def add_webhook(self, url: str, secret: str, resource_types: tuple[str, ...] = ("Issue",),
+                    team_key: str | None = None) -> str:
+        """Register a webhook to `url` signed with `secret` (all public teams, or `team_key`); returns its id."""
+        with self.lock:
+            return self._webhooks.add(url, secret, resource_types, team_key)
 
     # --- knobs and helpers for tests (thread-safe) -----------------------------------------
 
@@ -130,13 +145,23 @@ class LinearSandbox(Sandbox):
             return [self._describe(i) for i in self.issues.values() if i["parentId"] == parent["id"]]
 
     def set_state(self, identifier: str, state_name: str) -> None:
-        """Move an issue as a person would in the app."""
+        """Move an issue as a person would in the app (bumps `updatedAt`, fires an `update` webhook)."""
         with self.lock:
             issue = self.lookup(identifier)
             if issue is None:
                 raise KeyError(identifier)
             state = next(s for s in self.team_states[issue["teamId"]] if s["name"] == state_name)
-            self.apply_update(issue, {"stateId": state["id"]})
+            self.apply_update(issue, {"stateId": state["id"]}, actor=PERSON)
+
+    def remove_issue(self, identifier: str) -> None:
+        """Delete an issue as a person would: Linear moves it to the trash (archived, `trashed`), fires `remove`."""
+        with self.lock:
+            issue = self.lookup(identifier)
+            if issue is None:
+                raise KeyError(identifier)
+            issue["trashed"], issue["archivedAt"] = True, _now()
+            self._touch(issue)
+            self._webhooks.issue("remove", issue, actor=PERSON)
 
     # --- state used by the resolvers (callers hold self.lock) ---------------------------------
 
@@ -169,10 +194,14 @@ class LinearSandbox(Sandbox):
                  "completedAt": None, "canceledAt": None, "startedAt": None, "archivedAt": None, "trashed": False}
         self.issues[issue["id"]] = issue
         if fields.get("stateId"):
-            self.apply_update(issue, {"stateId": fields["stateId"]})
+            self.apply_update(issue, {"stateId": fields["stateId"]}, notify=False)
+        self._webhooks.issue("create", issue)
         return issue
 
-    def apply_update(self, issue: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    def apply_update(self, issue: dict[str, Any], fields: dict[str, Any], *, actor: dict[str, Any] | None = None,
+                     notify: bool = True) -> dict[str, Any]:
+        """Apply an IssueUpdateInput; `updatedAt` moves on, and an `update` webhook names what changed."""
+        before = copy.deepcopy(issue)
         for key in ("title", "description", "priority", "parentId", "projectId", "assigneeId", "estimate", "dueDate"):
             if key in fields:
                 issue[key] = fields[key].strip() if key == "title" else fields[key]
@@ -186,8 +215,17 @@ class LinearSandbox(Sandbox):
             issue["completedAt"] = (issue["completedAt"] or now) if kind == "completed" else None
             issue["canceledAt"] = (issue["canceledAt"] or now) if kind == "canceled" else None
             issue["startedAt"] = issue["startedAt"] or (now if kind == "started" else None)
-        issue["updatedAt"] = _now()
+        self._touch(issue)
+        if notify:
+            self._webhooks.issue("update", issue, before, actor)
         return issue
+
+    @staticmethod
+    def _touch(issue: dict[str, Any]) -> None:
+        """Move `updatedAt` forward, strictly (two writes within a millisecond still differ)."""
+        previous = datetime.fromisoformat(issue["updatedAt"].replace("Z", "+00:00"))
+        moment = max(datetime.now(timezone.utc), previous + timedelta(milliseconds=1))
+        issue["updatedAt"] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def upsert_attachment(self, fields: dict[str, Any]) -> dict[str, Any]:
         """attachmentCreate: the same url on the same issue updates the existing attachment."""
