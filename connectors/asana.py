@@ -27,6 +27,7 @@ import structlog
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from connectors.asana_http import AsanaHttp, answer_data
+from connectors.syncback_common import SyncsBack
 from syncd.config import http_url
 from syncd import render
 from syncd.mapping import MappingSettings, adopt_children
@@ -98,10 +99,11 @@ class AsanaSettings(MappingSettings):
         return self
 
 
-class AsanaConnector:
+class AsanaConnector(SyncsBack):
     type = "asana"
     label = "Asana"
     Settings = AsanaSettings
+    progress_keys = (("completed",), ("completed",))  # a task's progress is its `completed` flag
 
     def __init__(self, name: str, settings: AsanaSettings, *, policy: RetryPolicy | None = None):
         self.name = name
@@ -308,6 +310,10 @@ class AsanaConnector:
         if found.get("archived"):
             return Check(label, False, f"{found.get('name')!r} is archived", fix)
         return Check(label, True, str(found.get("name") or ""))
+
+    def _new_sync_back_source(self) -> Any:
+        from connectors.asana_syncback import AsanaSyncBack
+        return AsanaSyncBack(self)
 
     def close(self) -> None:
         self.http.close()

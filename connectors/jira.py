@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 
 from connectors.jira_settings import DEFAULT_PRIORITIES, JiraCategory, JiraSettings
+from connectors.syncback_common import SyncsBack
 from connectors.jira_text import (DESCRIPTION_LIMIT, clip_description, escape_wiki, one_line_summary,
                                   render_description)
 from syncd import redact, render
@@ -38,7 +39,7 @@ log = structlog.get_logger("syncd.connectors.jira")
 BULK_LIMIT = 50  # JIRA's issue/bulk accepts at most 50 issues per call
 
 
-class JiraConnector:
+class JiraConnector(SyncsBack):
     type = "jira"
     label = "JIRA"
     Settings = JiraSettings
@@ -209,6 +210,10 @@ class JiraConnector:
         listed = ", ".join(sorted(name for _, name in known.values())) or "none"
         return Check("jira components", not unknown, "; ".join(unknown) or "all mapped components exist",
                      f"components of {self.settings.project}: {listed}; fix category_map or add them in JIRA")
+
+    def _new_sync_back_source(self) -> Any:
+        from connectors.jira_syncback import JiraSyncBack
+        return JiraSyncBack(self, canceled_resolutions=self.settings.canceled_resolutions)
 
     def close(self) -> None:
         if self._client is not None:

@@ -16,6 +16,8 @@ from syncd.mapping import MappingSettings
 from syncd.templates import FieldValue
 
 DEFAULT_PRIORITIES = {"critical": "Highest", "high": "High", "medium": "Medium", "low": "Low"}
+# Resolutions that close an issue without doing the work: sync-back reads them as "canceled".
+DEFAULT_CANCELED_RESOLUTIONS = ("Won't Do", "Won't Fix", "Duplicate", "Cannot Reproduce", "Declined")
 
 
 class JiraCategory(BaseModel):
@@ -68,6 +70,8 @@ class JiraSettings(MappingSettings):
         "{'Story Points': '{{ ticket.effort | map_value(effort_map) }}'}"))
     category_map: dict[str, JiraCategory] = Field(default_factory=dict, description=(
         "category -> {labels, components}; a plain list means labels"))
+    canceled_resolutions: list[str] = Field(default_factory=lambda: list(DEFAULT_CANCELED_RESOLUTIONS), description=(
+        "sync-back: a done issue with one of these resolutions counts as canceled (the ticket is dismissed)"))
 
     @field_validator("url")
     @classmethod

@@ -27,13 +27,13 @@ from typing import Any, Mapping, Sequence
 
 import structlog
 
+from connectors.jira_settings import DEFAULT_CANCELED_RESOLUTIONS
 from connectors.syncback_common import hmac_hex_matches, json_object, parse_time
 from syncd.connector import ExternalRef
 from syncd.errors import ConnectorError
 from syncd.remote import Category, Delivery, RemoteState
 
 log = structlog.get_logger("syncd.connectors.jira")
-DEFAULT_CANCELED_RESOLUTIONS = ("Won't Do", "Won't Fix", "Duplicate", "Cannot Reproduce", "Declined")
 FIELDS = ["status", "resolution", "updated", "subtasks", "issuetype"]
 BATCH = 100        # issues per search: Cloud's page limit when fields are asked for
 MAX_PAGES = 5      # pages per search (a batch of 100 ids fits one page)

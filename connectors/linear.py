@@ -29,6 +29,7 @@ from connectors.linear_graphql import (
     ATTACHMENT_CREATE, ATTACHMENTS_FOR_URL, ISSUE_BATCH_CREATE, ISSUE_CHILDREN, ISSUE_CREATE, ISSUE_UPDATE,
     ISSUES_BY_ID, OPERATIONS, TEAM_BY_ID, TEAM_BY_KEY, VIEWER, LinearGraphQL, Operation, auth_header,
 )
+from connectors.syncback_common import SyncsBack
 from syncd.config import http_url
 from syncd import render
 from syncd.mapping import MappingSettings
@@ -91,7 +92,7 @@ class Team:
     states: tuple[dict[str, Any], ...]
 
 
-class LinearConnector:
+class LinearConnector(SyncsBack):
     type = "linear"
     label = "Linear"
     Settings = LinearSettings
@@ -247,6 +248,10 @@ class LinearConnector:
         except ConnectorError as exc:
             checks.append(Check("linear workflow states", False, str(exc), "set done_state / canceled_state"))
         return checks
+
+    def _new_sync_back_source(self) -> Any:
+        from connectors.linear_syncback import LinearSyncBack
+        return LinearSyncBack(self)
 
     def close(self) -> None:
         self.api.close()

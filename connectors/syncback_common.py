@@ -1,12 +1,17 @@
-"""Small pieces the three sync-back sources share: signature checks, timestamps, JSON bodies."""
+"""Small pieces the three sync-back sources share: signature checks, timestamps, JSON bodies,
+and the mixin that gives a connector its sync-back methods."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import threading
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
+
+from syncd.connector import ExternalRef
+from syncd.remote import Delivery, RemoteState
 
 
 def hmac_hex_matches(body: bytes, given: str, secrets: Sequence[str]) -> bool:
@@ -49,3 +54,37 @@ def json_object(body: bytes) -> dict[str, Any] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return value if isinstance(value, dict) else None
+
+
+class SyncsBack:
+    """Mixin for a connector that carries progress back: `read_states` and `parse_webhook`
+    delegate to one source object per connector, built on first use (`_new_sync_back_source`).
+
+    One per connector, not per call: Asana's source keeps its events-stream position and what
+    it learned about subtasks between polls.
+    """
+
+    _sync_back_lock = threading.Lock()
+    # Rendered keys that say "how far along" (record keys, item keys): sync-back marks them as
+    # already applied when the target itself showed the change, so it is not written back.
+    progress_keys: tuple[tuple[str, ...], tuple[str, ...]] = (("status",), ("completed",))
+
+    def _new_sync_back_source(self) -> Any:
+        raise NotImplementedError
+
+    @property
+    def sync_back_source(self) -> Any:
+        source = self.__dict__.get("_sync_back_source")
+        if source is None:
+            with SyncsBack._sync_back_lock:
+                source = self.__dict__.get("_sync_back_source")
+                if source is None:
+                    source = self.__dict__["_sync_back_source"] = self._new_sync_back_source()
+        return source
+
+    def read_states(self, refs: Sequence[ExternalRef], since: datetime | None = None) -> dict[str, RemoteState]:
+        return self.sync_back_source.read_states(refs, since)  # type: ignore[no-any-return]
+
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str], secrets: Sequence[str],
+                      tolerance_seconds: int) -> Delivery:
+        return self.sync_back_source.parse_webhook(body, headers, secrets, tolerance_seconds)  # type: ignore[no-any-return]

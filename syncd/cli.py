@@ -276,6 +276,24 @@ def db_upgrade(config: Optional[Path] = ConfigOpt) -> None:
     out.print(f"store at revision {revision}")
 
 
+@db_app.command("forget-hook-secret")
+def db_forget_hook_secret(connector: str = typer.Argument(..., help="The connector whose webhook is re-registered."),
+                          config: Optional[Path] = ConfigOpt) -> None:
+    """Drop the secret an Asana webhook handshake stored, so the next handshake is accepted."""
+    from syncd.observed import ObservedStore
+    from syncd.store import Store
+
+    cfg = load_config(config)
+    if connector not in cfg.connectors:
+        fail(f"no connector named {connector!r} (configured: {', '.join(cfg.connectors) or 'none'})", EXIT_CONFIG)
+    try:
+        forgot = ObservedStore(Store.open(cfg.store.url).engine).forget_hook_secret(connector)
+    except SyncdError as exc:
+        fail(str(exc))
+    out.print(f"{connector}: {'secret forgotten' if forgot else 'no secret was stored'}; "
+              "the next webhook handshake will be accepted", markup=False)
+
+
 @links_app.command("list")
 def links_list(config: Optional[Path] = ConfigOpt,
                ticket: Optional[str] = typer.Option(None, "--ticket", help="Only this ticket id."),

@@ -19,6 +19,7 @@ from syncd.cycle import run_cycle
 from syncd.runner import _with_progress, print_summary
 
 WEBHOOK_SECRET = "whsec_demo_secret"
+JIRA_HOOK_SECRET = "jira_demo_hook_secret"
 
 
 def run_demo(*, console: Console, tickets: int = 12, serve: bool = False, workdir: Path | None = None,
@@ -90,9 +91,35 @@ def _webhook_step(console: Console, cfg: Any, cogny: Any, targets: dict[str, Any
             console.print(f"[bold green]synced {elapsed:.2f}s after the edit[/bold green] ({writes} write calls)")
         else:
             console.print("[red]the webhook's change did not arrive within 10 s[/red]")
+        if "jira" in targets:
+            synced &= _sync_back_step(console, daemon, cogny, targets["jira"], ticket_id)
         return synced
     finally:
         daemon.shutdown()
+
+
+def _sync_back_step(console: Console, daemon: Any, cogny: Any, jira: Any, ticket_id: str) -> bool:
+    """Close a JIRA sub-task as a person would; JIRA's webhook carries it into the Cogny ticket."""
+    console.rule("4. progress in JIRA flows back into Cogny (sync_back: true)")
+    jira.add_webhook(f"http://127.0.0.1:{daemon.server.port}/webhooks/jira", secret=JIRA_HOOK_SECRET)
+    store = daemon.app.store
+    link = store.get_link(ticket_id, "jira")
+    items = store.items(link.id) if link and link.id is not None else {}
+    if not items:
+        console.print(f"{ticket_id} has no JIRA sub-tasks to close")
+        return True
+    title, item = sorted(items.items())[0]
+    started = time.monotonic()
+    jira.set_status(item.external_key, "Done")
+    console.print(f"closed sub-task {item.external_key} in the JIRA sandbox; JIRA posts a signed webhook")
+    done = _wait(lambda: any(a["title"] == title and a["completed"] for a in cogny.ticket(ticket_id)["action_items"]), 10)
+    status = cogny.ticket(ticket_id)["status"]
+    if done:
+        console.print(f"[bold green]action item {title!r} completed in Cogny {time.monotonic() - started:.2f}s "
+                      f"later[/bold green]; ticket status: {status}")
+    else:
+        console.print("[red]the sub-task's progress did not reach Cogny within 10 s[/red]")
+    return done
 
 
 def _newer(link: Any, started: float) -> bool:
@@ -116,6 +143,8 @@ def write_config(workdir: Path, cogny: Any, targets: dict[str, Any]) -> Path:
         "webhook": {"host": "127.0.0.1", "port": 0, "secret": WEBHOOK_SECRET},
         "connectors": {name: sandboxes.KINDS[name].connector(sb) for name, sb in targets.items()},
     }
+    if "jira" in targets:  # progress made in JIRA flows back (step 4)
+        doc["connectors"]["jira"].update(sync_back=True, webhook_secret=JIRA_HOOK_SECRET)
     if {"jira", "slack"} <= set(targets):
         doc["routes"] = [{"match": {"priority": ["critical", "high"]}, "connectors": ["jira", "slack"]},
                          {"match": {}, "connectors": [n for n in targets if n not in ("jira", "slack")]}]

@@ -7,7 +7,9 @@ A delivery is only a hint: it names records, and the worker reads them fresh fro
 write syncd would not otherwise make; signatures still keep strangers out.
 
 Asana's handshake (`X-Hook-Secret` on the request that creates the webhook) is answered by
-echoing the header, and the secret is kept in the store to verify later deliveries.
+echoing the header, and the secret is kept in the store to verify later deliveries. The first
+secret is kept (trust on first use): a later handshake with another secret is refused with 409,
+since anyone can send one; `syncd db forget-hook-secret NAME` makes room for a new webhook.
 """
 
 from __future__ import annotations
@@ -75,10 +77,15 @@ class TargetHooks:
         return out + ([handed] if handed else [])
 
     async def _handshake(self, name: str, secret: str) -> Response:
-        replaced = await asyncio.to_thread(self.observed().set_hook_secret, name, secret)
+        stored = await asyncio.to_thread(self.observed().set_hook_secret, name, secret)
+        if not stored:
+            log.warning("webhook handshake refused: a secret is already stored", connector=name,
+                        hint=f"run `syncd db forget-hook-secret {name}` before registering the webhook again")
+            return self._refuse(name, 409, "SECRET_ALREADY_STORED",
+                                "a webhook secret is already stored for this connector", "handshake_refused")
         redact.register(secret)
         metrics.inbound_webhooks.labels(name, "handshake").inc()
-        log.info("webhook handshake answered; secret stored", connector=name, replaced_previous=replaced)
+        log.info("webhook handshake answered; secret stored", connector=name)
         return Response(status_code=200, headers={"X-Hook-Secret": secret})
 
     async def _store(self, name: str, delivery: Any, tickets: Mapping[str, str], body: bytes) -> int | None:

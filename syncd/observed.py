@@ -113,17 +113,35 @@ class ObservedStore:
                                 .where(hook_secrets.c.connector == connector)).scalar()
 
     def set_hook_secret(self, connector: str, secret: str) -> bool:
-        """Store the secret; True when it replaced a different one."""
+        """Keep the first secret a handshake hands over (trust on first use).
+
+        True when `secret` is now the stored one (new, or the same handshake repeated); False
+        when a different secret is already stored: anyone can send a handshake, and replacing
+        the secret would silence the real webhook. `forget_hook_secret` makes room for a new one.
+        """
         with self.engine.begin() as conn:
             old = conn.execute(sa.select(hook_secrets.c.secret)
                                .where(hook_secrets.c.connector == connector)).scalar()
             if old is None:
                 conn.execute(hook_secrets.insert().values(connector=connector, secret=secret, created_at=utcnow()))
-                return False
-            conn.execute(hook_secrets.update().where(hook_secrets.c.connector == connector)
-                         .values(secret=secret, created_at=utcnow()))
-            return old != secret
+                return True
+            return bool(old == secret)
 
+    def summary(self, connector: str) -> tuple[int, datetime | None, bool]:
+        """For `syncd status`: records observed, when last, and whether a handshake secret is stored."""
+        with self.engine.connect() as conn:
+            count, last = conn.execute(
+                sa.select(sa.func.count(), sa.func.max(remote_states.c.observed_at))
+                .select_from(remote_states.join(links, links.c.id == remote_states.c.link_id))
+                .where(links.c.connector == connector)).one()
+            secret = conn.execute(sa.select(sa.func.count()).select_from(hook_secrets)
+                                  .where(hook_secrets.c.connector == connector)).scalar()
+        return int(count or 0), last, bool(secret)
+
+    def forget_hook_secret(self, connector: str) -> bool:
+        """Drop the stored handshake secret (before registering the webhook again); True if one was stored."""
+        with self.engine.begin() as conn:
+            return bool(conn.execute(hook_secrets.delete().where(hook_secrets.c.connector == connector)).rowcount)
 
 def _synced(connector: str) -> Any:
     """Synced links of `connector` joined with their last observation (if any)."""

@@ -40,6 +40,7 @@ class Plan:
     items: dict[str, bool] = field(default_factory=dict)
     conflict: str | None = None  # set when both sides changed; says who won
     why: list[str] = field(default_factory=list)
+    from_parent: bool = False  # the status is what the parent record itself shows (not derived from items)
 
     @property
     def empty(self) -> bool:
@@ -59,8 +60,9 @@ def decide(ticket: Ticket, before: Observed | None, now: RemoteState, item_keys:
         return plan
     plan.items = _item_changes(ticket, before, now, item_keys)
     completed = {i.title: plan.items.get(i.title, i.completed) for i in ticket.action_items}
-    wanted = _parent_status(ticket, before, now, status_map, plan)
-    wanted = _track_completion(ticket, wanted, completed, plan)
+    shown = _parent_status(ticket, before, now, status_map, plan)
+    wanted = _track_completion(ticket, shown, completed, plan)
+    plan.from_parent = wanted is not None and wanted == shown
     if wanted == "dismissed":
         plan.dismiss = True
     elif wanted is not None and wanted != ticket.status:
@@ -109,6 +111,10 @@ def _track_completion(ticket: Ticket, wanted: str | None, completed: Mapping[str
     if completed and all(completed.values()):
         plan.why.append("every action item completed")
         return "completed"
+    if (wanted or ticket.status) == "completed" and False in plan.items.values():
+        # an item reopened: the work is not done, whatever the parent shows (maybe syncd's own close)
+        plan.why.append("an action item reopened")
+        return "in_progress"
     if wanted is None and ticket.status in ("open", "completed"):
         plan.why.append("action items in progress")
         return "in_progress"

@@ -25,6 +25,7 @@ def print_status(config: Config, console: Console) -> None:
             runs.add_row(str(r["id"]), r["kind"], str(r["started_at"])[:19], f"{r['duration_seconds'] or 0:.1f}",
                          *(str(r[k]) for k in ("seen", "created", "updated", "unchanged", "failed")))
         console.print(runs)
+        _print_sync_back(config, store, console)
         from syncd.inbox import Inbox
 
         depth = Inbox(store.engine).counts()
@@ -34,3 +35,21 @@ def print_status(config: Config, console: Console) -> None:
                           "syncd events retry --all-dead")
     finally:
         store.close()
+
+
+def _print_sync_back(config: Config, store: Store, console: Console) -> None:
+    from syncd.config import sync_back_connectors
+
+    names = sync_back_connectors(config)
+    if not names:
+        return
+    from syncd.observed import ObservedStore
+
+    observed = ObservedStore(store.engine)
+    table = Table("connector", "records observed", "last read", "webhook", title="sync-back")
+    for name in names:
+        count, last, handshake = observed.summary(name)
+        entry = config.connectors[name]
+        hook = "secret configured" if entry.webhook_secret else ("handshake secret stored" if handshake else "none")
+        table.add_row(name, str(count), str(last)[:19] if last else "never", hook)
+    console.print(table)

@@ -126,7 +126,7 @@ class SyncBack:
                                                 else "conflict_cogny_wins").inc()
                 log.warning("sync-back conflict", resolution=plan.conflict)
             if after is not ticket:
-                self._absorb(name, ticket, after)
+                self._absorb(name, ticket, _shown(ticket, after, plan))
             self.observed.save(record.link_id, _observation(state, after))
             return Applied(ticket.id, name, plan, after)
 
@@ -164,23 +164,27 @@ class SyncBack:
         new_items = [i.model_copy(update={"completed": it["completed"]}) for i, it in zip(ticket.action_items, items)]
         return ticket.model_copy(update={"status": status, "action_items": new_items, "updated_at": stamp})
 
-    def _absorb(self, name: str, before: Ticket, after: Ticket) -> None:
-        """Record that `name`'s record already shows what changed between `before` and `after`.
+    def _absorb(self, name: str, before: Ticket, shown: Ticket) -> None:
+        """Record that `name`'s record already shows the progress in `shown`.
 
-        Only the rendered keys that the change itself moved are replaced in what was applied, so
-        any other pending edit (a new title, say) still reaches the target on the next reconcile.
+        Only the connector's progress keys (`progress_keys`, e.g. JIRA's status and a sub-task's
+        `completed`) that moved between `before` and `shown` are replaced in what was applied; any
+        other change (a description listing the status, a new title) still reaches the target on
+        the next reconcile.
         """
-        link = self.store.get_link(after.id, name)
+        link = self.store.get_link(shown.id, name)
         applied = Desired.from_json(link.applied) if link else None
         if link is None or applied is None:
             return
         connector = self.connectors[name]
-        old, new = connector.render(before), connector.render(after)
-        record = _moved(applied.record, old.record, new.record)
-        items = {k: _moved(v, old.items.get(k, {}), new.items.get(k, {})) if k in new.items else v
+        record_keys, item_keys = getattr(connector, "progress_keys", (("status",), ("completed",)))
+        old, new = connector.render(before), connector.render(shown)
+        record = _moved(applied.record, old.record, new.record, record_keys)
+        items = {k: _moved(v, old.items.get(k, {}), new.items.get(k, {}), item_keys) if k in new.items else v
                  for k, v in applied.items.items()}
         merged = Desired(record, items)
-        link.applied = {**merged.to_json(), "source_updated_at": after.updated_at}
+        # keep what else the link records beside the rendering (e.g. the assignee it last read)
+        link.applied = {**link.applied, **merged.to_json(), "source_updated_at": shown.updated_at}
         link.applied_hash = merged.hash()
         self.store.save_link(link)
         assert link.id is not None
@@ -193,15 +197,22 @@ class SyncBack:
             self.store.save_items(link.id, [known[k] for k in moved])
 
 
-def _moved(applied: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+def _moved(applied: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any],
+           keys: tuple[str, ...]) -> dict[str, Any]:
     out = dict(applied)
-    for key in set(old) | set(new):
+    for key in keys:
         if old.get(key) != new.get(key):
             if key in new:
                 out[key] = new[key]
             else:
                 out.pop(key, None)
     return out
+
+
+def _shown(before: Ticket, after: Ticket, plan: Plan) -> Ticket:
+    """The ticket as the target already shows it: the items its children carried, and the
+    status only when the parent record itself showed it (not one derived from the items)."""
+    return after if plan.from_parent else after.model_copy(update={"status": before.status})
 
 
 def _untouched(state: RemoteState) -> bool:

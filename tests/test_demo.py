@@ -24,21 +24,23 @@ def test_demo_syncs_every_target_and_the_webhook_edit(tmp_path: Path) -> None:
         with targets["jira"].lock:
             seen["jira"] = {i["summary"] for i in targets["jira"].issues.values() if not i["parent"]}
         seen["asana"] = {t["name"] for t in targets["asana"].top_level()}
+        seen["in_progress"] = sum(1 for t in cogny.tickets.values() if t["status"] == "in_progress")
 
     buffer = io.StringIO()
     ok = run_demo(console=Console(file=buffer, width=200), tickets=6, workdir=tmp_path, on_finish=inspect)
     text = buffer.getvalue()
     assert ok, text
-    Path("/tmp/notes.json").write_text(__import__("json").dumps(seen["notes"], indent=1))
     assert all(n.count("Synced to Linear:") == 1 and "Synced to Asana:" in n for n in seen["notes"].values()), [n for n in seen["notes"].values() if not (n.count("Synced to Linear:") == 1 and "Synced to Asana:" in n)]
     edited = next(t for t in seen["titles"].values() if t.startswith("Edited in Cogny: "))
     assert edited in seen["jira"] and edited in seen["asana"]  # the webhook's edit reached the targets
     assert "0 writes on the second run" in text and "after the edit" in text
+    assert "completed in Cogny" in text  # step 4: a JIRA sub-task closed by hand reached the ticket
+    assert seen["in_progress"] == 1
     assert (tmp_path / "syncd.yaml").exists()
 
 
 def test_demo_cli_exits_zero(tmp_path: Path) -> None:
     result = run_cli("demo", "--tickets", "4", "--workdir", str(tmp_path), timeout=90)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    for heading in ("tickets found in Cogny", "created where", "second sync", "signed webhook", "config:"):
+    for heading in ("tickets found in Cogny", "created where", "second sync", "signed webhook", "flows back", "config:"):
         assert heading in result.stdout

@@ -117,3 +117,18 @@ def test_the_status_map_is_the_users() -> None:
 def test_children_syncd_did_not_make_are_ignored() -> None:
     now = RemoteState("10001", "todo", None, {"someone-elses": "done"})
     assert decide(ticket(), Observed("todo", {}), now, KEYS, MAP).empty
+
+
+def test_an_item_reopened_beats_a_parent_that_syncd_itself_closed() -> None:
+    # syncd closed the issue when the ticket completed; a person then reopens one sub-task
+    plan = decide(ticket("completed", (True, True)), seen("todo", ("done", "done"), cogny="completed"),
+                  state("done", ("todo", "done")), KEYS, MAP)
+    assert plan.items == {"Write the copy": False}
+    assert plan.status == "in_progress" and not plan.from_parent
+
+
+def test_only_a_status_the_parent_itself_shows_counts_as_shown() -> None:
+    assert decide(ticket(), seen(), state("done"), KEYS, MAP).from_parent
+    derived = decide(ticket("in_progress", (True, False)), seen(items=("done", "todo"), cogny="in_progress"),
+                     state(items=("done", "done")), KEYS, MAP)
+    assert derived.status == "completed" and not derived.from_parent  # the parent issue is still open
