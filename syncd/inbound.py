@@ -74,6 +74,8 @@ class TargetHooks:
     def _secrets(self, name: str, entry: Any) -> list[str]:
         out = [entry.webhook_secret.get_secret_value()] if entry.webhook_secret else []
         handed = self.observed().hook_secret(name)
+        if handed:
+            redact.register(handed)  # stored by an earlier process: never to be printed either
         return out + ([handed] if handed else [])
 
     async def _handshake(self, name: str, secret: str) -> Response:

@@ -126,7 +126,7 @@ class SyncBack:
                                                 else "conflict_cogny_wins").inc()
                 log.warning("sync-back conflict", resolution=plan.conflict)
             if after is not ticket:
-                self._absorb(name, ticket, _shown(ticket, after, plan))
+                self._absorb(name, ticket, _shown(ticket, after, plan), set(plan.items))
             self.observed.save(record.link_id, _observation(state, after))
             return Applied(ticket.id, name, plan, after)
 
@@ -164,13 +164,14 @@ class SyncBack:
         new_items = [i.model_copy(update={"completed": it["completed"]}) for i, it in zip(ticket.action_items, items)]
         return ticket.model_copy(update={"status": status, "action_items": new_items, "updated_at": stamp})
 
-    def _absorb(self, name: str, before: Ticket, shown: Ticket) -> None:
-        """Record that `name`'s record already shows the progress in `shown`.
+    def _absorb(self, name: str, before: Ticket, shown: Ticket, children: set[str]) -> None:
+        """Record that `name`'s record already shows the progress in `shown`, and its child records
+        that of the action items in `children` (the ones whose change came from a child).
 
         Only the connector's progress keys (`progress_keys`, e.g. JIRA's status and a sub-task's
         `completed`) that moved between `before` and `shown` are replaced in what was applied; any
-        other change (a description listing the status, a new title) still reaches the target on
-        the next reconcile.
+        other change (a description listing the status, sub-tasks closed because the ticket
+        completed, a new title) still reaches the target on the next reconcile.
         """
         link = self.store.get_link(shown.id, name)
         applied = Desired.from_json(link.applied) if link else None
@@ -180,8 +181,8 @@ class SyncBack:
         record_keys, item_keys = getattr(connector, "progress_keys", (("status",), ("completed",)))
         old, new = connector.render(before), connector.render(shown)
         record = _moved(applied.record, old.record, new.record, record_keys)
-        items = {k: _moved(v, old.items.get(k, {}), new.items.get(k, {}), item_keys) if k in new.items else v
-                 for k, v in applied.items.items()}
+        items = {k: _moved(v, old.items.get(k, {}), new.items.get(k, {}), item_keys)
+                 if k in children and k in new.items else v for k, v in applied.items.items()}
         merged = Desired(record, items)
         # keep what else the link records beside the rendering (e.g. the assignee it last read)
         link.applied = {**link.applied, **merged.to_json(), "source_updated_at": shown.updated_at}

@@ -290,3 +290,34 @@ def test_target_webhooks_are_verified(live: dict[str, Any]) -> None:
     assert fresh.status_code == 200 and fresh.headers["X-Hook-Secret"] == "new-hook-secret"
     unknown = run_cli("db", "forget-hook-secret", "nope", "-c", str(live["daemon"].cfg), env=ENV)
     assert unknown.returncode == 2 and "no connector named 'nope'" in unknown.stdout + unknown.stderr
+
+
+def test_the_daemons_poll_turns_changes_into_inbox_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No webhook registered: the scheduled read of linked records finds the change (called directly here)."""
+    from syncd import config as config_mod
+    from syncd.daemon import Daemon as InProcess
+
+    tickets = generate_tickets(2, seed=8)
+    with CognySandbox(tickets) as cogny, JiraSandbox() as jira:
+        settings = {**KINDS["jira"].connector(jira), "sync_back": True}
+        cfg = write_config(tmp_path / "syncd.yaml", cogny.url, {"jira": settings}, extra={
+            "webhook": {"host": "127.0.0.1", "port": 0, "secret": "whsec_unused_here"},
+            "schedule": {"interval_seconds": 3600}, "sync_back": {"interval_seconds": 3600}})
+        run_once(cfg)
+        tid = tickets[0]["id"]
+        jira.set_status(jira_parent(jira, tid)["key"], "Done")
+        for key, value in ENV.items():
+            monkeypatch.setenv(key, value)
+        daemon = InProcess(config_mod.load(cfg))
+        daemon.start()
+        try:
+            wait_for(lambda: daemon.leadership.is_leader, what="leadership")
+            daemon.poll_back()
+            wait_for(lambda: cogny.ticket(tid)["status"] == "completed", what="poll → completed")
+            events = run_cli("events", "list", "-c", str(cfg), env=ENV).stdout
+            assert "jira:poll:" in events and "target.changed" in events
+            assert cogny.ticket(tickets[1]["id"])["status"] == "open"
+            assert all(s["status"] == "Done" for s in jira_issues(jira, subtasks=True)
+                       if s["parent"] == jira_parent(jira, tid)["key"])  # the completion spread to the sub-tasks
+        finally:
+            daemon.shutdown()
