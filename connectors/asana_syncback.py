@@ -38,7 +38,7 @@ from typing import Any, Callable, Mapping, Sequence
 import structlog
 
 from connectors.asana_http import answer_body, answer_data
-from connectors.syncback_common import hmac_hex_matches, json_object, latest, parse_time
+from connectors.syncback_common import latest, parse_time, signed_json
 from syncd.connector import ExternalRef
 from syncd.remote import Category, Delivery, RemoteState
 
@@ -184,13 +184,10 @@ class AsanaSyncBack:
             return Delivery(True, handshake_secret=handshake)
         if not [s for s in secrets if s]:
             return Delivery(False, reason="no Asana webhook secret stored yet (the handshake hands it over)")
-        given = headers.get("x-hook-signature", "")
-        if not given:
-            return Delivery(False, reason="missing X-Hook-Signature header")
-        if not hmac_hex_matches(body, given, secrets):
-            return Delivery(False, reason="X-Hook-Signature does not match")
-        payload = json_object(body)
-        if payload is None or not isinstance(payload.get("events", []), list):
+        payload, reason = signed_json(body, headers.get("x-hook-signature", ""), secrets, "X-Hook-Signature")
+        if payload is None:
+            return Delivery(False, reason=reason)
+        if not isinstance(payload.get("events", []), list):
             return Delivery(False, reason="body is not an Asana events delivery")
         ids: list[str] = []
         for event in payload.get("events") or []:

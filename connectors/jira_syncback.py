@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 import structlog
 
 from connectors.jira_settings import DEFAULT_CANCELED_RESOLUTIONS
-from connectors.syncback_common import hmac_hex_matches, json_object, parse_time
+from connectors.syncback_common import parse_time, signed_json
 from syncd.connector import ExternalRef
 from syncd.errors import ConnectorError
 from syncd.remote import Category, Delivery, RemoteState
@@ -153,11 +153,9 @@ class JiraSyncBack:
         scheme, _, digest = given.partition("=")
         if scheme.strip().lower() != "sha256" or not digest:
             return Delivery(False, delivery_id, reason="missing or malformed X-Hub-Signature (want sha256=<hex>)")
-        if not hmac_hex_matches(body, digest, secrets):
-            return Delivery(False, delivery_id, reason="X-Hub-Signature does not match")
-        payload = json_object(body)
+        payload, reason = signed_json(body, digest, secrets, "X-Hub-Signature")
         if payload is None:
-            return Delivery(False, delivery_id, reason="body is not a JSON object")
+            return Delivery(False, delivery_id, reason=reason)
         issue = payload.get("issue") if isinstance(payload.get("issue"), dict) else {}
         parent = (issue.get("fields") or {}).get("parent") or {}
         ids = [str(x) for x in (issue.get("id"), parent.get("id") if isinstance(parent, dict) else None) if x]

@@ -24,7 +24,7 @@ import time
 from typing import Any, Mapping, Sequence
 
 from connectors.linear_graphql import Operation
-from connectors.syncback_common import hmac_hex_matches, json_object, latest, parse_time
+from connectors.syncback_common import latest, parse_time, signed_json
 from syncd.connector import ExternalRef
 from syncd.remote import Category, Delivery, RemoteState
 
@@ -85,14 +85,9 @@ class LinearSyncBack:
         delivery_id = headers.get("linear-delivery", "")
         if not [s for s in secrets if s]:
             return Delivery(False, delivery_id, reason="no webhook_secret is configured for this Linear connector")
-        given = headers.get("linear-signature", "")
-        if not given:
-            return Delivery(False, delivery_id, reason="missing Linear-Signature header")
-        if not hmac_hex_matches(body, given, secrets):
-            return Delivery(False, delivery_id, reason="Linear-Signature does not match")
-        payload = json_object(body)
+        payload, reason = signed_json(body, headers.get("linear-signature", ""), secrets, "Linear-Signature")
         if payload is None:
-            return Delivery(False, delivery_id, reason="body is not a JSON object")
+            return Delivery(False, delivery_id, reason=reason)
         sent = payload.get("webhookTimestamp")
         if not isinstance(sent, (int, float)) or isinstance(sent, bool):
             return Delivery(False, delivery_id, reason="webhookTimestamp missing from the body")

@@ -28,6 +28,19 @@ def hmac_hex_matches(body: bytes, given: str, secrets: Sequence[str]) -> bool:
     return matched
 
 
+def signed_json(body: bytes, given: str, secrets: Sequence[str], header: str) -> tuple[dict[str, Any] | None, str]:
+    """The body as a JSON object when `given` (the `header` value) is its hex HMAC under one of
+    `secrets`; otherwise None and the reason, which never contains a secret."""
+    if not [s for s in secrets if s]:
+        return None, "no webhook secret is configured or stored for this connector"
+    if not given:
+        return None, f"missing {header} header"
+    if not hmac_hex_matches(body, given, secrets):
+        return None, f"{header} does not match"
+    payload = json_object(body)
+    return (payload, "") if payload is not None else (None, "body is not a JSON object")
+
+
 def parse_time(value: Any) -> datetime | None:
     """An aware datetime from the vendors' stamps (`…Z`, `…+00:00`, JIRA's `…+0000`); None if unreadable."""
     if not isinstance(value, str) or not value:
