@@ -169,6 +169,9 @@ def serve(conn: Any, spec: dict[str, Any]) -> None:
         "parents": lambda: sum(1 for i in list(jira.issues.values()) if not i.get("parent")),
         "issues_per_ticket": lambda: _issues_per_ticket(jira),
         "set_rate": lambda limit, window: _set_rate(cogny, limit, window),
+        "close_subtasks": lambda n: _close_subtasks(jira, n),
+        "cogny_statuses": lambda: dict(Counter(t["status"] for t in list(cogny.tickets.values()))),
+        "items_completed": lambda: sum(a["completed"] for t in list(cogny.tickets.values()) for a in t["action_items"]),
     }
     while True:
         try:
@@ -184,6 +187,16 @@ def serve(conn: Any, spec: dict[str, Any]) -> None:
             conn.send((False, f"{type(exc).__name__}: {exc}"))
     cogny.stop()
     jira.stop()
+
+
+def _close_subtasks(jira: Any, n: int) -> list[str]:
+    """A person closes every sub-task of the first `n` parent issues (for the sync-back bench)."""
+    with jira.lock:
+        parents = sorted((i for i in jira.issues.values() if not i.get("parent")), key=lambda i: int(i["id"]))[:n]
+        keys = [s["key"] for p in parents for s in jira.issues.values() if s.get("parent") == p["key"]]
+    for key in keys:
+        jira.set_status(key, "Done")
+    return keys
 
 
 def _issues_per_ticket(jira: Any) -> dict[str, int]:
