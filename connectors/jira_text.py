@@ -18,14 +18,25 @@ def one_line_summary(title: str) -> str:
     return one_line if len(one_line) <= 255 else one_line[:254] + "…"
 
 
-_WIKI_SPECIAL = re.compile(r"([\\{}\[\]|*_+^~!?#-])")
+_WIKI_SPECIAL = re.compile(r"[\\{}\[\]|*_+^~!?#-]")
+# Each special character gets a backslash before it. The backslash goes first, so the ones added
+# for the others are not escaped again: the same output as `re.sub(r"([\\{}\[\]|*_+^~!?#-])",
+# r"\\\1", text)`, a few times faster (most strings hold none or one or two kinds).
+_WIKI_ESCAPES = tuple((c, "\\" + c) for c in "\\{}[]|*_+^~!?#-")
 _WIKI_LINE_START = re.compile(r"^(\s*)(h[1-6]|bq)\.", flags=re.M)
 DESCRIPTION_LIMIT = 32_767  # JIRA refuses longer text fields ("The entered text is too long")
 
 
 def escape_wiki(text: str) -> str:
     """Make user text inert in JIRA wiki markup (no links, macros, formatting, mentions or headings)."""
-    return _WIKI_LINE_START.sub(r"\1\2\\.", _WIKI_SPECIAL.sub(r"\\\1", text))
+    text = str(text)  # a plain str, as re.sub returns, even for a str subclass
+    if _WIKI_SPECIAL.search(text) is not None:
+        for char, escaped in _WIKI_ESCAPES:
+            if char in text:
+                text = text.replace(char, escaped)
+    if "." in text:  # only a dot can end a line-start heading (`h1.`..`h6.`) or quote (`bq.`)
+        text = _WIKI_LINE_START.sub(r"\1\2\\.", text)
+    return text
 
 
 def clip_description(text: str, url: str) -> str:

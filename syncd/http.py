@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import ssl
 import threading
 import time
 import uuid
@@ -208,7 +209,7 @@ class PolicyTransport(httpx.BaseTransport):
         self.service = service
         self.policy = policy
         self.pacer = pacer or Pacer(service, sleep=sleep)
-        self.inner = inner or httpx.HTTPTransport()
+        self.inner = inner or SchemeTransport()
         self.sleep = sleep
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -224,6 +225,43 @@ class PolicyTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self.inner.close()
+
+
+class SchemeTransport(httpx.BaseTransport):
+    """httpx's default transport, without building a TLS context that plain `http://` never uses.
+
+    `httpx.HTTPTransport()` loads the CA bundle into a new SSL context up front (~16 ms of a
+    start-up), even for a client that only talks `http://` (a sandbox, a local proxy). Here
+    `https://` requests go through a default `httpx.HTTPTransport()` (certificate checks exactly
+    as before), created at the first such request; other requests through a transport whose
+    context has no CA loaded, which a plain connection never touches (and which would refuse
+    any certificate if it ever were used).
+    """
+
+    def __init__(self) -> None:
+        self._tls: httpx.HTTPTransport | None = None
+        self._plain: httpx.HTTPTransport | None = None
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._for(request.url.scheme == "https").handle_request(request)
+
+    def _for(self, tls: bool) -> httpx.HTTPTransport:
+        transport = self._tls if tls else self._plain
+        if transport is None:
+            with self._lock:
+                if tls:
+                    transport = self._tls = self._tls or httpx.HTTPTransport()
+                else:
+                    transport = self._plain = self._plain or httpx.HTTPTransport(
+                        verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+        return transport
+
+    def close(self) -> None:
+        with self._lock:
+            for transport in (self._tls, self._plain):
+                if transport is not None:
+                    transport.close()
 
 
 def make_client(service: str, base_url: str, policy: RetryPolicy, *, headers: dict[str, str] | None = None,

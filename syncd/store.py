@@ -29,6 +29,9 @@ IN_CHUNK = 500  # ids per `IN (...)`: SQLite builds before 3.32 allow 999 bound 
 _LINK = sa.select(links).where(links.c.ticket_id == sa.bindparam("t"), links.c.connector == sa.bindparam("c"))
 _TICKET_LINKS = sa.select(links).where(links.c.ticket_id == sa.bindparam("t")).order_by(links.c.connector)
 _UPDATE_LINK = links.update().where(links.c.id == sa.bindparam("link_id"))  # SET: the other parameters
+_LINKS_IN = sa.select(links).where(links.c.ticket_id.in_(sa.bindparam("ids", expanding=True)))
+_INSERT_LINK = links.insert()
+_INSERT_ITEMS = subtask_links.insert()
 
 
 class StoreError(SyncdError):
@@ -187,7 +190,7 @@ class Store:
         out: dict[str, dict[str, Link]] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(ids), IN_CHUNK):
-                rows = conn.execute(sa.select(links).where(links.c.ticket_id.in_(ids[start:start + IN_CHUNK])))
+                rows = conn.execute(_LINKS_IN, {"ids": ids[start:start + IN_CHUNK]})
                 for row in rows.mappings():
                     out.setdefault(row["ticket_id"], {})[row["connector"]] = _link(row)
         return out
@@ -218,8 +221,8 @@ class Store:
         now = utcnow()
         try:
             with self.engine.begin() as conn:
-                result = conn.execute(links.insert(), dict(ticket_id=ticket_id, connector=connector,
-                                                           state="creating", created_at=now, updated_at=now))
+                result = conn.execute(_INSERT_LINK, dict(ticket_id=ticket_id, connector=connector,
+                                                         state="creating", created_at=now, updated_at=now))
                 return Link(ticket_id, connector, "creating", id=int(result.inserted_primary_key[0])), True
         except IntegrityError:
             pass
@@ -238,7 +241,7 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(_UPDATE_LINK, {"link_id": link.id, **values})
             if rows:
-                conn.execute(subtask_links.insert(), rows)
+                conn.execute(_INSERT_ITEMS, rows)
 
     def set_notes_lines(self, updates: Iterable[tuple[int, str | None]]) -> None:
         rows = [{"link_id": link_id, "notes_line": line} for link_id, line in updates]
@@ -271,7 +274,7 @@ class Store:
             return
         try:
             with self.engine.begin() as conn:
-                conn.execute(subtask_links.insert(), _item_rows(link_id, items))
+                conn.execute(_INSERT_ITEMS, _item_rows(link_id, items))
         except IntegrityError:
             self.save_items(link_id, items)
 

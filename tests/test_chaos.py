@@ -361,9 +361,15 @@ def test_run_once_sigkilled_ten_times_then_completes_exactly_once(tmp_path: Path
         env = {**os.environ, **ENV}
         kills = 0
         for _ in range(10):
+            heard = len(w.cogny.log)
             proc = subprocess.Popen([sys.executable, "-m", "syncd", "run-once", "-c", str(w.cfg)], env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.4, 1.6))
+            # the random moment counts from the run's first Cogny call, not from the process start,
+            # so a slow machine's start-up does not make every kill land before any work
+            deadline = time.monotonic() + 30
+            while len(w.cogny.log) == heard and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.05, 1.2))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 kills += 1

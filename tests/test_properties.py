@@ -210,6 +210,21 @@ def test_every_render_is_a_valid_payload_and_its_hash_is_stable(offline: dict[st
         json.dumps(desired.to_json())  # storable as the applied record
 
 
+@RENDER
+@given(tickets())
+def test_jira_default_description_template_equals_the_builtin_path(raw: dict[str, Any]) -> None:
+    """Without templates JIRA renders the description in Python (`render_description`); the shipped
+    default template must give the very same record, whatever the ticket says (hashes in stores)."""
+    from syncd.templates import default_source
+
+    ticket = parse(raw)
+    settings_ = dict(url="http://jira.test", token="t", project="G")
+    builtin = JiraConnector("jira", JiraSettings(**settings_))
+    templated = JiraConnector("jira", JiraSettings(**settings_, template={
+        "description": default_source("jira", "description")}))
+    assert builtin.render(ticket).to_json() == templated.render(ticket).to_json()
+
+
 def test_hash_is_the_same_in_another_process(offline: dict[str, Any]) -> None:
     """The applied hash lives in the store: a restart (other hash seed) must compute the same one."""
     raws = generate_tickets(25, seed=3)

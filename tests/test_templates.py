@@ -52,6 +52,8 @@ def test_default_templates_equal_the_builtin_renderings() -> None:
     s = slack_conn(template={"text": default_source("slack", "text")})
     for t in tickets():
         assert j.render(t).record["description"] == jira.render_description(t), t.id
+        # JIRA's built-in path renders that function directly: compare the shipped template itself
+        assert j.templates.render("description", j._context(t)).strip() == jira.render_description(t), t.id
         assert li.render(t).record["description"] == linear.render_description(t), t.id
         assert a.render(t).record["notes"] == asana.render_notes(t), t.id
         assert s.render(t).record["text"] == slack.fallback_text(t, None), t.id

@@ -215,9 +215,18 @@ class JiraSandbox(Sandbox):
         del self.issues[issue["key"]]
 
     def subtasks(self, issue: dict[str, Any]) -> list[dict[str, Any]]:
-        kids = [i for i in self.issues.values()
-                if i["parent"] == issue["key"] and ISSUE_TYPES[i["issuetype"]]["subtask"]]
-        return sorted(kids, key=lambda i: int(i["id"]))
+        return self.subtasks_by_parent().get(issue["key"], [])
+
+    def subtasks_by_parent(self) -> dict[str, list[dict[str, Any]]]:
+        """Every issue's sub-tasks (oldest first) in one pass: a page of search results renders
+        each hit's `subtasks` field from this, instead of one scan of all issues per hit."""
+        kids: dict[str, list[dict[str, Any]]] = {}
+        for i in self.issues.values():
+            if i["parent"] and ISSUE_TYPES[i["issuetype"]]["subtask"]:
+                kids.setdefault(i["parent"], []).append(i)
+        for children in kids.values():
+            children.sort(key=lambda i: int(i["id"]))
+        return kids
 
     # --- auth ---------------------------------------------------------------------------------
 
@@ -270,6 +279,8 @@ class JiraSandbox(Sandbox):
         return Renderer(base=base, version=version, cloud=self.cloud, projects=self.projects)
 
     def render_issue(self, render: Renderer, issue: dict[str, Any], wanted: Wanted,
-                     expand: frozenset[str] = frozenset()) -> dict[str, Any]:
+                     expand: frozenset[str] = frozenset(),
+                     subtasks: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
         parent = self.issues.get(issue["parent"] or "")
-        return render.issue(issue, wanted, self.subtasks(issue), parent, expand)
+        kids = subtasks.get(issue["key"], []) if subtasks is not None else self.subtasks(issue)
+        return render.issue(issue, wanted, kids, parent, expand)

@@ -47,7 +47,8 @@ def legacy_search(call: "Call") -> "Reply":
     start = count_param(args.get("startAt"), "startAt", 0)
     size = min(count_param(args.get("maxResults"), "maxResults", 50), call.sb.page_limit)
     wanted = field_selector(args["fields"], "*navigable")
-    page = [call.sb.render_issue(call.render, i, wanted, args["expand"]) for i in hits[start:start + size]]
+    kids = call.sb.subtasks_by_parent()
+    page = [call.sb.render_issue(call.render, i, wanted, args["expand"], kids) for i in hits[start:start + size]]
     return 200, {"expand": "schema,names", "startAt": start, "maxResults": size, "total": len(hits), "issues": page}
 
 
@@ -66,7 +67,8 @@ def cloud_search(call: "Call") -> "Reply":
         issues: list[dict[str, Any]] = [{"id": i["id"]} for i in page]
     else:
         wanted = field_selector(args["fields"], "*navigable")
-        issues = [call.sb.render_issue(call.render, i, wanted, args["expand"]) for i in page]
+        kids = call.sb.subtasks_by_parent()
+        issues = [call.sb.render_issue(call.render, i, wanted, args["expand"], kids) for i in page]
     body: dict[str, Any] = {"issues": issues, "isLast": offset + size >= len(hits)}
     if not body["isLast"]:
         body["nextPageToken"] = _make_token(offset + size, args["jql"])
