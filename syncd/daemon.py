@@ -63,6 +63,11 @@ class Daemon:
                            max_backoff=c.max_backoff_seconds, lease_seconds=c.lease_seconds)
         self.worker = Worker(self.inbox, self.process, threads=self.worker_threads)
         self.writer = IngestWriter(self.inbox, on_stored=self.worker.wake)
+        # Built before the server starts, since /readyz reports it; the first poll runs when this
+        # replica becomes leader (at once on SQLite), after `leadership.start()` below.
+        self.leadership = Leadership(self.config.store.url, self.config.schedule.leader_check_seconds,
+                                     on_elected=lambda: self.scheduler.modify_job("poll", next_run_time=_now())
+                                     if self.scheduler else None)
         w = self.config.webhook
         targets = TargetHooks(writer=self.writer, observed=lambda: ObservedStore(self._live()[0].store.engine),
                               current=lambda: (self._live()[0].connectors, self._live()[1]))
@@ -77,10 +82,6 @@ class Daemon:
         self.scheduler.add_job(self.poll_back, self._back_trigger(), id="syncback", max_instances=1, coalesce=True,
                                misfire_grace_time=None)
         self.scheduler.start()
-        # The first poll runs when this replica becomes leader (at once on SQLite).
-        self.leadership = Leadership(self.config.store.url, self.config.schedule.leader_check_seconds,
-                                     on_elected=lambda: self.scheduler.modify_job("poll", next_run_time=_now())
-                                     if self.scheduler else None)
         self.leadership.start()
         log.info("syncd running", webhook=f"http://{w.host}:{self.server.port}{w.path}",
                  connectors=sorted(self.app.connectors), store=_safe(self.config.store.url))

@@ -11,11 +11,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
 from syncd import redact
+
+if TYPE_CHECKING:
+    from syncd.sandbox.jira import JiraSandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -94,6 +97,15 @@ def postgres_url(postgres_server: str) -> str:
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return f"{postgres_server}/{name}"
+
+
+@pytest.fixture
+def jira() -> Iterator["JiraSandbox"]:
+    """A fresh JIRA sandbox on 127.0.0.1 (e2e tests that need more pass their own)."""
+    from syncd.sandbox.jira import JiraSandbox
+
+    with JiraSandbox() as sb:
+        yield sb
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -52,12 +52,6 @@ def cogny_an_hour_ago(monkeypatch: pytest.MonkeyPatch) -> Iterator[CognySandbox]
 
 
 @pytest.fixture
-def jira() -> Iterator[JiraSandbox]:
-    with JiraSandbox() as sb:
-        yield sb
-
-
-@pytest.fixture
 def cfg(tmp_path: Path, cogny: CognySandbox, jira: JiraSandbox) -> Path:
     return write_config(tmp_path / "syncd.yaml", cogny.url,
                         {"jira": jira_settings(jira.url, assignee_map=ASSIGNEES)})

@@ -93,12 +93,6 @@ def cogny() -> Iterator[CognySandbox]:
 
 
 @pytest.fixture
-def jira() -> Iterator[JiraSandbox]:
-    with JiraSandbox() as sb:
-        yield sb
-
-
-@pytest.fixture
 def daemon(tmp_path: Path, cogny: CognySandbox, jira: JiraSandbox) -> Iterator[Daemon]:
     port = free_port()
     cfg = write_config(tmp_path / "syncd.yaml", cogny.url, {"jira": jira_settings(jira.url)}, extra={

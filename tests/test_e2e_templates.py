@@ -51,12 +51,6 @@ def cogny(monkeypatch: pytest.MonkeyPatch) -> Iterator[CognySandbox]:
         yield sb
 
 
-@pytest.fixture
-def jira() -> Iterator[JiraSandbox]:
-    with JiraSandbox() as sb:
-        yield sb
-
-
 def jira_config(path: Path, cogny: CognySandbox, jira: JiraSandbox, description: str) -> Path:
     return write_config(path, cogny.url, {"jira": jira_connector(jira, description)})
 
