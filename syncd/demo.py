@@ -92,26 +92,27 @@ def _webhook_step(console: Console, cfg: Any, cogny: Any, targets: dict[str, Any
         else:
             console.print("[red]the webhook's change did not arrive within 10 s[/red]")
         if "jira" in targets:
-            synced &= _sync_back_step(console, daemon, cogny, targets["jira"], ticket_id)
+            synced &= _sync_back_step(console, daemon, cogny, targets["jira"])
         return synced
     finally:
         daemon.shutdown()
 
 
-def _sync_back_step(console: Console, daemon: Any, cogny: Any, jira: Any, ticket_id: str) -> bool:
+def _sync_back_step(console: Console, daemon: Any, cogny: Any, jira: Any) -> bool:
     """Close a JIRA sub-task as a person would; JIRA's webhook carries it into the Cogny ticket."""
     console.rule("4. progress in JIRA flows back into Cogny (sync_back: true)")
     jira.add_webhook(f"http://127.0.0.1:{daemon.server.port}/webhooks/jira", secret=JIRA_HOOK_SECRET)
     store = daemon.app.store
-    link = store.get_link(ticket_id, "jira")
-    items = store.items(link.id) if link and link.id is not None else {}
-    if not items:
-        console.print(f"{ticket_id} has no JIRA sub-tasks to close")
+    found = next(((link.ticket_id, items) for link in store.list_links(connector="jira") if link.id is not None
+                  for items in [store.items(link.id)] if items), None)
+    if found is None:
+        console.print("no JIRA issue with sub-tasks to close")
         return True
+    ticket_id, items = found
     title, item = sorted(items.items())[0]
     started = time.monotonic()
     jira.set_status(item.external_key, "Done")
-    console.print(f"closed sub-task {item.external_key} in the JIRA sandbox; JIRA posts a signed webhook")
+    console.print(f"closed sub-task {item.external_key} of {ticket_id} in the JIRA sandbox; JIRA posts a signed webhook")
     done = _wait(lambda: any(a["title"] == title and a["completed"] for a in cogny.ticket(ticket_id)["action_items"]), 10)
     status = cogny.ticket(ticket_id)["status"]
     if done:

@@ -24,7 +24,6 @@ def test_demo_syncs_every_target_and_the_webhook_edit(tmp_path: Path) -> None:
         with targets["jira"].lock:
             seen["jira"] = {i["summary"] for i in targets["jira"].issues.values() if not i["parent"]}
         seen["asana"] = {t["name"] for t in targets["asana"].top_level()}
-        seen["in_progress"] = sum(1 for t in cogny.tickets.values() if t["status"] == "in_progress")
 
     buffer = io.StringIO()
     ok = run_demo(console=Console(file=buffer, width=200), tickets=6, workdir=tmp_path, on_finish=inspect)
@@ -35,7 +34,6 @@ def test_demo_syncs_every_target_and_the_webhook_edit(tmp_path: Path) -> None:
     assert edited in seen["jira"] and edited in seen["asana"]  # the webhook's edit reached the targets
     assert "0 writes on the second run" in text and "after the edit" in text
     assert "completed in Cogny" in text  # step 4: a JIRA sub-task closed by hand reached the ticket
-    assert seen["in_progress"] == 1
     assert (tmp_path / "syncd.yaml").exists()
 
 
