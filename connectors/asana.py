@@ -31,7 +31,7 @@ from connectors.syncback_common import SyncsBack
 from syncd.config import http_url
 from syncd import render
 from syncd.mapping import MappingSettings, adopt_children
-from syncd.templates import Renderer, check_unique_titles, check_value, item_context, render_fields
+from syncd.templates import Renderer, check_unique_titles, check_value, render_fields
 from syncd.connector import Check, Desired, ExternalRef
 from syncd.errors import ConnectorError
 from syncd.http import RetryPolicy
@@ -134,10 +134,9 @@ class AsanaConnector(SyncsBack):
 
     def _item(self, ticket: Ticket, item: ActionItem, ctx: dict[str, Any]) -> dict[str, Any]:
         """One subtask: the built-in name and notes (plain text), or the `item_*` templates."""
-        ictx = item_context(ctx, item) if self.templates.has_any("item_title", "item_description") else ctx
-        name = _one_line(self.templates.render("item_title", ictx)) if self.templates.has("item_title") else item.title
-        notes = (self.templates.render("item_description", ictx)
-                 if self.templates.has("item_description") else render.item_detail(item))
+        name, notes = self.templates.render_item(ctx, item, str)  # plain text: nothing to escape
+        if self.templates.has("item_title"):
+            name = _one_line(name)
         return {"name": name, "notes": notes, "completed": item.completed or ticket.status == "completed"}
 
     def _custom_fields(self, ticket: Ticket, ctx: dict[str, Any]) -> dict[str, Any]:

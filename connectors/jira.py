@@ -26,7 +26,7 @@ from connectors.jira_text import (DESCRIPTION_LIMIT, clip_description, escape_wi
                                   render_description)
 from syncd import redact, render
 from syncd.mapping import adopt_children
-from syncd.templates import Renderer, check_unique_titles, identity, item_context, render_fields
+from syncd.templates import Renderer, check_unique_titles, identity, render_fields
 from syncd.connector import Check, Desired, ExternalRef
 from syncd.errors import ConnectorError
 from syncd.http import RetryPolicy, requests_adapter
@@ -88,11 +88,9 @@ class JiraConnector(SyncsBack):
 
     def _item(self, ticket: Ticket, item: ActionItem, ctx: dict[str, Any]) -> dict[str, Any]:
         """One sub-task: the built-in summary and description, or the `item_*` templates."""
-        ictx = item_context(ctx, item) if self.templates.has_any("item_title", "item_description") else ctx
-        description = (self.templates.render("item_description", ictx)
-                       if self.templates.has("item_description") else escape_wiki(render.item_detail(item)))
-        return {"summary": one_line_summary(self.templates.render_or("item_title", ictx, item.title)),
-                "description": description, "completed": item.completed or ticket.status == "completed"}
+        title, description = self.templates.render_item(ctx, item, escape_wiki)
+        return {"summary": one_line_summary(title), "description": description,
+                "completed": item.completed or ticket.status == "completed"}
 
     def _context(self, ticket: Ticket) -> dict[str, Any]:
         s = self.settings

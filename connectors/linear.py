@@ -33,7 +33,7 @@ from connectors.syncback_common import SyncsBack
 from syncd.config import http_url
 from syncd import render
 from syncd.mapping import MappingSettings
-from syncd.templates import FieldValue, Raw, Renderer, check_unique_titles, identity, item_context, render_fields
+from syncd.templates import FieldValue, Raw, Renderer, check_unique_titles, identity, render_fields
 from syncd.connector import Check, Desired, ExternalRef
 from syncd.errors import ConnectorError, TicketDataError
 from syncd.http import RetryPolicy
@@ -134,11 +134,9 @@ class LinearConnector(SyncsBack):
 
     def _item(self, ticket: Ticket, item: ActionItem, ctx: dict[str, Any]) -> dict[str, Any]:
         """One sub-issue: the built-in title and description, or the `item_*` templates."""
-        ictx = item_context(ctx, item) if self.templates.has_any("item_title", "item_description") else ctx
-        description = (self.templates.render("item_description", ictx)
-                       if self.templates.has("item_description") else escape_markdown(render.item_detail(item)))
-        return {"title": _title(self.templates.render_or("item_title", ictx, item.title)),
-                "description": description, "completed": item.completed or ticket.status == "completed"}
+        title, description = self.templates.render_item(ctx, item, escape_markdown)
+        return {"title": _title(title), "description": description,
+                "completed": item.completed or ticket.status == "completed"}
 
     # -- reading ---------------------------------------------------------------------------
     def find(self, ticket: Ticket) -> ExternalRef | None:

@@ -153,13 +153,16 @@ class Daemon:
             self.inbox.ignore(claim.ids, "event names no ticket")
             return IGNORED
         try:
-            wrote = self._carry_back(app, config, claim)
+            written = self._carry_back(app, config, claim)
         except Exception as exc:
             return f"sync-back: {type(exc).__name__}: {redact(str(exc))}"
-        if not wrote and all(e.source == inbound.SOURCE for e in claim.events):
+        only_target = all(e.source == inbound.SOURCE for e in claim.events)
+        if written is None and only_target:
             return None  # the target's change was already in Cogny (or an echo of ours)
         try:
-            ticket = Ticket.parse(app.cogny.get_ticket(claim.ticket_id))
+            # sync-back just read the ticket under its lock and wrote it: no need to read it again
+            ticket = written if only_target and written is not None else \
+                Ticket.parse(app.cogny.get_ticket(claim.ticket_id))
         except NotFound:
             self.inbox.ignore(claim.ids, "ticket no longer exists in Cogny")
             return IGNORED
@@ -175,19 +178,20 @@ class Daemon:
             return "; ".join(f"{o.connector}: {o.error}" for o in result.outcomes if o.error) or result.error
         return None
 
-    def _carry_back(self, app: App, config: config_mod.Config, claim: Claim) -> bool:
-        """Apply the claimed target events' changes to Cogny; True when Cogny was written."""
+    def _carry_back(self, app: App, config: config_mod.Config, claim: Claim) -> Ticket | None:
+        """Apply the claimed target events' changes to Cogny; the ticket as written, or None if not written."""
         names = {e.payload.get("connector") for e in claim.events if e.source == inbound.SOURCE}
         enabled = [n for n in sync_back_connectors(config) if n in names and n in app.connectors]
         if not enabled:
-            return False
+            return None
         assert claim.ticket_id is not None
         syncback = app.syncback(locks=self.locks)
-        wrote = False
+        written = None
         for name in sorted(enabled):
             applied = syncback.refresh(claim.ticket_id, name)
-            wrote |= bool(applied and applied.wrote)
-        return wrote
+            if applied is not None and applied.wrote:
+                written = applied.ticket
+        return written
 
     def _live(self) -> tuple[App, config_mod.Config]:
         with self._swap:

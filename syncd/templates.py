@@ -209,6 +209,14 @@ class Renderer:
         """Template `name` when the user configured one, else `default` (the built-in value)."""
         return self.render(name, ctx) if self.has(name) else default
 
+    def render_item(self, ctx: Mapping[str, Any], item: ActionItem, escape: Callable[[str], str]) -> tuple[str, str]:
+        """A child record's (title, description): the `item_*` templates where configured, else the
+        action item's title and its built-in detail text through `escape` (the target's escaping)."""
+        ictx = item_context(ctx, item) if self.has_any("item_title", "item_description") else ctx
+        description = (self.render("item_description", ictx) if self.has("item_description")
+                       else escape(render.item_detail(item)))
+        return self.render_or("item_title", ictx, item.title), description
+
     def render(self, name: str, ctx: Mapping[str, Any]) -> str:
         """Render template `name`; a failure is this ticket's data error, naming the template."""
         try:
