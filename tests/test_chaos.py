@@ -22,6 +22,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from contextlib import ExitStack, contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Iterable, Iterator
@@ -597,11 +598,14 @@ def test_postgres_restart_during_inflight_event_keeps_the_worker_alive(tmp_path:
         wait_for(lambda: jira_parents(w.jira)[busy] >= 1 or len(w.jira.log.writes()) > 0, timeout=20,
                  what="in-flight reconcile finishes its JIRA calls")
         time.sleep(2.0)  # the worker now meets the stopped store
+        restarted = datetime.now(timezone.utc).isoformat()
         pg.start()
         wait_for(lambda: readyz(d) == 200, timeout=30, what="readyz back after the restart")
         # Re-elected, the scheduler polls at once; let that poll pass so the next tickets can only
-        # reach JIRA through the inbox worker.
-        wait_for(lambda: pg_count(d.store, "SELECT count(*) FROM runs") >= 2, timeout=30, what="poll after restart")
+        # reach JIRA through the inbox worker. (The start-up poll may have met the outage and left
+        # no run row, so count only runs started after the restart.)
+        wait_for(lambda: pg_count(d.store, f"SELECT count(*) FROM runs WHERE started_at >= '{restarted}'") >= 1,
+                 timeout=30, what="poll after restart")
         later = add_and_send(d, w, seed=312, n=2)
         wait_for(lambda: all(jira_parents(w.jira)[t] == 1 for t in [busy, *later]), timeout=6,
                  what="events processed after the restart")  # ~1 s when the worker is alive
