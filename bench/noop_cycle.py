@@ -55,6 +55,7 @@ def main() -> int:
             print(first.tail())
             return 1
 
+        print(f"setup: {common.compile_bytecode()}")
         walls, cpus, cogny_calls, jira_calls, logs = [], [], [], [], []
         for _ in range(args.repeat):
             sb.call("clear_logs")

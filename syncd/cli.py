@@ -16,6 +16,7 @@ from syncd import config as config_mod
 from syncd import log as log_mod
 from syncd.errors import ConfigError, SyncdError
 from syncd.redact import redact
+from syncd.startup import loading
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -155,7 +156,8 @@ def run_once(
                                               help="Tickets reconciled at once (default: sync.concurrency)."),
 ) -> None:
     """Run one sync cycle: list tickets, route, reconcile, write references back. Exit 1 if any ticket failed."""
-    from syncd.runner import run_once as do_run
+    with loading():
+        from syncd.runner import run_once as do_run
 
     cfg = load_config(config)
     if concurrency:
@@ -181,7 +183,8 @@ def run_once(
 def run(config: Optional[Path] = ConfigOpt,
         workers: int = typer.Option(2, "--workers", min=1, max=32, help="Inbox worker threads.")) -> None:
     """Run the daemon: poll on schedule, receive webhooks, drain the inbox. SIGTERM exits 0, SIGHUP reloads."""
-    from syncd.daemon import Daemon
+    with loading():
+        from syncd.daemon import Daemon
 
     cfg = load_config(config)
     try:

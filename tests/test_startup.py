@@ -1,0 +1,43 @@
+"""The start-up collector pause (syncd.startup): a long-running daemon must get its GC back."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+
+from syncd.startup import loading
+
+
+def test_loading_freezes_what_was_built_and_restores_the_collector() -> None:
+    assert gc.isenabled()
+    before = gc.get_freeze_count()
+    try:
+        with loading():
+            assert not gc.isenabled()
+            built = [{"n": i} for i in range(1000)]  # tracked containers, like a module's objects
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= before + len(built)
+    finally:
+        gc.unfreeze()
+
+
+def test_loading_leaves_a_disabled_collector_disabled() -> None:
+    gc.disable()
+    try:
+        with loading():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
+def test_the_cli_runs_with_the_collector_enabled() -> None:
+    # `python -m syncd` and the `syncd` script both start through syncd.__main__.main
+    probe = ("import gc, sys; import syncd.cli as c; "
+             "c.app.command('gc-probe')(lambda: print(gc.isenabled(), gc.get_freeze_count() > 0)); "
+             "sys.argv = ['syncd', 'gc-probe']; from syncd.__main__ import main; main()")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True"]
