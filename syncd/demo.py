@@ -98,13 +98,21 @@ def _webhook_step(console: Console, cfg: Any, cogny: Any, targets: dict[str, Any
         daemon.shutdown()
 
 
+def _first_with_subtasks(store: Any) -> tuple[str, dict[str, Any]] | None:
+    """The first ticket linked to JIRA that has sub-tasks, with them (the edited one may have none)."""
+    for link in store.list_links(connector="jira"):
+        items = store.items(link.id) if link.id is not None else {}
+        if items:
+            return link.ticket_id, items
+    return None
+
+
 def _sync_back_step(console: Console, daemon: Any, cogny: Any, jira: Any) -> bool:
     """Close a JIRA sub-task as a person would; JIRA's webhook carries it into the Cogny ticket."""
     console.rule("4. progress in JIRA flows back into Cogny (sync_back: true)")
     jira.add_webhook(f"http://127.0.0.1:{daemon.server.port}/webhooks/jira", secret=JIRA_HOOK_SECRET)
     store = daemon.app.store
-    found = next(((link.ticket_id, items) for link in store.list_links(connector="jira") if link.id is not None
-                  for items in [store.items(link.id)] if items), None)
+    found = _first_with_subtasks(store)
     if found is None:
         console.print("no JIRA issue with sub-tasks to close")
         return True
