@@ -20,6 +20,8 @@ from typing import Any
 
 import structlog
 
+from connectors.jira_client import JiraClient
+from connectors.jira_components import Components
 from connectors.jira_settings import DEFAULT_PRIORITIES, JiraCategory, JiraSettings
 from connectors.syncback_common import SyncsBack
 from connectors.jira_text import (DESCRIPTION_LIMIT, clip_description, escape_wiki, one_line_summary,
@@ -29,7 +31,7 @@ from syncd.mapping import adopt_children
 from syncd.templates import Renderer, check_unique_titles, identity, render_fields
 from syncd.connector import Check, Desired, ExternalRef
 from syncd.errors import ConnectorError
-from syncd.http import RetryPolicy, requests_adapter
+from syncd.http import RetryPolicy
 from syncd.models import ActionItem, Ticket
 from syncd.reconcile import PartialItems
 
@@ -39,7 +41,7 @@ log = structlog.get_logger("syncd.connectors.jira")
 BULK_LIMIT = 50  # JIRA's issue/bulk accepts at most 50 issues per call
 
 
-class JiraConnector(SyncsBack):
+class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchCreator
     type = "jira"
     label = "JIRA"
     Settings = JiraSettings
@@ -48,14 +50,14 @@ class JiraConnector(SyncsBack):
         self.name = name
         self.settings = settings
         self.policy = policy or RetryPolicy()
-        self._client: Any = None
-        self._client_lock = threading.Lock()
+        self.client = JiraClient(settings, self.policy)
+        self._lock = threading.Lock()
         if settings.email and settings.api_token:
             redact.register_basic_auth(settings.email, settings.api_token.get_secret_value())
         self.templates = Renderer("jira", settings.template, {"description": (escape_wiki, identity),
                                                               "item_description": (escape_wiki, identity)})
         self._field_ids: dict[str, str] | None = None  # display name (lower-cased) -> field id, fetched once
-        self._component_list: dict[str, tuple[str, str]] | None = None  # see _components
+        self.components = Components(name, settings, self._call)  # category_map's, as ids
 
     # -- rendering (pure) ----------------------------------------------------------------
     def render(self, ticket: Ticket) -> Desired:
@@ -118,20 +120,36 @@ class JiraConnector(SyncsBack):
 
     # -- writing ---------------------------------------------------------------------------
     def create(self, ticket: Ticket, desired: Desired) -> ExternalRef:
-        fields = self._issue_fields(desired.record, None)
-        fields.update({"project": {"key": self.settings.project}, "issuetype": {"name": self.settings.issue_type}})
-        if desired.record.get("components"):
-            fields["components"] = [{"id": cid} for cid in self._component_ids(desired.record["components"], ticket)]
-        issue = self._call("create issue", lambda j: j.create_issue(fields=fields, prefetch=False))
-        ref = self._ref(issue.id, issue.key)
-        log.info("jira issue created", external_key=ref.key)
-        self._move_to(ref, desired.record["status"], None)
-        return ref
+        (answer,) = self.create_many([(ticket, desired)])
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def create_many(self, new: list[tuple[Ticket, Desired]]) -> list[ExternalRef | Exception]:
+        """One `issue/bulk` call per 50 new issues, then the transition a finished ticket needs."""
+        answers: list[ExternalRef | Exception] = [ConnectorError("jira", "not sent")] * len(new)
+        bodies = []
+        for n, (ticket, desired) in enumerate(new):
+            try:
+                bodies.append((n, self._new_issue_fields(ticket, desired)))
+            except ConnectorError as exc:  # e.g. an unknown component: this ticket alone fails
+                answers[n] = exc
+        for n, answer in self._bulk("create issue", bodies):
+            if isinstance(answer, str):
+                answer = ConnectorError("jira", f"create issue: {answer}")
+            elif isinstance(answer, ExternalRef):
+                log.info("jira issue created", external_key=answer.key, ticket_id=new[n][0].id)
+                try:
+                    self._move_to(answer, new[n][1].record["status"], None)
+                except ConnectorError as exc:  # the marker finds the issue again; the retry moves it
+                    answer = exc
+            answers[n] = answer
+        return answers
 
     def update(self, ref: ExternalRef, ticket: Ticket, desired: Desired, previous: Desired | None) -> ExternalRef:
         old = previous.record if previous else {}
         fields = self._issue_fields(desired.record, old if previous else None)
-        components = self._component_changes(desired.record, old if previous else None, ticket)
+        components = self.components.changes(desired.record, old if previous else None, ticket)
         if fields or components:
             self._put(ref, fields, {"components": components} if components else None)
             log.info("jira issue updated", external_key=ref.key,
@@ -142,28 +160,66 @@ class JiraConnector(SyncsBack):
 
     def create_items(self, ref: ExternalRef, ticket: Ticket, items: dict[str, dict[str, Any]]) -> dict[str, ExternalRef]:
         adopted = adopt_children(self, ref, items, "summary") if self.templates.has("item_title") else {}
-        created = dict(adopted)
-        keys = [k for k in items if k not in adopted]
-        for start in range(0, len(keys), BULK_LIMIT):
-            chunk = keys[start:start + BULK_LIMIT]
-            payload = [self._subtask_fields(ref, items[k]) for k in chunk]
+        fresh = {k: v for k, v in items.items() if k not in adopted}  # adopted ones were brought up to date
+        (answer,) = self.create_items_many([(ref, ticket, fresh)]) if fresh else [{}]
+        if isinstance(answer, PartialItems):
+            raise PartialItems({**adopted, **answer.created}, answer.cause, answer.unfinished)
+        return {**adopted, **answer}
+
+    def create_items_many(self, parents: list[tuple[ExternalRef, Ticket, dict[str, dict[str, Any]]]]
+                          ) -> list[dict[str, ExternalRef] | PartialItems]:
+        """The sub-tasks of many issues in `issue/bulk` calls of up to 50, then their transitions.
+
+        Per parent: the sub-tasks made, or a PartialItems with those made and the first error (a
+        sub-task whose transition to done failed is made but `unfinished`).
+        """
+        bodies = [((n, key), self._subtask_fields(ref, items[key]))
+                  for n, (ref, _, items) in enumerate(parents) for key in items]
+        made: list[dict[str, ExternalRef]] = [{} for _ in parents]
+        rejected: list[list[str]] = [[] for _ in parents]
+        failed: list[Exception | None] = [None] * len(parents)
+        for (n, key), answer in self._bulk("bulk create sub-tasks", bodies):
+            if isinstance(answer, ExternalRef):
+                made[n][key] = answer
+            elif isinstance(answer, str):
+                rejected[n].append(f"{key!r}: {answer}")
+            else:
+                failed[n] = failed[n] or answer
+        return [self._finish_subtasks(ref, items, made[n], failed[n], rejected[n])
+                for n, (ref, _, items) in enumerate(parents)]
+
+    def _finish_subtasks(self, ref: ExternalRef, items: dict[str, dict[str, Any]], made: dict[str, ExternalRef],
+                         failed: Exception | None, rejected: list[str]) -> dict[str, ExternalRef] | PartialItems:
+        """Move the completed ones to done; the parent's answer for `create_items_many`."""
+        if made:
+            log.info("jira sub-tasks created", parent=ref.key, count=len(made))
+        error = failed or (ConnectorError("jira", "sub-task rejected: " + "; ".join(rejected)) if rejected else None)
+        unfinished = set()
+        for key, sub in made.items():
+            if items[key]["completed"]:
+                try:
+                    self._move_to(sub, "done", None)
+                except ConnectorError as exc:
+                    unfinished.add(key)
+                    error = error or exc
+        return made if error is None else PartialItems(made, error, frozenset(unfinished))
+
+    def _bulk(self, what: str, bodies: list[tuple[Any, dict[str, Any]]]) -> list[tuple[Any, ExternalRef | str | Exception]]:
+        """`issue/bulk` in calls of up to 50: per (tag, fields), the issue made, JIRA's reason for
+        rejecting it, or the error of the call it was in (then it is unknown whether it was made)."""
+        out: list[tuple[Any, ExternalRef | str | Exception]] = []
+        for start in range(0, len(bodies), BULK_LIMIT):
+            chunk = bodies[start:start + BULK_LIMIT]
+            payload = [fields for _, fields in chunk]
             try:
-                results = self._call("bulk create sub-tasks", lambda j: j.create_issues(payload, prefetch=False))
+                results = self._call(what, lambda j: j.create_issues(payload, prefetch=False))
             except ConnectorError as exc:
-                raise PartialItems(created, exc) from None
-            errors = []
-            for key, res in zip(chunk, results):
-                if res["status"] == "Success":
-                    created[key] = self._ref(res["issue"].id, res["issue"].key)
-                else:
-                    errors.append(f"{key!r}: {res['error']}")
-            log.info("jira sub-tasks created", parent=ref.key, count=len(chunk) - len(errors))
-            if errors:
-                raise PartialItems(created, ConnectorError("jira", "sub-task rejected: " + "; ".join(errors)))
-        for key, sub in created.items():
-            if items[key]["completed"] and key not in adopted:  # adopted ones were brought up to date
-                self._move_to(sub, "done", None)
-        return created
+                out += [(tag, exc) for tag, _ in chunk]
+                continue
+            for (tag, _), res in zip(chunk, results):
+                ok = res["status"] == "Success"
+                out.append((tag, self._ref(res["issue"].id, res["issue"].key) if ok else _rejection(res["error"])))
+        return out
 
     def update_item(self, ref: ExternalRef, item_ref: ExternalRef, item: dict[str, Any],
                     previous: dict[str, Any] | None) -> None:
@@ -199,29 +255,15 @@ class JiraConnector(SyncsBack):
         except ConnectorError as exc:
             checks.append(Check("jira priorities", False, str(exc)))
         if self.settings.uses_components:
-            checks.append(self._check_components())
+            checks.append(self.components.check())
         return checks
-
-    def _check_components(self) -> Check:
-        """Every component `category_map` names exists in the project (each unknown one named with its key)."""
-        try:
-            known = self._components()
-        except ConnectorError as exc:
-            return Check("jira components", False, str(exc), "check `project` and the browse permission")
-        unknown = [f"connectors.{self.name}.category_map.{cat}.components: no component {name!r} in project "
-                   f"{self.settings.project}" for cat, entry in self.settings.category_map.items()
-                   for name in entry.components if name.casefold() not in known]
-        listed = ", ".join(sorted(name for _, name in known.values())) or "none"
-        return Check("jira components", not unknown, "; ".join(unknown) or "all mapped components exist",
-                     f"components of {self.settings.project}: {listed}; fix category_map or add them in JIRA")
 
     def _new_sync_back_source(self) -> Any:
         from connectors.jira_syncback import JiraSyncBack
         return JiraSyncBack(self, canceled_resolutions=self.settings.canceled_resolutions)
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        self.client.close()
 
     # -- plumbing --------------------------------------------------------------------------
     def _issue_fields(self, record: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
@@ -242,55 +284,25 @@ class JiraConnector(SyncsBack):
         """A `fields:` key as a JIRA field id: ids pass; display names resolve through GET field, once."""
         if key in _SYSTEM_IDS or key.startswith("customfield_"):
             return key
-        with self._client_lock:
+        with self._lock:
             known = self._field_ids
         if known is None:
             listing = self._call("list fields", lambda j: j.fields())
             known = {str(f["name"]).casefold(): str(f["id"]) for f in listing}
             known.update({str(f["id"]).casefold(): str(f["id"]) for f in listing})
-            with self._client_lock:
+            with self._lock:
                 self._field_ids = known
         if key.casefold() not in known:
             raise ConnectorError("jira", f"fields: no JIRA field named {key!r} (check the name in "
                                          f"JIRA's field list, or use its id, e.g. customfield_10016)")
         return known[key.casefold()]
 
-    def _component_changes(self, record: dict[str, Any], old: dict[str, Any] | None,
-                           ticket: Ticket) -> list[dict[str, Any]]:
-        """`update.components` ops taking ours from `old` to `record`: people's components stay.
-
-        `old` None (an adopted issue): only adds. A component that vanished from JIRA is not removed.
-        """
-        if "components" not in record:
-            return []
-        before = set((old or {}).get("components", []))
-        added = [n for n in record["components"] if n not in before]
-        gone = sorted(before - set(record["components"])) if old is not None else []
-        known = self._components()
-        ops = [{"add": {"id": cid}} for cid in self._component_ids(added, ticket)]
-        return ops + [{"remove": {"id": known[n.casefold()][0]}} for n in gone if n.casefold() in known]
-
-    def _component_ids(self, names: list[str], ticket: Ticket) -> list[str]:
-        """Component names as ids; an unknown name fails this ticket, naming the config key."""
-        known = self._components()
-        missing = [n for n in names if n.casefold() not in known]
-        if missing:
-            listed = ", ".join(sorted(name for _, name in known.values())) or "none"
-            raise ConnectorError("jira", f"connectors.{self.name}.category_map.{ticket.category}.components: no "
-                                         f"component {missing[0]!r} in project {self.settings.project} "
-                                         f"(components: {listed})")
-        return [known[n.casefold()][0] for n in names]
-
-    def _components(self) -> dict[str, tuple[str, str]]:
-        """The project's components, case-folded name -> (id, name); listed once per process."""
-        with self._client_lock:
-            known = self._component_list
-        if known is None:
-            listing = self._call("list components", lambda j: j.project_components(self.settings.project))
-            known = {str(c.name).casefold(): (str(c.id), str(c.name)) for c in listing}
-            with self._client_lock:
-                self._component_list = known
-        return known
+    def _new_issue_fields(self, ticket: Ticket, desired: Desired) -> dict[str, Any]:
+        fields = self._issue_fields(desired.record, None)
+        fields.update({"project": {"key": self.settings.project}, "issuetype": {"name": self.settings.issue_type}})
+        if desired.record.get("components"):
+            fields["components"] = [{"id": cid} for cid in self.components.ids(desired.record["components"], ticket)]
+        return fields
 
     def _subtask_fields(self, parent: ExternalRef, item: dict[str, Any]) -> dict[str, Any]:
         return {"project": {"key": self.settings.project}, "issuetype": {"name": self.settings.subtask_type},
@@ -328,43 +340,8 @@ class JiraConnector(SyncsBack):
     def _ref(self, issue_id: Any, key: str) -> ExternalRef:
         return ExternalRef(str(issue_id), key, f"{self.settings.url}/browse/{key}")
 
-    def _jira(self) -> Any:
-        with self._client_lock:
-            if self._client is None:
-                self._client = self._connect()
-            return self._client
-
-    def _connect(self) -> Any:
-        from jira import JIRA, JIRAError
-
-        s = self.settings
-        auth: dict[str, Any] = ({"token_auth": s.token.get_secret_value()} if s.token else
-                                {"basic_auth": (s.email, s.api_token.get_secret_value())})  # type: ignore[union-attr]
-        try:
-            client = JIRA(server=s.url, max_retries=0, timeout=self.policy.timeout, get_server_info=False,
-                          options={"check_update": False}, **auth)
-            adapter = requests_adapter("jira", self.policy)
-            client._session.mount("https://", adapter)
-            client._session.mount("http://", adapter)
-            info = client.server_info()  # what JIRA() asks first, asked here through the shared retry policy
-            client._version = tuple(info["versionNumbers"])  # the library picks endpoints by version ...
-            client.deploymentType = info.get("deploymentType")  # ... and by Cloud vs Server
-        except JIRAError as exc:
-            raise _error(exc, "connect") from None
-        except Exception as exc:
-            raise ConnectorError("jira", f"cannot reach {s.url}: {type(exc).__name__}", retryable=True) from None
-        return client
-
     def _call(self, what: str, fn: Any) -> Any:
-        from jira import JIRAError
-        import requests
-
-        try:
-            return fn(self._jira())
-        except JIRAError as exc:
-            raise _error(exc, what) from None
-        except requests.RequestException as exc:
-            raise ConnectorError("jira", f"{what}: {type(exc).__name__}", retryable=True) from None
+        return self.client.call(what, fn)
 
     def find_many(self, tickets: list[Ticket]) -> dict[str, ExternalRef | None]:
         """`find` for many tickets: one `labels in (...)` search per 100 markers (one listing page).
@@ -394,23 +371,11 @@ class JiraConnector(SyncsBack):
         return out
 
 
-def _error(exc: Any, what: str) -> ConnectorError:
-    """JIRAError's str() embeds request headers (credentials): build our own message from the body."""
-    status = getattr(exc, "status_code", None)
-    detail = ""
-    response = getattr(exc, "response", None)
-    try:
-        body = response.json() if response is not None else None
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        msgs = list(body.get("errorMessages") or [])
-        msgs += [f"{k}: {v}" for k, v in (body.get("errors") or {}).items()]
-        detail = "; ".join(msgs)
-    if not detail:
-        detail = (getattr(exc, "text", "") or "").strip()[:500] or "no details"
-    return ConnectorError("jira", f"{what}: {detail}", status=status,
-                          retryable=bool(status and (status == 429 or status >= 500)))
+def _rejection(errors: Any) -> str:
+    """JIRA's reason for rejecting one element of a bulk create (its field -> message map)."""
+    if isinstance(errors, dict) and errors:
+        return "; ".join(f"{k}: {v}" for k, v in errors.items())
+    return str(errors or "rejected without a reason")
 
 
 def _status(status: str) -> str:

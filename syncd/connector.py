@@ -2,8 +2,9 @@
 
 A connector is the one place that knows a target: how a ticket looks there (`render`), how
 to find a record syncd made earlier (`find`, the marker look-up; optionally `find_many`, see
-`BatchFinder`), and how to create and update records and their per-action-item children. The
-engine (syncd.reconcile) drives all of them the same way and never asks what kind a connector is.
+`BatchFinder`), and how to create and update records and their per-action-item children
+(optionally many at once, see `BatchCreator`). The engine (syncd.reconcile) drives all of them
+the same way and never asks what kind a connector is.
 
 Connectors register under the entry-point group `syncd.connectors` (the four built-ins too),
 so a third party ships one in its own package:
@@ -129,6 +130,28 @@ class BatchFinder(Protocol):
         A ticket left out of the answer was not looked up; the engine then asks `find` for it.
         Must be as thorough as `find`: "None" lets the engine create a record.
         """
+
+
+@runtime_checkable
+class BatchCreator(Protocol):
+    """Optional, beside `Connector`: create many new records, then their children, in few calls.
+
+    A poll creates the records of a listing page's new tickets with it (`syncd.bulk`); a
+    connector without it creates them one ticket at a time, as before. Both must stamp the
+    marker exactly as `create` does, so that recovery after a crash cannot tell them apart.
+    """
+
+    def create_many(self, new: list[tuple[Ticket, Desired]]) -> list[ExternalRef | Exception]:
+        """`create` for each (ticket, desired), answered in order: the record, or why it was not made.
+
+        An exception also when it is unknown whether the record was made (a timeout): the engine
+        then looks the marker up before trying again.
+        """
+
+    def create_items_many(self, parents: list[tuple[ExternalRef, Ticket, dict[str, dict[str, Any]]]]
+                          ) -> list[Any]:
+        """`create_items` for records created just now, answered in order: the children made by
+        key, or the `syncd.reconcile.PartialItems` that `create_items` would raise."""
 
 
 class ConnectorTypeError(LookupError):

@@ -294,7 +294,7 @@ def _reconcile_work(reconciler: Reconciler, work: Work) -> TicketResult:
         if work.read_first:
             ticket = Ticket.parse(reconciler.cogny.get_ticket(ticket.id))
         return reconciler.reconcile(ticket, work.targets, found=work.found,
-                                    assignee_from_note=work.assignee_from_note)
+                                    assignee_from_note=work.assignee_from_note, done=work.done)
     except NotFound:  # deleted since the listing: nothing to mirror any more
         log.info("ticket gone since the listing", ticket_id=ticket.id)
         return TicketResult(ticket.id)

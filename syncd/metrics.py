@@ -47,3 +47,7 @@ inbound_webhooks = Counter(
 syncback_last_poll = Gauge(
     "syncd_syncback_last_poll_timestamp_seconds", "Unix time the last sync-back poll of a connector ended "
     "without error.", ["connector"], registry=REGISTRY)
+bulk_creates = Counter(
+    "syncd_bulk_create_tickets_total", "Tickets a poll's bulk create handled, by connector and outcome (created; "
+    "left: handed to the per-ticket reconcile after a failed, rejected or unanswered bulk call).",
+    ["connector", "outcome"], registry=REGISTRY)

@@ -29,11 +29,17 @@ log = structlog.get_logger("syncd.reconcile")
 
 
 class PartialItems(SyncdError):
-    """Some child records were created before a failure; `created` must still be recorded."""
+    """Some child records were created before a failure; `created` must still be recorded.
 
-    def __init__(self, created: dict[str, ExternalRef], cause: Exception):
+    `unfinished`: keys of `created` that exist but are not in their desired state yet (e.g. the
+    transition to done failed); they are recorded as not applied, so the next reconcile updates
+    them instead of creating them again.
+    """
+
+    def __init__(self, created: dict[str, ExternalRef], cause: Exception, unfinished: frozenset[str] = frozenset()):
         self.created = created
         self.cause = cause
+        self.unfinished = unfinished
         super().__init__(str(cause))
 
 
@@ -71,13 +77,15 @@ class Reconciler:
         self.locks = locks or TicketLocks(str(store.engine.url.render_as_string(hide_password=False)))
 
     def reconcile(self, ticket: Ticket, targets: list[str], *, found: Mapping[str, ExternalRef | None] | None = None,
-                  assignee_from_note: bool = False) -> TicketResult:
+                  assignee_from_note: bool = False, done: Mapping[str, Outcome] | None = None) -> TicketResult:
         """Bring every target in `targets` in line with `ticket`, then write references back.
 
         `found` holds marker look-ups already made for this ticket (connector -> record, None when
         no record carries the marker), e.g. by one batched search per listing page. One is used only
         when the store has no link at all for that connector; otherwise `find` is asked as usual.
         `assignee_from_note`: the ticket's assignee comes from a link's note, not from reading it.
+        `done`: targets this cycle has already brought in line (a page's bulk create, syncd.bulk),
+        with their outcome; only the write-back is left for them.
         """
         with self.locks.hold(ticket.id), structlog.contextvars.bound_contextvars(ticket_id=ticket.id):
             result = TicketResult(ticket.id)
@@ -85,6 +93,9 @@ class Reconciler:
             read_at = None if assignee_from_note else utcnow()
             links = {ln.connector: ln for ln in self.store.links_for_ticket(ticket.id)}  # one read for all
             for name in targets:
+                if done and name in done:
+                    result.outcomes.append(done[name])
+                    continue
                 outcome, link = self._reconcile_one(ticket, self.connectors[name], links.get(name), found or {},
                                                     read_at)
                 result.outcomes.append(outcome)
@@ -170,11 +181,16 @@ class Reconciler:
         # a record created just now has no children to recover; a trusted one has them in the store
         made = self._ensure_items(ticket, connector, link, ref, desired, previous, trusted or action == "created",
                                   stored={} if new_row else None)
-        link.state, link.applied_hash = "synced", wanted_hash
-        link.applied = applied_blob(ticket, desired, self._assignee_note(ticket, link, read_at))
-        link.synced_at, link.last_error = utcnow(), None
+        self.mark_synced(ticket, link, desired, read_at, wanted_hash)
         self.store.save_link(link, new_items=made)  # one transaction: the link and its new children
         return Outcome(connector.name, action, ref), link
+
+    def mark_synced(self, ticket: Ticket, link: Link, desired: Desired, read_at: datetime | None,
+                    wanted_hash: str | None = None) -> None:
+        """Set what a link holds once its record and children are in line with `desired`."""
+        link.state, link.applied_hash = "synced", wanted_hash or desired.hash()
+        link.applied = applied_blob(ticket, desired, self._assignee_note(ticket, link, read_at))
+        link.synced_at, link.last_error = utcnow(), None
 
     def _ensure_record(self, ticket: Ticket, connector: Connector, link: Link, desired: Desired,
                        previous: Desired | None, trusted: bool, hint: Any) -> tuple[ExternalRef, str]:
@@ -217,9 +233,9 @@ class Reconciler:
         made: list[ItemLink] = []
         if missing:
             try:
-                made = self._item_links(desired, connector.create_items(ref, ticket, missing))
+                made = item_links(desired, connector.create_items(ref, ticket, missing))
             except PartialItems as exc:
-                self.store.add_items(link.id, self._item_links(desired, exc.created))
+                self.store.add_items(link.id, item_links(desired, exc.created, exc.unfinished))
                 raise exc.cause from None
             log.info("created child records", count=len(made))
             if outdated:  # updates below may fail: never lose track of children that exist
@@ -235,11 +251,6 @@ class Reconciler:
             self.store.save_items(link.id, [known[k] for k in outdated])
             log.info("updated child records", count=len(outdated))
         return made
-
-    @staticmethod
-    def _item_links(desired: Desired, made: dict[str, ExternalRef]) -> list[ItemLink]:
-        return [ItemLink(k, r.id, r.key, desired.item_hash(k), bool(desired.items[k].get("completed")))
-                for k, r in made.items()]
 
     def _plan(self, ticket: Ticket, connector: Connector, link: Link | None, desired: Desired,
               found: Mapping[str, ExternalRef | None]) -> Outcome:
@@ -348,6 +359,14 @@ def applied_blob(ticket: Ticket, desired: Desired, note: Any) -> dict[str, Any]:
     if note is not None:
         blob[assignee_note.KEY] = note
     return blob
+
+
+def item_links(desired: Desired, made: dict[str, ExternalRef], unfinished: frozenset[str] = frozenset()
+               ) -> list[ItemLink]:
+    """The store's rows for children just made, as `desired` rendered them (`unfinished`: not applied)."""
+    return [ItemLink(k, r.id, r.key, None, False) if k in unfinished else
+            ItemLink(k, r.id, r.key, desired.item_hash(k), bool(desired.items[k].get("completed")))
+            for k, r in made.items()]
 
 
 def _note_of(link: Link) -> Any:

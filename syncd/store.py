@@ -230,14 +230,46 @@ class Store:
         assert link is not None
         return link, False
 
+    def claim_creates(self, ticket_ids: list[str], connector: str) -> dict[str, Link]:
+        """`claim_create` for many tickets in one transaction: ticket id -> the row this call inserted.
+
+        If any row exists already (another worker claimed it meanwhile), nothing is inserted and
+        each ticket is claimed alone; a row someone else holds is left out of the answer.
+        """
+        now = utcnow()
+        rows = [dict(ticket_id=t, connector=connector, state="creating", created_at=now, updated_at=now)
+                for t in ticket_ids]
+        if not rows:
+            return {}
+        try:
+            with self.engine.begin() as conn:
+                inserted = conn.execute(_INSERT_LINK.returning(links.c.id, links.c.ticket_id), rows).all()
+            return {t: Link(t, connector, "creating", id=int(i)) for i, t in inserted}
+        except IntegrityError:
+            pass
+        out = {}
+        for ticket_id in ticket_ids:
+            link, new_row = self.claim_create(ticket_id, connector)
+            if new_row:
+                out[ticket_id] = link
+        return out
+
+    def save_links(self, saves: list[tuple[Link, list[ItemLink]]]) -> None:
+        """`save_link` for many links (each with its new children) in one transaction."""
+        if not saves:
+            return
+        now = utcnow()
+        values = [{"link_id": ln.id, **_link_values(ln), "updated_at": now} for ln, _ in saves]
+        rows = [row for ln, items in saves for row in _item_rows(ln.id, items)]
+        with self.engine.begin() as conn:
+            conn.execute(_UPDATE_LINK, values)
+            if rows:
+                conn.execute(_INSERT_ITEMS, rows)
+
     def save_link(self, link: Link, *, new_items: Iterable[ItemLink] = ()) -> None:
         """Write the link back; `new_items` (children just created) are inserted in the same transaction."""
         rows = _item_rows(link.id, new_items)
-        values = dict(state=link.state, external_id=link.external_id, external_key=link.external_key,
-                      external_url=link.external_url, applied_hash=link.applied_hash,
-                      applied=link.applied_json,
-                      notes_line=link.notes_line, synced_at=link.synced_at, last_error=link.last_error,
-                      updated_at=utcnow())
+        values = dict(_link_values(link), updated_at=utcnow())
         with self.engine.begin() as conn:
             conn.execute(_UPDATE_LINK, {"link_id": link.id, **values})
             if rows:
@@ -317,6 +349,12 @@ class Store:
 def _item_rows(link_id: int | None, items: Iterable[ItemLink]) -> list[dict[str, Any]]:
     return [dict(link_id=link_id, item_key=i.item_key, external_id=i.external_id, external_key=i.external_key,
                  applied_hash=i.applied_hash, completed=i.completed) for i in items]
+
+
+def _link_values(link: Link) -> dict[str, Any]:
+    return dict(state=link.state, external_id=link.external_id, external_key=link.external_key,
+                external_url=link.external_url, applied_hash=link.applied_hash, applied=link.applied_json,
+                notes_line=link.notes_line, synced_at=link.synced_at, last_error=link.last_error)
 
 
 def _link(row: Any) -> Link:

@@ -54,7 +54,7 @@ def no_secret_in(reason: str, *secrets: str) -> bool:
 def jira_source(sb: JiraSandbox, **kw: Any) -> JiraSyncBack:
     conn = JiraConnector("jira", JiraSettings(url=sb.url, email=AUTH[0], api_token=AUTH[1], project="GROWTH"),
                          policy=FAST)
-    assert conn._jira()._fields_cache  # connect now (serverInfo, then GET field once), so logs show only reads
+    assert conn.client._jira()._fields_cache  # connect now (serverInfo, then GET field once), so logs show only reads
     return JiraSyncBack(conn, **kw)
 
 

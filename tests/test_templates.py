@@ -312,8 +312,9 @@ def test_connector_sets_ours_by_id_keeps_peoples_and_lists_components_once(jira_
     ticket = Ticket.parse(make_ticket(category="retention", action_items=[]))
     first = conn.render(ticket)
     ref = conn.create(ticket, first)
-    created = [r for r in jira_sandbox.log.all() if r.method == "POST" and r.path.endswith("/issue")]
-    assert all("name" not in c for c in created[-1].json()["fields"]["components"])  # sent as ids
+    created = [r for r in jira_sandbox.log.all() if r.method == "POST" and r.path.endswith("/issue/bulk")]
+    [sent] = created[-1].json()["issueUpdates"]
+    assert sent["fields"]["components"] and all("name" not in c for c in sent["fields"]["components"])  # ids
     assert component_names(jira_sandbox, ref.key) == ["Engagement", "Retention"]
     with jira_sandbox.lock:  # a person adds one of their own
         jira_sandbox.issues[ref.key]["components"].append(jira_sandbox.projects["GROWTH"]["components"][1]["id"])

@@ -77,7 +77,8 @@ class Faults:
     happens), `drop` (the connection is closed without any answer). `fail_next` / `drop_next`
     force the fate of the next N requests (before any roll). With `drop_after_apply` a dropped
     request is served first and only its answer is lost — the write happened, the client cannot
-    know. `injected` counts the fates dealt, so a test can prove the chaos really happened.
+    know. `path_suffix` limits every fate to requests whose path ends with it (e.g. `/issue/bulk`).
+    `injected` counts the fates dealt, so a test can prove the chaos really happened.
     Change knobs while a sandbox serves with `set(...)` (reseeds when given `seed`) and `clear()`.
     """
 
@@ -92,6 +93,7 @@ class Faults:
     drop_rate: float = 0.0
     drop_next: int = 0
     drop_after_apply: bool = False
+    path_suffix: str = ""
     injected: Counter = field(default_factory=Counter, repr=False)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -112,10 +114,13 @@ class Faults:
 
     def clear(self) -> "Faults":
         """No more faults from now on (the counts of those injected so far are kept)."""
-        return self.set(error_rate=0.0, throttle_rate=0.0, slow_rate=0.0, drop_rate=0.0, fail_next=0, drop_next=0)
+        return self.set(error_rate=0.0, throttle_rate=0.0, slow_rate=0.0, drop_rate=0.0, fail_next=0, drop_next=0,
+                        path_suffix="")
 
-    def pick(self) -> str | None:
+    def pick(self, path: str = "") -> str | None:
         """Decide this request's fate: None (serve it), 'fail', 'drop', 'error', 'throttle' or 'slow'."""
+        if not path.endswith(self.path_suffix):
+            return None
         fate = self._pick()
         if fate is not None:
             with self._lock:
@@ -173,7 +178,7 @@ class Recorder:
                         write=method in WRITE_METHODS)
         scope.setdefault("state", {})
 
-        fate = self.faults.pick()
+        fate = self.faults.pick(scope["path"])
         if fate in ("error", "fail"):
             response: Response = JSONResponse({"error": "injected fault"}, status_code=self.faults.fail_status
                                               if fate == "fail" else 500)

@@ -1,0 +1,226 @@
+"""A poll's bulk create (syncd.bulk): a page's new JIRA issues and sub-tasks in `issue/bulk` calls.
+
+What users rely on: the first sync of a big backlog takes a few calls per page instead of two
+per ticket, and still never duplicates — a bulk call that fails, is rejected in part, or whose
+answer is lost leaves its tickets to the per-ticket path, which finishes them exactly once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import signal
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+from syncd.locks import TicketLocks
+from syncd.sandbox.cogny import CognySandbox
+from syncd.sandbox.jira import JiraSandbox
+from syncd.sandbox.tickets import generate_tickets
+from syncd.store import ItemLink, Store
+from tests.conftest import free_port, run_cli
+from tests.test_e2e_daemon import SECRET, Daemon
+from tests.helpers import ENV, jira_issues, jira_settings, marker_of, write_config
+from tests.test_e2e_jira import assert_mirrored_exactly_once
+
+PAGE = 100  # the Cogny client's default page size
+
+
+@pytest.fixture
+def tickets() -> list[dict[str, Any]]:
+    return generate_tickets(130, seed=11)
+
+
+@pytest.fixture
+def cogny(tickets: list[dict[str, Any]]) -> Iterator[CognySandbox]:
+    with CognySandbox(tickets) as sb:
+        yield sb
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, cogny: CognySandbox, jira: JiraSandbox) -> Path:
+    return write_config(tmp_path / "syncd.yaml", cogny.url, {"jira": jira_settings(jira.url)})
+
+
+def run(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli("run-once", "-c", str(cfg), *args, env=ENV)
+
+
+def posts(jira: JiraSandbox, suffix: str) -> list[Any]:
+    return [r for r in jira.log.all() if r.method == "POST" and r.path.endswith(suffix)]
+
+
+@pytest.mark.e2e
+def test_first_sync_creates_each_pages_issues_and_sub_tasks_in_bulk(
+        cfg: Path, cogny: CognySandbox, jira: JiraSandbox, tickets: list[dict[str, Any]]) -> None:
+    result = run(cfg)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_mirrored_exactly_once(cogny, jira)
+    pages = [tickets[i:i + PAGE] for i in range(0, len(tickets), PAGE)]
+    expected = sum(math.ceil(len(p) / 50) + math.ceil(sum(len(t["action_items"]) for t in p) / 50) for p in pages)
+    bulk = posts(jira, "/issue/bulk")
+    assert len(bulk) == expected  # e.g. 2 + 3 for a page of 100 tickets with 150 action items
+    assert all(r.status == 201 and len(r.json()["issueUpdates"]) <= 50 for r in bulk)
+    assert posts(jira, "/issue") == []  # not one issue created alone
+    assert f'"jira_created": {len(tickets)}' in result.stderr  # reported as created, not as unchanged
+    status = run_cli("status", "-c", str(cfg), env=ENV)
+    assert status.returncode == 0 and "creating" not in status.stdout  # every link finished
+    jira.log.clear()
+    again = run(cfg)
+    assert again.returncode == 0 and jira.log.writes() == []
+
+
+@pytest.mark.e2e
+def test_a_bulk_call_whose_answer_is_lost_duplicates_nothing(
+        cfg: Path, cogny: CognySandbox, jira: JiraSandbox) -> None:
+    # The first issue/bulk is applied by JIRA, then the connection drops: syncd cannot know
+    # the 50 issues exist. Their tickets go to the per-ticket path, which finds them by marker.
+    jira.faults.set(path_suffix="/issue/bulk", drop_next=1, drop_after_apply=True)
+    result = run(cfg)
+    assert jira.faults.injected["drop"] == 1
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_mirrored_exactly_once(cogny, jira)
+    searched = [r for r in jira.log.all() if r.path.endswith("/search/jql")]
+    assert len(searched) >= 50  # one marker look-up per ticket of the lost call
+    assert "bulk create left a ticket to its worker" in result.stderr
+
+
+@pytest.mark.e2e
+def test_failed_bulk_calls_fall_back_to_one_ticket_at_a_time(
+        cfg: Path, cogny: CognySandbox, jira: JiraSandbox) -> None:
+    jira.faults.set(path_suffix="/issue/bulk", fail_next=2)  # both calls for page 1's 100 issues: 500
+    result = run(cfg)
+    assert jira.faults.injected["fail"] == 2
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_mirrored_exactly_once(cogny, jira)
+    alone = [r for r in posts(jira, "/issue/bulk") if r.status == 201 and len(r.json()["issueUpdates"]) == 1
+             and "parent" not in r.json()["issueUpdates"][0]["fields"]]
+    assert len(alone) == PAGE  # page 1 went one ticket at a time; page 2 still in bulk
+
+
+@pytest.mark.e2e
+def test_elements_jira_rejects_fail_their_tickets_alone(
+        tmp_path: Path, cogny: CognySandbox, jira: JiraSandbox, tickets: list[dict[str, Any]]) -> None:
+    lows = {t["id"] for t in tickets if t["priority"] == "low"}
+    cfg = write_config(tmp_path / "syncd.yaml", cogny.url, {"jira": jira_settings(
+        jira.url, priority_map={"critical": "Highest", "high": "High", "medium": "Medium", "low": "Trivial"})})
+    result = run(cfg)
+    assert result.returncode == 1
+    assert "priority" in result.stdout and sorted(lows)[0] in result.stdout
+    assert {marker_of(i) for i in jira_issues(jira, subtasks=False)} == set(cogny.tickets) - lows
+    rejected = [r for r in posts(jira, "/issue/bulk") if r.status == 201 and len(r.json()["issueUpdates"]) > 1]
+    assert rejected, "the accepted issues still went in bulk"
+
+
+@pytest.mark.e2e
+def test_a_done_sub_task_whose_transition_failed_is_moved_later_never_created_twice(
+        tmp_path: Path, jira: JiraSandbox) -> None:
+    [ticket] = generate_tickets(1, seed=5)
+    ticket["status"] = "open"
+    ticket["action_items"] = [{"title": title, "description": "", "estimated_hours": 2, "completed": done}
+                              for title, done in (("Audit the funnel", True), ("Fix the form", False))]
+    with CognySandbox([ticket]) as cogny:
+        cfg = write_config(tmp_path / "syncd.yaml", cogny.url, {"jira": jira_settings(jira.url)},
+                           extra={"sync": {"max_attempts": 2}})
+
+        def subtasks() -> dict[str, str]:
+            return {s["summary"]: s["status"] for s in jira_issues(jira, subtasks=True)}
+
+        # the bulk stage creates both sub-tasks, then cannot move the done one (GET transitions: 500 twice);
+        # the ticket's worker finishes it: it updates the recorded sub-task instead of creating it again
+        jira.faults.set(path_suffix="/transitions", fail_next=2)
+        first = run(cfg)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert jira.faults.injected["fail"] == 2
+        titles = [a["title"] for a in ticket["action_items"]]
+        assert subtasks() == {titles[0]: "Done", titles[1]: "To Do"}
+
+        # the per-ticket path alike: a new item, already done, whose move fails; the next run moves it
+        items = cogny.ticket(ticket["id"])["action_items"] + [
+            {"title": "Ship it", "description": "", "estimated_hours": 1, "completed": True}]
+        cogny.edit_ticket(ticket["id"], action_items=items)
+        jira.faults.set(path_suffix="/transitions", fail_next=2)
+        assert run(cfg).returncode == 1
+        assert subtasks()["Ship it"] == "To Do"
+        assert run(cfg).returncode == 0
+        assert subtasks() == {titles[0]: "Done", titles[1]: "To Do", "Ship it": "Done"}
+        assert len(jira_issues(jira, subtasks=True)) == 3  # never a second "Ship it"
+
+
+@pytest.mark.e2e
+def test_dry_run_creates_nothing_in_bulk(cfg: Path, jira: JiraSandbox, tmp_path: Path) -> None:
+    result = run(cfg, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert jira.issues == {} and posts(jira, "/issue/bulk") == []
+
+
+@pytest.mark.e2e
+def test_the_daemons_poll_creates_in_bulk_and_counts_it_in_metrics(
+        tmp_path: Path, cogny: CognySandbox, jira: JiraSandbox, tickets: list[dict[str, Any]]) -> None:
+    port = free_port()
+    cfg = write_config(tmp_path / "syncd.yaml", cogny.url, {"jira": jira_settings(jira.url)}, extra={
+        "webhook": {"host": "127.0.0.1", "port": port, "secret": SECRET}, "schedule": {"interval_seconds": 3600}})
+    daemon = Daemon(cfg, port, tmp_path / "daemon.log").start().wait_first_cycle()
+    try:
+        text = httpx.get(f"{daemon.url}/metrics", timeout=10).text
+    finally:
+        daemon.stop(signal.SIGTERM)
+    assert_mirrored_exactly_once(cogny, jira)
+    assert posts(jira, "/issue") == [] and posts(jira, "/issue/bulk")
+
+    def sample(name: str, outcome: str) -> float:
+        found = re.search(rf'^{name}{{connector="jira",outcome="{outcome}"}} ([0-9.e+]+)$', text, re.M)
+        return float(found.group(1)) if found else 0.0
+    assert sample("syncd_bulk_create_tickets_total", "created") == len(tickets)
+    assert sample("syncd_bulk_create_tickets_total", "left") == 0
+    assert sample("syncd_reconcile_total", "created") == len(tickets)  # counted once, not again as unchanged
+    assert sample("syncd_reconcile_total", "unchanged") == 0
+
+
+# -- the store and the locks the stage relies on ----------------------------------------------------
+def test_claim_creates_inserts_every_row_in_one_go_and_leaves_out_rows_it_did_not_insert(store_url: str) -> None:
+    store = Store.open(store_url)
+    theirs = store.begin_create("tkt_b", "jira")
+    claimed = store.claim_creates(["tkt_a", "tkt_b", "tkt_c"], "jira")
+    assert sorted(claimed) == ["tkt_a", "tkt_c"]  # tkt_b is someone else's intent
+    assert all(ln.state == "creating" and ln.id for ln in claimed.values())
+    assert claimed["tkt_a"].id != theirs.id
+    assert store.claim_creates(["tkt_a"], "jira") == {}  # never a second intent
+    link = claimed["tkt_a"]
+    link.state, link.external_id, link.external_key = "synced", "10001", "GROWTH-1"
+    store.save_links([(link, [ItemLink("Do A", "10002", "GROWTH-2", "h1")]), (claimed["tkt_c"], [])])
+    assert store.get_link("tkt_a", "jira").state == "synced"
+    assert set(store.items(link.id)) == {"Do A"}
+    assert store.get_link("tkt_c", "jira").state == "creating"
+    store.close()
+
+
+def test_try_hold_many_skips_tickets_being_reconciled_and_releases_the_rest(store_url: str) -> None:
+    locks = TicketLocks(store_url)
+    entered, leave = threading.Event(), threading.Event()
+
+    def busy() -> None:
+        with locks.hold("tkt_busy"):
+            entered.set()
+            leave.wait(10)
+
+    worker = threading.Thread(target=busy)
+    worker.start()
+    try:
+        assert entered.wait(10)
+        with locks.try_hold_many(["tkt_1", "tkt_busy", "tkt_2"]) as held:
+            assert held == {"tkt_1", "tkt_2"}
+            other = TicketLocks(store_url)  # another replica: on PostgreSQL, the advisory locks say no
+            with other.try_hold_many(["tkt_1", "tkt_3"]) as theirs:
+                assert theirs == ({"tkt_3"} if store_url.startswith("postgresql") else {"tkt_1", "tkt_3"})
+    finally:
+        leave.set()
+        worker.join(10)
+    with locks.try_hold_many(["tkt_1", "tkt_busy"]) as held:  # everything was released
+        assert held == {"tkt_1", "tkt_busy"}
+    assert locks._locks == {}  # nothing kept per ticket once released
