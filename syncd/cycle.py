@@ -3,7 +3,8 @@
 `syncd run-once` is exactly one cycle; the daemon's scheduler runs the same function.
 The listing thread plans each page (syncd.page_plan): one store query for the page's links,
 unchanged tickets settled on the spot (render and hash; no thread, query or call), one marker
-search per connector for the new ones. The rest is reconciled concurrently (bounded by
+search per connector for the new ones, whose records it then creates in bulk where the
+connector can (syncd.bulk). The rest is reconciled concurrently (bounded by
 `sync.concurrency`): the APIs allow it, and per-ticket order still holds because one ticket is
 reconciled by one worker at a time.
 """
@@ -20,7 +21,7 @@ from typing import Any, Callable, Generator, Iterator, TypeVar
 
 import structlog
 
-from syncd import metrics
+from syncd import bulk, metrics
 from syncd.config import Config
 from syncd.errors import NotFound, SyncdError, TicketDataError
 from syncd.models import Ticket
@@ -261,6 +262,7 @@ def _run_page(planner: PagePlanner, raws: list[Any], pool: ThreadPoolExecutor, r
     if should_stop():
         return False
     settled, work = planner.plan(raws)
+    bulk.create_page(reconciler, work)  # new records first, a page at a time; workers write notes back
     collector.report.seen += len(settled)
     for result in settled:
         collector.add(result)

@@ -5,9 +5,8 @@ whose records and notes are already right is settled right there: render, hash, 
 thread, no further query, no call (`Reconciler.settled`). For the others it prepares what the
 workers would otherwise ask one ticket at a time: the marker look-ups of tickets that have no
 link yet, one `find_many` per connector for the whole page (`syncd.connector.BatchFinder`), and
-whether a ticket must be read in full first because the listing omits its assignee. Tickets
-new to a connector that can create in bulk get their records made here, a page at a time
-(`syncd.bulk`); their workers then only write the notes back.
+whether a ticket must be read in full first because the listing omits its assignee. With the
+marker look-ups done, `syncd.bulk` creates the page's new records in bulk before the workers run.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from typing import Any, Iterable
 
 import structlog
 
-from syncd import bulk, routing
+from syncd import routing
 from syncd.config import Config
 from syncd.connector import BatchFinder, ExternalRef
 from syncd.errors import TicketDataError
@@ -38,7 +37,7 @@ class Work:
     found: dict[str, ExternalRef | None] = field(default_factory=dict)  # connector -> marker look-up
     read_first: bool = False  # a target renders the assignee, which the listing omits: GET the ticket
     assignee_from_note: bool = False  # ... or a link's note proved it (syncd.assignee_note)
-    done: dict[str, Outcome] = field(default_factory=dict)  # connector -> created here in bulk
+    done: dict[str, Outcome] = field(default_factory=dict)  # connector -> created by syncd.bulk
 
 
 class PagePlanner:
@@ -66,7 +65,6 @@ class PagePlanner:
                                  assignee_from_note=noted is not ticket))
         if links is not None:
             self._look_up_markers(work, links)
-            self._create_new(work, links)
         return done, work
 
     def _route(self, raws: list[Any]) -> tuple[list[TicketResult], list[tuple[Ticket, list[str]]]]:
@@ -112,10 +110,3 @@ class PagePlanner:
             for item in new:
                 if item.ticket.id in found:
                     item.found[name] = found[item.ticket.id]
-
-    def _create_new(self, work: list[Work], links: dict[str, dict[str, Link]]) -> None:
-        """Per connector, one bulk create for the page's tickets that no record there carries yet."""
-        for name in self.names:
-            new = [w for w in work if name in w.targets and not w.read_first and name in w.found
-                   and w.found[name] is None and name not in links.get(w.ticket.id, {})]
-            bulk.create_new(self.reconciler, name, new)
