@@ -37,15 +37,18 @@ log = structlog.get_logger("syncd.bulk")
 
 def create_page(reconciler: Reconciler, work: list[Work]) -> None:
     """Per connector, one bulk create for the page's tickets whose marker no record carries."""
-    for name in reconciler.connectors:
-        create_new(reconciler, name, [w for w in work if name in w.targets and not w.read_first
-                                      and name in w.found and w.found[name] is None])
+    if reconciler.dry_run:
+        return
+    for name, connector in reconciler.connectors.items():
+        if isinstance(connector, BatchCreator):
+            _create_new(reconciler, name, [w for w in work if name in w.targets and not w.read_first
+                                           and name in w.found and w.found[name] is None])
 
 
-def create_new(reconciler: Reconciler, name: str, works: list[Work]) -> None:
-    """Create connector `name`'s records for `works` (all new there); each success lands in `Work.done`."""
+def _create_new(reconciler: Reconciler, name: str, works: list[Work]) -> None:
+    """Create BatchCreator `name`'s records for `works` (all new there); each success lands in `Work.done`."""
     connector = reconciler.connectors[name]
-    if reconciler.dry_run or not isinstance(connector, BatchCreator) or not works:
+    if not works:
         return
     by_id = {w.ticket.id: w for w in works}
     try:

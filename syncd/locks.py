@@ -27,9 +27,7 @@ class TicketLocks:
 
     @contextmanager
     def hold(self, ticket_id: str) -> Iterator[None]:
-        with self._guard:
-            lock = self._locks.setdefault(ticket_id, threading.Lock())
-            self._users[ticket_id] += 1
+        lock = self._enter(ticket_id)
         try:
             with lock, self._across_replicas(ticket_id):
                 yield
@@ -47,9 +45,7 @@ class TicketLocks:
         held: dict[str, threading.Lock] = {}
         try:
             for ticket_id in dict.fromkeys(ticket_ids):
-                with self._guard:
-                    lock = self._locks.setdefault(ticket_id, threading.Lock())
-                    self._users[ticket_id] += 1
+                lock = self._enter(ticket_id)
                 if lock.acquire(blocking=False):
                     held[ticket_id] = lock
                 else:
@@ -63,6 +59,12 @@ class TicketLocks:
             for ticket_id, lock in held.items():
                 lock.release()
                 self._leave(ticket_id)
+
+    def _enter(self, ticket_id: str) -> threading.Lock:
+        """The ticket's lock, counted as in use until `_leave` (then forgotten if nobody else uses it)."""
+        with self._guard:
+            self._users[ticket_id] += 1
+            return self._locks.setdefault(ticket_id, threading.Lock())
 
     def _leave(self, ticket_id: str) -> None:
         with self._guard:

@@ -259,7 +259,10 @@ class Store:
         if not saves:
             return
         now = utcnow()
-        values = [{"link_id": ln.id, **_link_values(ln), "updated_at": now} for ln, _ in saves]
+        values = [dict(link_id=ln.id, state=ln.state, external_id=ln.external_id, external_key=ln.external_key,
+                       external_url=ln.external_url, applied_hash=ln.applied_hash, applied=ln.applied_json,
+                       notes_line=ln.notes_line, synced_at=ln.synced_at, last_error=ln.last_error, updated_at=now)
+                  for ln, _ in saves]
         rows = [row for ln, items in saves for row in _item_rows(ln.id, items)]
         with self.engine.begin() as conn:
             conn.execute(_UPDATE_LINK, values)
@@ -268,12 +271,7 @@ class Store:
 
     def save_link(self, link: Link, *, new_items: Iterable[ItemLink] = ()) -> None:
         """Write the link back; `new_items` (children just created) are inserted in the same transaction."""
-        rows = _item_rows(link.id, new_items)
-        values = dict(_link_values(link), updated_at=utcnow())
-        with self.engine.begin() as conn:
-            conn.execute(_UPDATE_LINK, {"link_id": link.id, **values})
-            if rows:
-                conn.execute(_INSERT_ITEMS, rows)
+        self.save_links([(link, list(new_items))])
 
     def set_notes_lines(self, updates: Iterable[tuple[int, str | None]]) -> None:
         rows = [{"link_id": link_id, "notes_line": line} for link_id, line in updates]
@@ -349,12 +347,6 @@ class Store:
 def _item_rows(link_id: int | None, items: Iterable[ItemLink]) -> list[dict[str, Any]]:
     return [dict(link_id=link_id, item_key=i.item_key, external_id=i.external_id, external_key=i.external_key,
                  applied_hash=i.applied_hash, completed=i.completed) for i in items]
-
-
-def _link_values(link: Link) -> dict[str, Any]:
-    return dict(state=link.state, external_id=link.external_id, external_key=link.external_key,
-                external_url=link.external_url, applied_hash=link.applied_hash, applied=link.applied_json,
-                notes_line=link.notes_line, synced_at=link.synced_at, last_error=link.last_error)
 
 
 def _link(row: Any) -> Link:

@@ -11,13 +11,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pytest
 
 from syncd import redact
 
 if TYPE_CHECKING:
+    from syncd.sandbox.cogny import CognySandbox
     from syncd.sandbox.jira import JiraSandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,6 +107,23 @@ def jira() -> Iterator["JiraSandbox"]:
 
     with JiraSandbox() as sb:
         yield sb
+
+
+@pytest.fixture
+def cogny(tickets: list[dict[str, Any]]) -> Iterator["CognySandbox"]:
+    """A Cogny sandbox holding the requesting module's `tickets` (modules with other needs define their own)."""
+    from syncd.sandbox.cogny import CognySandbox
+
+    with CognySandbox(tickets) as sb:
+        yield sb
+
+
+@pytest.fixture
+def cfg(tmp_path: Path, cogny: "CognySandbox", jira: "JiraSandbox") -> Path:
+    """A syncd.yaml mirroring `cogny` into `jira`, store in tmp_path."""
+    from tests.helpers import jira_settings, write_config
+
+    return write_config(tmp_path / "syncd.yaml", cogny.url, {"jira": jira_settings(jira.url)})
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -10,10 +10,9 @@ from __future__ import annotations
 import math
 import re
 import signal
-import subprocess
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -26,7 +25,7 @@ from syncd.store import ItemLink, Store
 from tests.conftest import free_port, run_cli
 from tests.test_e2e_daemon import SECRET, Daemon
 from tests.helpers import ENV, jira_issues, jira_settings, marker_of, write_config
-from tests.test_e2e_jira import assert_mirrored_exactly_once
+from tests.test_e2e_jira import assert_mirrored_exactly_once, run  # `cogny` and `cfg`: tests/conftest.py
 
 PAGE = 100  # the Cogny client's default page size
 
@@ -34,21 +33,6 @@ PAGE = 100  # the Cogny client's default page size
 @pytest.fixture
 def tickets() -> list[dict[str, Any]]:
     return generate_tickets(130, seed=11)
-
-
-@pytest.fixture
-def cogny(tickets: list[dict[str, Any]]) -> Iterator[CognySandbox]:
-    with CognySandbox(tickets) as sb:
-        yield sb
-
-
-@pytest.fixture
-def cfg(tmp_path: Path, cogny: CognySandbox, jira: JiraSandbox) -> Path:
-    return write_config(tmp_path / "syncd.yaml", cogny.url, {"jira": jira_settings(jira.url)})
-
-
-def run(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_cli("run-once", "-c", str(cfg), *args, env=ENV)
 
 
 def posts(jira: JiraSandbox, suffix: str) -> list[Any]:

@@ -10,7 +10,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -29,17 +29,6 @@ def tickets() -> list[dict[str, Any]]:
     items = generate_tickets(30, seed=7)
     items[0]["notes"] = "Owner: growth team.\nKeep this line."
     return items
-
-
-@pytest.fixture
-def cogny(tickets: list[dict[str, Any]]) -> Iterator[CognySandbox]:
-    with CognySandbox(tickets) as sb:
-        yield sb
-
-
-@pytest.fixture
-def cfg(tmp_path: Path, cogny: CognySandbox, jira: JiraSandbox) -> Path:
-    return write_config(tmp_path / "syncd.yaml", cogny.url, {"jira": jira_settings(jira.url)})
 
 
 def run(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
