@@ -6,7 +6,7 @@ Cogny and JIRA sandboxes for each contestant:
 
 - syncd: `syncd run-once` (one JIRA connector) three times on the same store, as cron runs it;
 - the docs' script: `sync_tickets_to_jira("wh_123abc", "GROWTH")` from the Cogny API reference
-  (../shared/cogny-api/growth-tickets-api.txt, "Integration Examples → Sync to JIRA"),
+  (its growth-tickets page, "Integration Examples → Sync to JIRA"),
   reimplemented statement for statement against the sandboxes, three times.
 
 Per run: external calls per ticket, by service, beside the minimum the APIs allow for a new

@@ -211,7 +211,7 @@ def measure(args: argparse.Namespace, sb: Sandboxes, daemon: subprocess.Popen, p
     print(f"result (daemon CPU during the {args.events:,}-event round: {daemon_cpu:.1f} s):")
     report_round(f"report.completed (stored as ignored), {args.clients} clients", main_round, target=True)
     if ticket_round is not None and drain is not None:
-        report_round(f"ticket.updated for unknown tickets (worker fetches each: 404 → ignored)", ticket_round)
+        report_round("ticket.updated for unknown tickets (worker fetches each: 404 → ignored)", ticket_round)
         drained, drain_s, fetched = drain
         common.line("    worker drain", f"{'all done' if drained else 'NOT drained'} {drain_s:.1f} s after the "
                     f"first send; {fetched} Cogny fetches ({fetched / drain_s:,.0f}/s)")

@@ -1,7 +1,7 @@
 """The `jira` library's client, connected on first use and driven through syncd's HTTP policy.
 
 The library's own retries are off: its requests session is mounted on syncd's adapter, so JIRA
-gets the same retry, backoff and pacing as every other service (DESIGN invariant 4). Errors
+gets the same retry, backoff and pacing as every other service (docs/design.md invariant 4). Errors
 come back as `ConnectorError`s built from JIRA's answer body, never from `JIRAError`'s text,
 which embeds the request headers (credentials).
 """

@@ -3,7 +3,7 @@
 Where a Linear value comes from: title ← title; description ← description, facts and link in
 Markdown (ticket text escaped); priority ← `priority_map` (0 none, 1 urgent … 4 low); labels ←
 `label_ids` plus the category's `category_map` label ids; project ← `project_id`; state ←
-`done_state` / `canceled_state` when the ticket is completed / dismissed. Marker (DESIGN
+`done_state` / `canceled_state` when the ticket is completed / dismissed. Marker (docs/design.md
 invariant 1): an attachment with url = the ticket URL (`attachmentCreate` upserts on issue + url,
 `attachmentsForURL` finds it). Issues also get a client-chosen id derived from (team, ticket),
 sub-issues from (parent, item title), so a crash between `issueCreate` and `attachmentCreate`, or

@@ -4,7 +4,7 @@ For each connector that is a `BatchCreator`, the page's tickets that have no lin
 whose marker no record carries (the page's `find_many` said so) are created together:
 
 1. hold their ticket locks — those free right now; a busy ticket is left to its worker;
-2. claim them in one transaction: `creating` rows, the intent (DESIGN invariant 1);
+2. claim them in one transaction: `creating` rows, the intent (docs/design.md invariant 1);
 3. create the records (`create_many`) and record their ids, still `creating` (one transaction);
 4. create all their children (`create_items_many`), then mark each link synced together with
    its children (one transaction).

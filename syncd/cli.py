@@ -21,7 +21,8 @@ from syncd.startup import loading
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 app = typer.Typer(help="Mirror Cogny growth tickets into JIRA, Linear, Asana and Slack.",
-                  no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+                  no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  pretty_exceptions_enable=False)
 routes_app = typer.Typer(help="Inspect routing.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the mapping store.", no_args_is_help=True)
 links_app = typer.Typer(help="Show where tickets went.", no_args_is_help=True)
@@ -49,7 +50,11 @@ def main_options(
     log_json: Optional[bool] = typer.Option(None, "--log-json/--log-console",
                                             help="Log format (default: JSON unless stderr is a terminal)."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    debug: bool = typer.Option(False, "--debug", help="On an unexpected error, show the traceback "
+                               "(also SYNCD_DEBUG=1)."),
 ) -> None:
+    if debug:
+        os.environ["SYNCD_DEBUG"] = "1"
     if log_level not in log_mod.LEVELS:
         raise typer.BadParameter(f"must be one of {', '.join(log_mod.LEVELS)}", param_hint="--log-level")
     log_mod.configure(log_level, json=log_json)
@@ -381,6 +386,19 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # an unexpected error: one line, the traceback only on request
+        if os.environ.get("SYNCD_DEBUG", "") not in ("", "0"):
+            raise
+        err.print(unexpected_error_line(sys.argv[1:], exc), markup=False)
+        sys.exit(EXIT_FAILED)
+
+
+def unexpected_error_line(argv: list[str], exc: BaseException) -> str:
+    """`syncd demo: failed: <error> (...)`: what failed and what to do, on one line."""
+    command = next((a for a in argv if not a.startswith("-")), "")
+    message = " ".join(str(exc).split()) or "no message"
+    return (f"syncd {command}: failed: {type(exc).__name__}: {redact(message)} "
+            "(run it again with --debug or SYNCD_DEBUG=1 to see the traceback)").replace("syncd : ", "syncd: ")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Client for the Cogny API (`../shared/cogny-api/`): tickets, paging, errors as exceptions."""
+"""Client for the Cogny API (docs/design.md sums up its contract): tickets, paging, errors as exceptions."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ States: pending → running → done; failures go back to pending with exponenti
 after `max_attempts` to dead (visible and retryable from the CLI). Event types that need no
 work are stored as `ignored`, so a repeated delivery is still recognised by its id.
 
-Per-ticket order (DESIGN invariant 3): `claim` never hands out a ticket that has an event in
+Per-ticket order (docs/design.md invariant 3): `claim` never hands out a ticket that has an event in
 `running` under a live lease, and it hands out all pending events of one ticket together —
 the worker reconciles the ticket once, fresh from Cogny, which serves every one of them.
 """

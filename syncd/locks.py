@@ -1,4 +1,4 @@
-"""Per-ticket mutual exclusion (DESIGN invariant 3): two workers never reconcile one ticket at once."""
+"""Per-ticket mutual exclusion (docs/design.md invariant 3): two workers never reconcile one ticket at once."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 
 class TicketLocks:
-    """Per-ticket mutual exclusion (DESIGN invariant 3): in this process, and across replicas.
+    """Per-ticket mutual exclusion (docs/design.md invariant 3): in this process, and across replicas.
 
     With a PostgreSQL store, a session advisory lock keyed by the ticket id is also held for the
     whole reconcile, so two replicas never work on one ticket at once.

@@ -4,7 +4,7 @@ For each (ticket, connector): render the desired record, compare its hash with t
 applied, and only when they differ create or update — then write the references back into
 the ticket's notes with at most one PATCH. Poll cycles and webhook events both end here.
 
-Crash safety (DESIGN invariant 1): the link row is written in state `creating` before the
+Crash safety (docs/design.md invariant 1): the link row is written in state `creating` before the
 external create, and a link that is missing or still `creating` is looked up by its marker
 before anything is created, so a crash, a retry or a lost database never makes a duplicate.
 """

@@ -7,7 +7,7 @@
     GET  /metrics        Prometheus text format
     POST /-/reload       reload the config (loopback clients only)
 
-An event is acknowledged only after it is committed to the inbox (DESIGN invariant 2).
+An event is acknowledged only after it is committed to the inbox (docs/design.md invariant 2).
 Commits are grouped: a writer thread stores whatever arrived meanwhile in one transaction,
 so a burst of deliveries costs a few commits, not one each.
 """

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from syncd.sandbox.jira import JiraSandbox
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
 
 
 @pytest.fixture(autouse=True)

@@ -21,13 +21,12 @@ from syncd.errors import ConnectorError
 from syncd.http import RetryPolicy
 from syncd.models import Ticket
 from syncd.reconcile import PartialItems, Reconciler
-from syncd.sandbox.asana import SPEC_PATH, AsanaSandbox
+from syncd.sandbox import specs
+from syncd.sandbox.asana import AsanaSandbox
 from syncd.sandbox.openapi import OpenAPI, load_spec
 from syncd.sandbox.tickets import make_ticket
 from syncd.store import Store
 
-pytestmark = pytest.mark.skipif(not SPEC_PATH.is_file(), reason=f"Asana's OpenAPI spec is not at {SPEC_PATH} "
-                                                                 "(shared/specs absent)")
 TOKEN = "asana-sandbox"
 FAST = RetryPolicy(max_attempts=4, backoff=0.01, max_backoff=0.05, timeout=5)
 BODY_OPS = {("POST", "tasks"): "/tasks", ("PUT", "task"): "/tasks/{task_gid}",
@@ -244,7 +243,7 @@ def test_every_body_syncd_sent_validates_against_the_published_spec(asana: Asana
     rec, t = engine(tmp_path, connector(asana, section_gid=asana.section_gid)), ticket()
     sync(rec, t)
     sync(rec, Ticket.parse({**items_done(t, 0).model_dump(), "title": "Renamed", "status": "completed"}))
-    spec = OpenAPI(load_spec(SPEC_PATH).doc)  # a fresh validator, not the sandbox's
+    spec = OpenAPI(load_spec(specs.ASANA).doc)  # a fresh validator, not the sandbox's
     checked = 0
     for r in _from_syncd(asana):
         if not r.write:

@@ -37,11 +37,10 @@ from syncd.sandbox.tickets import generate_tickets
 from syncd.sandboxes import KINDS
 from syncd.signatures import sign_headers
 from syncd.store import create_engine
-from tests.conftest import SHARED, _pg_bindir, free_port, run_cli
+from tests.conftest import _pg_bindir, free_port, run_cli
 from tests.helpers import ENV, jira_issues, marker_of, write_config
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e]
-needs_specs = pytest.mark.skipif(not (SHARED / "specs").exists(), reason="vendor specs (../shared/specs) absent")
 
 HOOK_SECRET = "whsec_chaos_secret_123"
 LABELS = {"jira": "JIRA", "slack": "Slack", "linear": "Linear", "asana": "Asana"}
@@ -307,7 +306,6 @@ STORM = dict(error_rate=0.20, throttle_rate=0.10, slow_rate=0.05, slow_seconds=1
              drop_rate=0.03, drop_after_apply=True)
 
 
-@needs_specs
 def test_flaky_services_converge_to_exactly_once(tmp_path: Path) -> None:
     """20 % 5xx, 10 % 429, 5 % slower than the 1 s timeout, 3 % answers lost after the write, everywhere.
 
@@ -353,7 +351,6 @@ def integrity(db: Path) -> str:
         return conn.execute("PRAGMA integrity_check").fetchone()[0]
 
 
-@needs_specs
 def test_run_once_sigkilled_ten_times_then_completes_exactly_once(tmp_path: Path) -> None:
     tickets = generate_tickets(200, seed=21)
     both = ("jira", "linear")

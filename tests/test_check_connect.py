@@ -12,10 +12,10 @@ from syncd.sandbox.jira import JiraSandbox
 from syncd.sandbox.linear import LinearSandbox
 from syncd.sandbox.slack import SlackSandbox
 from syncd.sandboxes import KINDS
-from tests.conftest import SHARED, free_port, run_cli
+from tests.conftest import free_port, run_cli
 from tests.helpers import ENV, write_config
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not (SHARED / "specs").exists(), reason="vendor specs absent")]
+pytestmark = [pytest.mark.e2e]
 
 
 def test_all_checks_pass_then_bad_credentials_are_named(tmp_path: Path) -> None:

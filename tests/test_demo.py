@@ -42,3 +42,19 @@ def test_demo_cli_exits_zero(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     for heading in ("tickets found in Cogny", "created where", "second sync", "signed webhook", "flows back", "config:"):
         assert heading in result.stdout
+
+
+def test_demo_failure_is_one_line_and_the_traceback_is_on_request(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "a-file"
+    not_a_dir.write_text("in the way")
+    plain = run_cli("demo", "--workdir", str(not_a_dir), timeout=90, env={"SYNCD_DEBUG": ""})
+    assert plain.returncode == 1
+    lines = plain.stderr.strip().splitlines()
+    assert len(lines) == 1, plain.stderr
+    assert lines[0].startswith("syncd demo: failed: FileExistsError: ") and str(not_a_dir) in lines[0]
+    assert "--debug" in lines[0] and "Traceback" not in plain.stderr
+
+    for args, env in ((("--debug", "demo"), {}), (("demo",), {"SYNCD_DEBUG": "1"})):
+        verbose = run_cli(*args, "--workdir", str(not_a_dir), timeout=90, env=env)
+        assert verbose.returncode == 1
+        assert "Traceback (most recent call last)" in verbose.stderr and "FileExistsError" in verbose.stderr

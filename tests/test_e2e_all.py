@@ -15,11 +15,10 @@ from syncd.sandbox.linear import LinearSandbox
 from syncd.sandbox.slack import SlackSandbox
 from syncd.sandbox.tickets import generate_tickets
 from syncd.sandboxes import KINDS
-from tests.conftest import SHARED, run_cli
+from tests.conftest import run_cli
 from tests.helpers import ENV, jira_issues, marker_of, write_config
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not (SHARED / "specs").exists(),
-                                                  reason="vendor specs (../shared/specs) absent")]
+pytestmark = [pytest.mark.e2e]
 HIGH = ("critical", "high")
 ROUTES = [{"match": {"priority": list(HIGH)}, "connectors": ["jira", "slack"]},
           {"connectors": ["linear", "asana"]}]

@@ -21,12 +21,11 @@ from syncd.sandbox.jira import JiraSandbox
 from syncd.sandbox.linear import LinearSandbox
 from syncd.sandbox.tickets import generate_tickets
 from syncd.sandboxes import KINDS
-from tests.conftest import SHARED, free_port, run_cli
+from tests.conftest import free_port, run_cli
 from tests.helpers import ENV, jira_issues, marker_of, write_config
 from tests.test_e2e_daemon import Daemon
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not (SHARED / "specs").exists(),
-                                                  reason="vendor specs (../shared/specs) absent")]
+pytestmark = [pytest.mark.e2e]
 JIRA_HOOK_SECRET = "jira-hook-secret-1"
 LINEAR_HOOK_SECRET = "linear-hook-secret-1"
 

@@ -17,7 +17,7 @@ from syncd.sandbox.linear import LinearSandbox
 from syncd.sandbox.slack import SlackSandbox
 from syncd.sandbox.tickets import generate_tickets, make_ticket
 from syncd.sandboxes import KINDS
-from tests.conftest import SHARED, run_cli
+from tests.conftest import run_cli
 from tests.helpers import ENV, jira_issues, jira_settings, marker_of, write_config
 
 pytestmark = pytest.mark.e2e
@@ -168,7 +168,6 @@ def test_render_reads_a_ticket_file(tmp_path: Path, cogny: CognySandbox, jira: J
     assert record["summary"] == NASTY and "49" not in result.stdout
 
 
-@pytest.mark.skipif(not (SHARED / "specs").exists(), reason="vendor specs (../shared/specs) absent")
 def test_hostile_title_is_inert_in_every_target(tmp_path: Path) -> None:
     tickets = [make_ticket(id="tkt_nasty0001", title=NASTY, description=NASTY, priority="critical",
                            action_items=[{"title": "Fix " + NASTY}])]
@@ -231,7 +230,6 @@ def test_unknown_component_fails_check_config_and_only_the_tickets_that_need_it(
     assert "connectors.jira.category_map.acquisition.components: no component 'SEO'" in result.stdout + result.stderr
 
 
-@pytest.mark.skipif(not (SHARED / "specs").exists(), reason="vendor specs (../shared/specs) absent")
 def test_linear_and_asana_get_assignee_estimate_labels_and_custom_field(
         tmp_path: Path, cogny: CognySandbox) -> None:
     with LinearSandbox() as linear, AsanaSandbox() as asana:
@@ -260,7 +258,6 @@ def test_linear_and_asana_get_assignee_estimate_labels_and_custom_field(
         assert linear.log.writes() == [] and asana.log.writes() == []
 
 
-@pytest.mark.skipif(not (SHARED / "specs").exists(), reason="vendor specs (../shared/specs) absent")
 def test_item_templates_shape_every_child_and_a_lost_store_makes_no_duplicates(
         tmp_path: Path, cogny: CognySandbox, jira: JiraSandbox) -> None:
     items = {"item_title": "[{{ ticket.category | human }}] {{ item.title }}",

@@ -21,11 +21,10 @@ from syncd.errors import ConnectorError
 from syncd.http import RetryPolicy
 from syncd.models import Ticket
 from syncd.reconcile import Reconciler
-from syncd.sandbox.linear_schema import SPEC, load_schema
+from syncd.sandbox.linear_schema import load_schema
 from syncd.sandbox.tickets import make_ticket
 from syncd.store import Store
 
-pytestmark = pytest.mark.skipif(not SPEC.is_file(), reason=f"Linear's schema is not at {SPEC} (shared/specs absent)")
 KEY = "lin_api_sandbox"
 FAST = RetryPolicy(max_attempts=4, backoff=0.01, max_backoff=0.05, timeout=5)
 
@@ -86,7 +85,7 @@ def parents(sb: Any) -> list[dict[str, Any]]:
 # -- the documents ----------------------------------------------------------------------------
 
 def test_every_connector_document_is_named_and_validates_against_linears_schema() -> None:
-    schema = load_schema(str(SPEC))
+    schema = load_schema()
     for op in OPERATIONS:
         document = parse(op.document)
         assert validate(schema, document) == [], op.name
@@ -209,7 +208,7 @@ def test_update_changes_title_and_priority_on_the_same_issue(linear: Any, tmp_pa
     assert second.ref.url == issue["url"] and issue["url"].endswith("/optimize-the-mobile-checkout")
 
 
-# -- recovery (DESIGN invariant 1) --------------------------------------------------------------
+# -- recovery (docs/design.md invariant 1) --------------------------------------------------------------
 
 def test_find_recovers_by_attachment_and_sub_issues_by_title_after_the_store_is_lost(
         linear: Any, tmp_path: Path) -> None:

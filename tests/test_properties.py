@@ -36,7 +36,7 @@ from syncd.http import RetryPolicy
 from syncd.models import Ticket
 from syncd.sandbox.slack_blocks import MAX_BLOCKS, validate_blocks
 from syncd.sandbox.tickets import CATEGORIES, PRIORITIES, STATUSES, generate_tickets
-from tests.conftest import ROOT, SHARED
+from tests.conftest import ROOT
 
 POLICY = RetryPolicy(max_attempts=3, backoff=0.01, max_backoff=0.05, timeout=10)
 RENDER = settings(max_examples=100, deadline=timedelta(milliseconds=1000), derandomize=True, database=None,
@@ -267,8 +267,6 @@ def test_blank_titles_are_refused_or_rendered_non_empty(offline: dict[str, Any],
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     """Every sandbox started once for the module, connectors on them, one store (distinct ticket ids)."""
-    if not (SHARED / "specs").exists():
-        pytest.skip("vendor specs (../shared/specs) absent")
     from syncd.cogny import CognyClient
     from syncd.reconcile import Reconciler
     from syncd.sandbox.asana import AsanaSandbox

@@ -1,4 +1,4 @@
-"""The Cogny sandbox behaves as ../shared/cogny-api documents, over real HTTP on 127.0.0.1."""
+"""The Cogny sandbox behaves as the Cogny API reference documents, over real HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import parse_qs
 
@@ -16,11 +15,11 @@ import pytest
 import requests
 from jira import JIRA, JIRAError
 
+from syncd.sandbox import specs
 from syncd.sandbox.jira import JiraSandbox
 
 AUTH = ("bot@example.com", "jira-token")
 MARK = "cogny-tkt_1234abcd"
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "specs" / "jira" / "swagger-v3.v3.json"
 ADF = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Rich"}]}]}
 
 
@@ -414,11 +413,10 @@ def test_helpers_return_copies(sb: JiraSandbox) -> None:
         sb.set_status("GROWTH-1", "Closed")
 
 
-@pytest.mark.skipif(not SPEC.exists(), reason=f"JIRA OpenAPI spec not found at {SPEC}")
 def test_responses_match_the_published_spec(sb: JiraSandbox) -> None:
     import jsonschema
 
-    spec = json.loads(SPEC.read_text())
+    spec = specs.document(specs.JIRA)
 
     def check(schema_name: str, instance: Any) -> None:
         schema = {"$ref": f"#/components/schemas/{schema_name}", "components": spec["components"]}

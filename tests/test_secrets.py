@@ -1,4 +1,4 @@
-"""Secrets stay secret (DESIGN invariant 5), on every path, including the error paths.
+"""Secrets stay secret (docs/design.md invariant 5), on every path, including the error paths.
 
 Distinctive secrets (every one contains `SECRET`) are configured through `${VAR}`, the sandboxes
 accept them, and then syncd is driven through good runs, 500s, 429s, 401s (wrong tokens), config
@@ -21,11 +21,10 @@ import httpx
 import pytest
 
 from syncd.sandbox.tickets import generate_tickets
-from tests.conftest import SHARED, free_port, run_cli
+from tests.conftest import free_port, run_cli
 from tests.test_chaos import FAST_RETRIES, Daemon, daemon_config, event, wait_for, world
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not (SHARED / "specs").exists(),
-                                                  reason="vendor specs (../shared/specs) absent")]
+pytestmark = [pytest.mark.e2e]
 
 JIRA_USER = "bot@example.com"
 GOOD = {

@@ -11,10 +11,10 @@ from connectors import asana, jira, linear, slack
 from syncd import config
 from syncd.errors import ConfigError, ConnectorError, TicketDataError
 from syncd.models import Ticket
+from syncd.sandbox import specs
 from syncd.sandbox.jira import JiraSandbox
 from syncd.sandbox.tickets import generate_tickets, make_ticket
 from syncd.templates import default_source, syntax_error
-from tests.conftest import SHARED
 from tests.helpers import JIRA_TOKEN, JIRA_USER
 
 NASTY = "{{ 7*7 }} {% raw %} <!channel> [link|http://x] *bold* _it_ `code` & <b>"
@@ -292,14 +292,12 @@ def test_sandbox_components_behave_as_jira(jira_sandbox: JiraSandbox) -> None:
     client.close()
 
 
-@pytest.mark.skipif(not (SHARED / "specs" / "jira").exists(), reason="vendor specs (../shared/specs) absent")
 def test_sandbox_component_listing_matches_the_published_spec(jira_sandbox: JiraSandbox) -> None:
-    import json
 
     import jsonschema
     import requests
 
-    spec = json.loads((SHARED / "specs" / "jira" / "swagger-v3.v3.json").read_text())
+    spec = specs.document(specs.JIRA)
     schema = {"$ref": "#/components/schemas/ProjectComponent", "components": spec["components"]}
     listed = requests.get(f"{jira_sandbox.url}/rest/api/3/project/GROWTH/components",
                           auth=(JIRA_USER, JIRA_TOKEN), timeout=5).json()

@@ -26,16 +26,15 @@ from __future__ import annotations
 import copy
 import itertools
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from syncd.sandbox.base import Sandbox
 from syncd.sandbox.hooks import HookDispatcher
-from syncd.sandbox.openapi import SPECS_DIR, OpenAPI, SpecMissing, load_spec
+from syncd.sandbox import specs
+from syncd.sandbox.openapi import load_spec
 
-__all__ = ["AsanaSandbox", "ApiError", "SPEC_PATH"]
+__all__ = ["AsanaSandbox", "ApiError"]
 
-SPEC_PATH = SPECS_DIR / "asana" / "asana_oas.yaml"
 # The published schema types every custom field value as a string, yet Asana's custom-fields
 # guide has number fields take numbers and multi-enum fields take lists: accept any JSON value.
 SPEC_OVERRIDES = {
@@ -66,8 +65,7 @@ class AsanaSandbox(Sandbox):
     def __init__(self, *, tokens: set[str] | None = None, workspace_gid: str = "1200000000000001",
                  project_gid: str = "1200000000000002", external_allowed: bool = True,
                  rate_limit: int | None = None, app_url: str = "https://app.asana.com",
-                 external_refusal: str = "forbid", rate_window: float = 60.0,
-                 spec_path: str | Path | None = None) -> None:
+                 external_refusal: str = "forbid", rate_window: float = 60.0) -> None:
         super().__init__()
         if external_refusal not in ("forbid", "ignore"):
             raise ValueError(f"external_refusal must be 'forbid' or 'ignore', not {external_refusal!r}")
@@ -79,7 +77,7 @@ class AsanaSandbox(Sandbox):
         self.rate_limit = rate_limit
         self.rate_window = rate_window
         self.app_url = app_url.rstrip("/")
-        self.spec = _load(spec_path)
+        self.spec = load_spec(specs.ASANA).with_overrides(SPEC_OVERRIDES)
         self._gids = itertools.count(1210000000000001)
         self.user = {"gid": self.new_gid(), "name": "syncd bot", "email": "bot@example.com"}
         self.workspace = {"gid": workspace_gid, "name": "Growth Co", "is_organization": True}
@@ -106,11 +104,6 @@ class AsanaSandbox(Sandbox):
     def stop(self) -> None:
         self.hooks.stop()
         super().stop()
-
-    @property
-    def validating(self) -> bool:
-        """Whether request bodies are checked against the published OpenAPI document."""
-        return self.spec is not None
 
     def routes(self) -> list[Any]:
         from syncd.sandbox.asana_routes import build_routes
@@ -304,16 +297,6 @@ class AsanaSandbox(Sandbox):
             task["memberships"].append({"project": project, "section": section or self.first_section(project)})
             self.events.added(task, "project", project)
         task["modified_at"] = now_iso()
-
-
-def _load(spec_path: str | Path | None) -> OpenAPI | None:
-    """The Asana OpenAPI document with known errata patched; None when it is not available."""
-    try:
-        return load_spec(Path(spec_path) if spec_path else SPEC_PATH).with_overrides(SPEC_OVERRIDES)
-    except SpecMissing:
-        if spec_path is not None:
-            raise
-        return None
 
 
 def _strip_tags(html: str) -> str:

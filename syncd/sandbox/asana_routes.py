@@ -152,10 +152,9 @@ def _body_data(sb: "AsanaSandbox", raw: bytes, method: str, spec_path: str) -> d
         raise ApiError(400, "Could not parse request data, invalid JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
         raise ApiError(400, "data: Missing input")
-    if sb.spec is not None:
-        problems = sb.spec.problems(method, spec_path, body)
-        if problems:
-            raise ApiError(400, *(p.removeprefix("data.") for p in problems))
+    problems = sb.spec.problems(method, spec_path, body)
+    if problems:
+        raise ApiError(400, *(p.removeprefix("data.") for p in problems))
     return body["data"]
 
 

@@ -1,4 +1,4 @@
-"""In-process stand-in of the Cogny API (growth tickets and webhooks), faithful to ../shared/cogny-api.
+"""In-process stand-in of the Cogny API (growth tickets and webhooks), faithful to the Cogny API reference.
 
 It answers only what the docs describe: the `{success, data, meta}` envelope, cursor paging,
 multi-value filters, PATCH that replaces `notes` whole and matches action items by title, per-key

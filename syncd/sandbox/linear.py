@@ -1,7 +1,7 @@
 """In-process Linear: `POST /graphql`, validated against Linear's published schema.
 
-Every document is parsed and validated with graphql-core against `shared/specs/linear/
-schema.graphql` (a misspelt field is refused with HTTP 400 GRAPHQL_VALIDATION_FAILED, as Linear
+Every document is parsed and validated with graphql-core against Linear's schema as
+vendored in `syncd/sandbox/specs/` (a misspelt field is refused with HTTP 400 GRAPHQL_VALIDATION_FAILED, as Linear
 refuses it), then executed by the resolvers in `linear_schema.py`. Authentication and rate
 limiting answer the way Linear does: HTTP 400 with `extensions.code` AUTHENTICATION_ERROR or
 RATELIMITED (linear/linear#471; Linear's SDK maps both codes). Every document received is kept
@@ -20,7 +20,6 @@ import re
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 from graphql import GraphQLError, execute_sync, get_operation_ast, parse, validate
@@ -31,7 +30,7 @@ from starlette.routing import Route
 from syncd.sandbox.base import Sandbox, mark_read_only
 from syncd.sandbox.hooks import HookDispatcher
 from syncd.sandbox.linear_hooks import PERSON, LinearHooks
-from syncd.sandbox.linear_schema import SPEC, Resolvers, load_schema, resolve_field
+from syncd.sandbox.linear_schema import Resolvers, load_schema, resolve_field
 
 __all__ = ["LinearSandbox", "DEFAULT_KEY"]
 DEFAULT_KEY = "lin_api_sandbox"
@@ -62,12 +61,9 @@ class LinearSandbox(Sandbox):
     name = "linear"
 
     def __init__(self, *, api_keys: set[str] | None = None, teams: dict[str, str] | None = None,
-                 schema_path: str | Path | None = None, url_base: str = "https://linear.app/sandbox") -> None:
+                 url_base: str = "https://linear.app/sandbox") -> None:
         super().__init__()
-        path = Path(schema_path or SPEC)
-        if not path.is_file():
-            raise FileNotFoundError(f"Linear schema not found at {path} (shared/specs/linear/schema.graphql)")
-        self.schema = load_schema(str(path))
+        self.schema = load_schema()
         self.api_keys = set(api_keys) if api_keys is not None else {DEFAULT_KEY}
         self.url_base = url_base.rstrip("/")
         self.viewer = {"id": _stable_id("user", "bot"), "name": "Sandbox Bot", "displayName": "bot",

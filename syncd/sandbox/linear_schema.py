@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import functools
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from graphql import GraphQLError, GraphQLSchema, build_schema
 
+from syncd.sandbox import specs
+
 if TYPE_CHECKING:
     from syncd.sandbox.linear import LinearSandbox
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "linear" / "schema.graphql"
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 BATCH_LIMIT = 50
 PRIORITY_LABELS = ("No priority", "Urgent", "High", "Medium", "Low")
@@ -31,10 +31,10 @@ UPDATE_KEYS = {"assigneeId", "estimate", "dueDate", "title", "description", "pri
 View = dict[str, Any]
 
 
-@functools.lru_cache(maxsize=4)
-def load_schema(path: str) -> GraphQLSchema:
-    """Build the schema once per process and path."""
-    return build_schema(Path(path).read_text(encoding="utf-8"), assume_valid_sdl=True)
+@functools.cache
+def load_schema() -> GraphQLSchema:
+    """Build Linear's vendored schema once per process (the SDL is 1.2 MB)."""
+    return build_schema(specs.text(specs.LINEAR), assume_valid_sdl=True)
 
 
 def api_error(message: str, *, code: str = "INVALID_INPUT", kind: str = "invalid input") -> GraphQLError:

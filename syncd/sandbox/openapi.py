@@ -8,22 +8,20 @@ plain JSON Schema (refs resolved, `allOf` merged into one object so that unknown
 can be refused, `nullable` as a `null` type, read-only properties unwritable) and
 `problems(...)` reports each violation as one `field: message` line, the way APIs word it.
 
-Any sandbox can use it: `spec = load_spec(path)`; `spec.problems("POST", "/tasks", body)`.
-Loading a multi-megabyte YAML document takes a moment, so documents are cached per path.
+Any sandbox can use it: `spec = load_spec(specs.ASANA)`; `spec.problems("POST", "/tasks", body)`.
+The documents are vendored in `syncd.sandbox.specs`; each is parsed once per process.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-import json
-from pathlib import Path
 from typing import Any, Iterable
 
 import jsonschema
-import yaml
 
-SPECS_DIR = Path(__file__).resolve().parents[3] / "shared" / "specs"
+from syncd.sandbox import specs
+
 _PASSTHROUGH = ("format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength",
                 "maxLength", "pattern", "minItems", "maxItems", "uniqueItems", "multipleOf",
                 "minProperties", "maxProperties")
@@ -32,21 +30,10 @@ _JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number", 
                dict: "object", type(None): "null"}
 
 
-class SpecMissing(FileNotFoundError):
-    """The vendor's specification file is not where it was looked for."""
-
-
-@functools.lru_cache(maxsize=8)
-def load_spec(path: str | Path) -> "OpenAPI":
-    """Parse (once per path) an OpenAPI document in YAML or JSON."""
-    file = Path(path)
-    if not file.is_file():
-        raise SpecMissing(f"OpenAPI document not found: {file}")
-    text = file.read_text(encoding="utf-8")
-    if file.suffix == ".json":
-        return OpenAPI(json.loads(text))
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return OpenAPI(yaml.load(text, Loader=loader))  # noqa: S506 - a safe loader
+@functools.cache
+def load_spec(name: str) -> "OpenAPI":
+    """The vendored OpenAPI document `name` (one of `specs.NAMES`), parsed once per process."""
+    return OpenAPI(specs.document(name))
 
 
 class OpenAPI:
