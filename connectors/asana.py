@@ -11,6 +11,8 @@ visible only to the app that wrote it), the task carries `external.gid = cogny:<
 and `find` addresses it directly as `GET /tasks/external:<gid>`. Otherwise (or when that misses)
 `find` looks for the marker as the last line of the notes of the project's tasks (one full
 listing per process, then only tasks modified since, so a new ticket costs two small GETs).
+Both markers are built from the ticket id alone, and a task counts only if its marker is exactly
+this ticket's (the external gid Asana answers with, or the notes' whole last line).
 Requests, paging and error mapping are in `asana_http.py`.
 """
 
@@ -35,7 +37,7 @@ from syncd.templates import Renderer, check_unique_titles, check_value, render_f
 from syncd.connector import Check, Desired, ExternalRef
 from syncd.errors import ConnectorError
 from syncd.http import RetryPolicy
-from syncd.models import ActionItem, Ticket
+from syncd.models import ActionItem, Ticket, is_ticket_id
 from syncd.reconcile import PartialItems
 
 log = structlog.get_logger("syncd.connectors.asana")
@@ -46,8 +48,12 @@ _GID = re.compile(r"^\d+$")
 
 
 def marker(ticket_id: str) -> str:
-    """The marker syncd stamps on a task: its external gid and the last line of its notes."""
-    return f"cogny:{ticket_id}"
+    """The marker syncd stamps on a task: its external gid and the last line of its notes.
+
+    Built from the checked id alone: an id with a newline could otherwise forge another
+    ticket's marker line.
+    """
+    return f"cogny:{render.checked_id(ticket_id)}"
 
 
 def _gid(value: str) -> str:
@@ -119,7 +125,7 @@ class AsanaConnector(SyncsBack):
     # -- rendering (pure) ----------------------------------------------------------------
     def render(self, ticket: Ticket) -> Desired:
         s = self.settings
-        ctx = s.template_context(ticket)
+        ctx = render.checked_context(s.template_context(ticket))  # `ticket.url` re-checked for templates
         notes = self.templates.render("description", ctx).strip()
         record = {"name": _one_line(self.templates.render_or("title", ctx, ticket.title)),
                   "notes": f"{notes}\n\n{marker(ticket.id)}" if notes else marker(ticket.id),
@@ -183,7 +189,7 @@ class AsanaConnector(SyncsBack):
         latest = None
         for task in rows:
             key = _last_line(task.get("notes"))
-            if key.startswith("cogny:"):
+            if key.startswith("cogny:") and is_ticket_id(key.removeprefix("cogny:")):
                 self._index.setdefault(key, _ref(task))
             latest = max(latest or "", task.get("modified_at") or "") or None
         if latest:  # Asana's clock, less a margin for writes that become visible late
@@ -191,11 +197,15 @@ class AsanaConnector(SyncsBack):
             self._watermark = max(self._watermark or "", moment.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
 
     def _by_external(self, key: str) -> dict[str, Any] | None:
+        """The task whose external gid is exactly `key` (the answer's own gid is checked too)."""
         response = self.http.send("GET", f"/tasks/external:{quote(key, safe='')}", "find task by external gid",
-                                  params={"opt_fields": "name,permalink_url"}, allow=(400, 403, 404))
+                                  params={"opt_fields": "name,permalink_url,external"}, allow=(400, 403, 404))
         if response.status_code == 403:
             self._external = False
-        return answer_data(response, "find task by external gid") if response.status_code == 200 else None
+        if response.status_code != 200:
+            return None
+        task = answer_data(response, "find task by external gid")
+        return task if (task.get("external") or {}).get("gid") == key else None
 
     def find_items(self, ref: ExternalRef) -> dict[str, ExternalRef]:
         out: dict[str, ExternalRef] = {}
@@ -209,7 +219,8 @@ class AsanaConnector(SyncsBack):
         data = {**_task_fields(desired.record, None), "projects": [self.settings.project_gid]}
         if self._external:
             data["external"] = {"gid": marker(ticket.id),
-                                "data": json.dumps({"ticket_id": ticket.id, "url": ticket.url}, sort_keys=True)}
+                                "data": json.dumps({"ticket_id": ticket.id, "url": render.source_url(ticket)},
+                                                  sort_keys=True)}
         task = self._create_task(data)
         ref = _ref(task)
         log.info("asana task created", external_id=ref.id, url=ref.url)
@@ -365,6 +376,7 @@ def render_notes(ticket: Ticket) -> str:
         lines += ["", "Supporting data:", *(f"- {k}: {v}" for k, v in data)]
     if ticket.action_items:
         lines += ["", "Action items (one subtask each):", *(f"- {i.title}" for i in ticket.action_items)]
-    if ticket.url:
-        lines += ["", f"Cogny ticket: {ticket.url}"]
+    url = render.source_url(ticket)  # plain text: the link only when it is one syncd may render
+    if url:
+        lines += ["", f"Cogny ticket: {url}"]
     return "\n".join([*lines, "", marker(ticket.id)])

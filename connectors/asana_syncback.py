@@ -22,8 +22,10 @@ Reading with `since` (a poll) costs two calls per poll plus two per task that ch
 The project listing and the events are fetched once per distinct `since`: the engine reads a
 poll's refs in batches, and the changes found are kept for the batches that follow.
 
-Webhooks (`parse_webhook`): a request with `X-Hook-Secret` is the handshake (the engine stores
-the secret and echoes it); deliveries carry `X-Hook-Signature` = hex HMAC-SHA256 of the body
+Webhooks: `create_webhook(target)` asks Asana to create the project's webhook (`POST /webhooks`);
+Asana then sends the handshake, a request with `X-Hook-Secret`, to `target` before it answers.
+The engine (syncd.inbound) accepts a handshake only while this call runs, stores the secret and
+echoes it. Deliveries (`parse_webhook`) carry `X-Hook-Signature` = hex HMAC-SHA256 of the body
 keyed by that secret. `{"events": []}` is a heartbeat. A delivery names each task event's
 resource and, for a subtask `added` to a task, that parent.
 """
@@ -173,6 +175,19 @@ class AsanaSyncBack:
         return named
 
     # -- webhooks -------------------------------------------------------------------------------
+    def create_webhook(self, target: str) -> tuple[str, str | None]:
+        """Create the project's webhook pointing at `target`: its gid, and the secret Asana handed over.
+
+        Asana answers only after the handshake to `target` succeeded; its answer repeats the
+        secret (`X-Hook-Secret` in the body), so the engine can check it accepted Asana's handshake.
+        """
+        response = self.http.send("POST", "/webhooks", "create webhook",
+                                  data={"resource": self.project, "target": target})
+        body = answer_body(response, "create webhook")
+        data, secret = body.get("data"), body.get("X-Hook-Secret")
+        gid = str(data.get("gid") or "") if isinstance(data, dict) else ""
+        return gid, secret if isinstance(secret, str) else None
+
     def parse_webhook(self, body: bytes, headers: Mapping[str, str], secrets: Sequence[str],
                       tolerance_seconds: int) -> Delivery:
         """The handshake (hand its secret over), or a delivery signed with `X-Hook-Signature`.

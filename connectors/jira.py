@@ -9,7 +9,9 @@ component list; only ours are added and removed, people's stay); status ← `don
 
 The marker label is what `find` searches when the store has no (or an unfinished) link. JQL
 search lags behind writes on JIRA Cloud, so the engine trusts the store first and the label
-second; children are recovered from the parent's `subtasks` field, which does not lag.
+second; children are recovered from the parent's `subtasks` field, which does not lag. Every
+JQL value is escaped by `jira_jql.jql_string`, and a hit is adopted only if it carries this
+ticket's marker exactly (JQL compares labels ignoring case).
 """
 
 from __future__ import annotations
@@ -22,17 +24,18 @@ import structlog
 
 from connectors.jira_client import JiraClient
 from connectors.jira_components import Components
+from connectors.jira_jql import labels_query
 from connectors.jira_settings import DEFAULT_PRIORITIES, JiraCategory, JiraSettings
 from connectors.syncback_common import SyncsBack
 from connectors.jira_text import (DESCRIPTION_LIMIT, clip_description, escape_wiki, one_line_summary,
-                                  render_description)
+                                  render_description, source_link)
 from syncd import redact, render
 from syncd.mapping import adopt_children
-from syncd.templates import Renderer, check_unique_titles, identity, render_fields
+from syncd.templates import Raw, Renderer, check_unique_titles, identity, render_fields
 from syncd.connector import Check, Desired, ExternalRef
 from syncd.errors import ConnectorError
 from syncd.http import RetryPolicy
-from syncd.models import ActionItem, Ticket
+from syncd.models import ActionItem, Ticket, is_ticket_id
 from syncd.reconcile import PartialItems
 
 __all__ = ["DEFAULT_PRIORITIES", "DESCRIPTION_LIMIT", "JiraCategory", "JiraConnector", "JiraSettings",
@@ -72,7 +75,7 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
         category = s.category_map.get(ticket.category) or JiraCategory()
         record = {
             "summary": one_line_summary(self.templates.render_or("title", ctx, ticket.title)),
-            "description": clip_description(description, ticket.url),
+            "description": clip_description(description, render.source_url(ticket)),
             "priority": s.priority_map.get(ticket.priority, s.priority_map["medium"]),
             "labels": sorted({render.marker_label(ticket.id), *s.labels, *category.labels}),
             "status": _status(ticket.status),
@@ -97,13 +100,19 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
     def _context(self, ticket: Ticket) -> dict[str, Any]:
         s = self.settings
         categories = {name: c.model_dump() for name, c in s.category_map.items()}
-        return s.template_context(ticket, category_map=categories, priority_map=s.priority_map)
+        # the source link comes ready-made (`wiki_link`): a template never puts a raw url into markup
+        ctx = s.template_context(ticket, category_map=categories, priority_map=s.priority_map,
+                                 source_link=Raw(source_link(ticket)))
+        return render.checked_context(ctx)
 
     # -- reading ---------------------------------------------------------------------------
     def find(self, ticket: Ticket) -> ExternalRef | None:
         marker = render.marker_label(ticket.id)
-        jql = f'project = "{self.settings.project}" AND labels = "{marker}" ORDER BY created ASC'
-        issues = self._call("search", lambda j: j.search_issues(jql, maxResults=5, fields="summary"))
+        jql = labels_query(self.settings.project, [marker])
+        found = self._call("search", lambda j: j.search_issues(jql, maxResults=False,
+                                                                fields="summary,labels"))
+        # JQL matched the label ignoring case: `tkt_A`'s marker also finds `tkt_a`'s issue
+        issues = [i for i in found if marker in _labels(i)]
         if not issues:
             return None
         if len(issues) > 1:
@@ -346,29 +355,32 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
     def find_many(self, tickets: list[Ticket]) -> dict[str, ExternalRef | None]:
         """`find` for many tickets: one `labels in (...)` search per 100 markers (one listing page).
 
-        Every page of hits is read, and labels compare as JQL compares them (ignoring case), so a
-        ticket without a hit has no issue, exactly as `find` would say; the oldest issue wins.
+        Every page of hits is read, and a hit counts only for the marker it carries exactly (JQL
+        ignores case; `tkt_A` and `tkt_a` are different tickets), so a ticket without a hit has no
+        issue, exactly as `find` would say; the oldest issue wins. A ticket whose id is not a Cogny
+        id is left out of the answer: `find` then fails it alone.
         """
         chunk_size = 100  # markers per search, sent in a POST body: no URL length limit
-        markers = {render.marker_label(t.id): t.id for t in tickets}
-        by_folded: dict[str, list[str]] = {}
-        for marker in markers:
-            by_folded.setdefault(marker.lower(), []).append(marker)
+        markers = {render.marker_label(t.id): t.id for t in tickets if is_ticket_id(t.id)}
         out: dict[str, ExternalRef | None] = {}
         names = list(markers)
         for start in range(0, len(names), chunk_size):
             chunk = names[start:start + chunk_size]
-            quoted = ", ".join(f'"{m}"' for m in chunk)
-            jql = f'project = "{self.settings.project}" AND labels in ({quoted}) ORDER BY created ASC'
+            jql = labels_query(self.settings.project, chunk)
             issues = self._call("search", lambda j: j.search_issues(jql, maxResults=False, fields="labels",
                                                                       use_post=True))
             hits: dict[str, ExternalRef] = {}
+            wanted = set(chunk)
             for issue in issues:  # oldest first
-                for label in getattr(issue.fields, "labels", None) or []:
-                    for marker in by_folded.get(str(label).lower(), []):
-                        hits.setdefault(marker, self._ref(issue.id, issue.key))
+                for label in _labels(issue) & wanted:
+                    hits.setdefault(label, self._ref(issue.id, issue.key))
             out.update({markers[m]: hits.get(m) for m in chunk})
         return out
+
+
+def _labels(issue: Any) -> set[str]:
+    """The labels a searched issue carries, exactly as JIRA stores them."""
+    return {str(label) for label in getattr(issue.fields, "labels", None) or []}
 
 
 def _rejection(errors: Any) -> str:

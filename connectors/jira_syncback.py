@@ -83,7 +83,7 @@ class JiraSyncBack:
 
     def _search(self, ids: list[str]) -> list[dict[str, Any]]:
         """Raw issues among `ids`; ids JIRA says do not exist are dropped and the search repeated."""
-        wanted = list(ids)
+        wanted = [i for i in ids if i.isascii() and i.isdigit()]  # issue ids are numbers: nothing else in JQL
         for _ in range(MAX_RETRIES):
             if not wanted:
                 return []

@@ -1,7 +1,9 @@
 """How syncd writes text into JIRA: wiki-markup escaping, the built-in description, JIRA's limits.
 
 Ticket text is untrusted, so every piece of it is escaped before it reaches wiki markup; the
-structure around it (headings, bold labels, the source link) is ours and stays markup.
+structure around it (headings, bold labels, the source link) is ours and stays markup. A url
+reaches markup only through `wiki_link`, which re-checks it (`syncd.models.safe_url`: no
+`[|]{}`, spaces or other markup characters can end the link or open a macro or a mention).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import re
 
 from syncd import render
-from syncd.models import Ticket
+from syncd.models import Ticket, safe_url
 
 
 def one_line_summary(title: str) -> str:
@@ -39,11 +41,17 @@ def escape_wiki(text: str) -> str:
     return text
 
 
+def wiki_link(text: str, url: str) -> str:
+    """`[text|url]` with the text escaped, when `url` is a link syncd may render; else ''."""
+    url = safe_url(url)
+    return f"[{escape_wiki(text)}|{url}]" if url else ""
+
+
 def clip_description(text: str, url: str) -> str:
     """Keep a description within JIRA's limit, ending with where to read the rest."""
     if len(text) <= DESCRIPTION_LIMIT:
         return text
-    tail = f"\n\n… (truncated: the full text is in the Cogny ticket {url})"
+    tail = f"\n\n… (truncated: the full text is in the {wiki_link('Cogny ticket', url) or 'Cogny ticket'})"
     return text[:DESCRIPTION_LIMIT - len(tail)] + tail
 
 
@@ -58,6 +66,12 @@ def render_description(ticket: Ticket) -> str:
     if ticket.action_items:
         lines += ["", "h4. Action items (one sub-task each)"]
         lines += [f"* {escape_wiki(i.title)}" for i in ticket.action_items]
-    if ticket.url:
-        lines += ["", f"Source: [Cogny ticket {escape_wiki(ticket.id)}|{ticket.url}]"]
+    link = source_link(ticket)
+    if link:
+        lines += ["", f"Source: {link}"]
     return "\n".join(lines).strip()
+
+
+def source_link(ticket: Ticket) -> str:
+    """The description's link to the Cogny ticket ('' when the ticket has no url syncd may render)."""
+    return wiki_link(f"Cogny ticket {ticket.id}", render.source_url(ticket))

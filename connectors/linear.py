@@ -4,10 +4,13 @@ Where a Linear value comes from: title ← title; description ← description, f
 Markdown (ticket text escaped); priority ← `priority_map` (0 none, 1 urgent … 4 low); labels ←
 `label_ids` plus the category's `category_map` label ids; project ← `project_id`; state ←
 `done_state` / `canceled_state` when the ticket is completed / dismissed. Marker (docs/design.md
-invariant 1): an attachment with url = the ticket URL (`attachmentCreate` upserts on issue + url,
-`attachmentsForURL` finds it). Issues also get a client-chosen id derived from (team, ticket),
-sub-issues from (parent, item title), so a crash between `issueCreate` and `attachmentCreate`, or
-a timed-out batch, is found again, not duplicated.
+invariant 1): an attachment with url `https://app.cogny.com/tickets/<id>` (Cogny's own ticket
+url, built from the ticket id alone) and metadata `{"ticketId": <id>}`; `attachmentCreate`
+upserts on issue + url, `attachmentsForURL` finds it. Never the ticket's `url` field: a ticket
+carrying another's url would adopt that ticket's issue. A found attachment is adopted only if its
+url is exactly the marker and it names this ticket. Issues also get a client-chosen id derived
+from (team, ticket), sub-issues from (parent, item title), so a crash between `issueCreate` and
+`attachmentCreate`, or a timed-out batch, is found again, not duplicated.
 The GraphQL documents and the transport (rate limits, error mapping) are in `linear_graphql.py`.
 """
 
@@ -20,6 +23,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Callable
+from urllib.parse import quote
 
 import httpx
 import structlog
@@ -35,9 +39,9 @@ from syncd import render
 from syncd.mapping import MappingSettings
 from syncd.templates import FieldValue, Raw, Renderer, check_unique_titles, identity, render_fields
 from syncd.connector import Check, Desired, ExternalRef
-from syncd.errors import ConnectorError, TicketDataError
+from syncd.errors import ConnectorError
 from syncd.http import RetryPolicy
-from syncd.models import ActionItem, Ticket
+from syncd.models import ActionItem, Ticket, safe_url
 from syncd.reconcile import PartialItems
 
 __all__ = ["OPERATIONS", "LinearConnector", "LinearSettings", "Operation", "auth_header", "escape_markdown",
@@ -49,6 +53,7 @@ BATCH_LIMIT = 50  # issues per issueBatchCreate (an assumption: Linear documents
 PAGE_SIZE = 100
 MAX_PAGES = 20    # bounded paging; 2,000 sub-issues is far beyond any ticket
 _ID_NAMESPACE = b"syncd/linear/v1"
+MARKER_BASE = "https://app.cogny.com/tickets/"  # Cogny's ticket url: markers stamped before stay valid
 
 
 class LinearSettings(MappingSettings):
@@ -112,8 +117,10 @@ class LinearConnector(SyncsBack):
     # -- rendering (pure) ----------------------------------------------------------------
     def render(self, ticket: Ticket) -> Desired:
         s = self.settings
-        ctx = s.template_context(ticket, category_map=s.category_map, priority_map=s.priority_map,
-                                 source_link=Raw(_link(f"Cogny ticket {ticket.id}", ticket.url)))
+        render.checked_id(ticket.id)  # the marker is built from it: refuse before anything is written
+        ctx = render.checked_context(s.template_context(
+            ticket, category_map=s.category_map, priority_map=s.priority_map,
+            source_link=Raw(_link(f"Cogny ticket {ticket.id}", render.source_url(ticket)))))
         record = {
             "title": _title(self.templates.render_or("title", ctx, ticket.title)),
             "description": self.templates.render("description", ctx).strip(),
@@ -140,9 +147,9 @@ class LinearConnector(SyncsBack):
 
     # -- reading ---------------------------------------------------------------------------
     def find(self, ticket: Ticket) -> ExternalRef | None:
-        team = self.team()
-        nodes = self.api.execute(ATTACHMENTS_FOR_URL, {"url": marker_url(ticket)})["attachmentsForURL"]["nodes"]
-        issues = [n["issue"] for n in nodes if n["issue"]["team"]["id"] == team.id]
+        team, marker = self.team(), marker_url(ticket.id)
+        nodes = self.api.execute(ATTACHMENTS_FOR_URL, {"url": marker})["attachmentsForURL"]["nodes"]
+        issues = [n["issue"] for n in nodes if _marks(n, marker, ticket.id, team.id)]
         if len(issues) > 1:
             log.warning("several issues carry the marker; using the first", keys=[i["identifier"] for i in issues])
         if issues:
@@ -325,7 +332,7 @@ class LinearConnector(SyncsBack):
 
     def _stamp(self, ref: ExternalRef, ticket: Ticket) -> None:
         """Upsert the marker attachment (same issue + url updates the existing one)."""
-        fields = {"issueId": ref.id, "url": marker_url(ticket), "title": f"Cogny ticket {ticket.id}",
+        fields = {"issueId": ref.id, "url": marker_url(ticket.id), "title": f"Cogny ticket {ticket.id}",
                   "metadata": {"ticketId": ticket.id}}
         self.api.mutate(ATTACHMENT_CREATE, {"input": fields}, "attachmentCreate", "attachment")
         log.info("linear marker attached", external_key=ref.key)
@@ -352,10 +359,25 @@ def _derived(seed: str) -> str:
     return str(uuid.UUID(bytes=hashlib.sha256(_ID_NAMESPACE + seed.encode()).digest()[:16], version=4))
 
 
-def marker_url(ticket: Ticket) -> str:
-    if not ticket.url:
-        raise TicketDataError(f"ticket {ticket.id}: no url; Linear needs it as the marker attachment's url")
-    return ticket.url
+def marker_url(ticket_id: str) -> str:
+    """The marker attachment's url, from the (checked) ticket id alone: never from ticket data."""
+    return MARKER_BASE + quote(render.checked_id(ticket_id), safe="")
+
+
+def _marks(node: dict[str, Any], marker: str, ticket_id: str, team_id: str) -> bool:
+    """Whether attachment `node` is this ticket's marker on an issue of the team.
+
+    Its url must be exactly the marker (a look-up by URL may match loosely), and it must name this
+    ticket: syncd's metadata says which ticket stamped it; a marker without it (pasted by a
+    person) counts only on the issue syncd made for this ticket (the derived id).
+    """
+    issue = node.get("issue") or {}
+    if node.get("url") != marker or (issue.get("team") or {}).get("id") != team_id:
+        return False
+    meta = node.get("metadata")
+    if isinstance(meta, dict) and "ticketId" in meta:
+        return bool(meta["ticketId"] == ticket_id)
+    return bool(issue.get("id") == issue_id(team_id, ticket_id))
 
 
 def _ref(issue: dict[str, Any]) -> ExternalRef:
@@ -379,10 +401,9 @@ def escape_markdown(text: str) -> str:
 
 
 def _link(text: str, url: str) -> str:
-    """A Markdown link to an http(s) URL; anything else is shown as escaped text."""
-    if re.match(r"^https?://[^\s<>()\[\]]+$", url):
-        return f"[{escape_markdown(text)}]({url})"
-    return f"{escape_markdown(text)}: {escape_markdown(url)}"
+    """`[text](url)` with the text escaped, when `url` is a link syncd may render (re-checked); else ''."""
+    url = safe_url(url)
+    return f"[{escape_markdown(text)}]({url})" if url else ""
 
 
 def render_description(ticket: Ticket) -> str:
@@ -396,6 +417,7 @@ def render_description(ticket: Ticket) -> str:
     if ticket.action_items:
         lines += ["", "### Action items (one sub-issue each)", ""]
         lines += [f"- {escape_markdown(i.title)}" for i in ticket.action_items]
-    if ticket.url:
-        lines += ["", f"Source: {_link(f'Cogny ticket {ticket.id}', ticket.url)}"]
+    link = _link(f"Cogny ticket {ticket.id}", render.source_url(ticket))
+    if link:
+        lines += ["", f"Source: {link}"]
     return "\n".join(lines).strip()

@@ -40,7 +40,7 @@ TEAM_BY_KEY = Operation("TeamByKey", """query TeamByKey($key: String!) {
   teams(filter: {key: {eqIgnoreCase: $key}}, first: 2) {
     nodes { id key name states(first: 100) { nodes { id name type position } } } } }""")
 ATTACHMENTS_FOR_URL = Operation("AttachmentsForUrl", """query AttachmentsForUrl($url: String!) {
-  attachmentsForURL(url: $url) { nodes { id issue { id identifier url team { id } } } } }""")
+  attachmentsForURL(url: $url) { nodes { id url metadata issue { id identifier url team { id } } } } }""")
 ISSUES_BY_ID = Operation("IssuesById", """query IssuesById($ids: [ID!]!, $first: Int!) {
   issues(filter: {id: {in: $ids}}, first: $first, includeArchived: true) { nodes { id identifier url title } } }""")
 ISSUE_CHILDREN = Operation("IssueChildren", """query IssueChildren($id: String!, $first: Int!, $after: String) {

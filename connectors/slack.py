@@ -7,12 +7,14 @@ items (✅/⬜); "View ticket" button ← ticket url; the fallback `text` ← th
 inside the message. A changed ticket edits the same message (chat.update); a status change also
 posts one reply in the message's thread.
 
-Marker: message `metadata` {"event_type": "cogny_ticket", "event_payload": {"ticket_id": ...}};
-`find` reads the newest `history_limit` messages with `include_all_metadata` to recover it.
+Marker: message `metadata` {"event_type": "cogny_ticket", "event_payload": {"ticket_id": ...}}, the
+checked ticket id alone; `find` reads the newest `history_limit` messages with
+`include_all_metadata` and takes only a message whose marker names exactly this ticket.
 
 Ticket text is user content. In blocks it only goes into plain_text objects (no formatting, no
 mentions, no links) escaped for `&`, `<`, `>` as Slack asks; the mrkdwn fallback text is escaped
-the same way and its formatting characters (* _ ~ `) are swapped for look-alikes.
+the same way and its formatting characters (* _ ~ `) are swapped for look-alikes. The ticket's
+url reaches a message only through `button_url`, which re-checks it (`safe_url`).
 
 Pacing: Slack allows about one message per second per channel, so posts reserve a per-channel slot
 (`ChannelPacer`); 429 answers are retried after `Retry-After` by `PolicyRetryHandler`, which asks
@@ -34,13 +36,14 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from connectors.slack_http import POST_INTERVAL, ChannelPacer, PolicyRetryHandler, api_error
-from syncd import redact
+from syncd import redact, render
+from syncd.config import http_url
 from syncd.connector import Check, Desired, ExternalRef
 from syncd.errors import ConnectorError, TicketDataError
 from syncd.http import RetryPolicy
-from syncd.models import Ticket
+from syncd.models import Ticket, safe_url
 from syncd.mapping import MappingSettings
-from syncd.templates import Renderer, identity, json_string
+from syncd.templates import Raw, Renderer, identity, json_string
 
 log = structlog.get_logger("syncd.connectors.slack")
 EVENT_TYPE = "cogny_ticket"
@@ -89,9 +92,7 @@ class SlackSettings(MappingSettings):
     @field_validator("base_url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError("must be an http(s) URL like https://slack.com/api/")  # never echo: may be a token
-        return v if v.endswith("/") else v + "/"
+        return http_url(v) + "/"  # slack-sdk joins method names onto it
 
     @field_validator("mention")
     @classmethod
@@ -126,12 +127,15 @@ class SlackConnector:
         s = self.settings
         mention = s.mention if ticket.priority == "critical" else None
         _, assignee = s.assignee(ticket)
-        ctx = s.template_context(ticket, title=_title(ticket), mention=mention,
-                                 assignee_mention=f"<@{assignee}>" if assignee else None)
+        # `source_link`: the checked url, for a button's `url` (a template never gets a raw one)
+        ctx = render.checked_context(s.template_context(
+            ticket, title=_title(ticket), mention=mention, source_link=Raw(button_url(ticket.url) or ""),
+            assignee_mention=f"<@{assignee}>" if assignee else None))
+        marker = {"ticket_id": render.checked_id(ticket.id)}  # the id alone names the message
         record = {
             "text": self._text(ticket, ctx, mention),
             "blocks": self._blocks(ticket, ctx, mention, assignee),
-            "metadata": {"event_type": EVENT_TYPE, "event_payload": {"ticket_id": ticket.id}},
+            "metadata": {"event_type": EVENT_TYPE, "event_payload": marker},
             "status": ticket.status,
         }
         return Desired(record, {})
@@ -160,7 +164,7 @@ class SlackConnector:
 
     # -- reading ---------------------------------------------------------------------------
     def find(self, ticket: Ticket) -> ExternalRef | None:
-        channel = self._channel()
+        ticket_id, channel = render.checked_id(ticket.id), self._channel()
         matches: list[str] = []
         cursor, seen = None, 0
         for _ in range(MAX_PAGES):
@@ -169,7 +173,7 @@ class SlackConnector:
                 channel=channel, include_all_metadata=True, limit=want, cursor=cursor))
             messages = page.get("messages") or []
             seen += len(messages)
-            matches += [m["ts"] for m in messages if _marker(m) == ticket.id]
+            matches += [m["ts"] for m in messages if _marker(m) == ticket_id]  # exactly this ticket
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor or not messages or seen >= self.settings.history_limit:
                 break
@@ -313,6 +317,12 @@ def inert_mrkdwn(text: str) -> str:
     return escape(text).translate(_LOOKALIKES)
 
 
+def button_url(url: str | None) -> str | None:
+    """A button's `url`: the link re-checked (`safe_url`) and within Slack's 3,000 characters, else None."""
+    checked = safe_url(str(url or ""))
+    return checked if checked and len(checked) <= 3000 else None
+
+
 def clip(escaped: str, limit: int) -> str:
     """Shorten escaped text to `limit` characters without cutting an entity in half."""
     if len(escaped) <= limit:
@@ -368,9 +378,10 @@ def render_blocks(ticket: Ticket, mention: str | None) -> list[dict[str, Any]]:
         blocks.append({"type": "section", "text": {"type": "mrkdwn",
                                                    "text": f"*Action items* ({done}/{len(lines)} done)"}})
         blocks.append({"type": "section", "text": _plain(clip("\n".join(lines), 3000))})
-    if ticket.url and len(ticket.url) <= 3000:
+    url = button_url(ticket.url)
+    if url:
         blocks.append({"type": "actions", "elements": [{"type": "button", "text": _plain("View ticket"),
-                                                        "url": ticket.url, "action_id": "view_ticket"}]})
+                                                        "url": url, "action_id": "view_ticket"}]})
     blocks.append({"type": "context", "elements": [_plain(clip(escape(f"Cogny ticket {ticket.id}"), 3000))]})
     return blocks
 

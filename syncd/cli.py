@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from syncd import __version__
@@ -17,6 +16,7 @@ from syncd import log as log_mod
 from syncd.errors import ConfigError, SyncdError
 from syncd.redact import redact
 from syncd.startup import loading
+from syncd.terminal import Terminal, cells
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -33,8 +33,8 @@ app.add_typer(links_app, name="links")
 app.add_typer(events_app, name="events")
 
 # Piped output (cron logs, CI, grep) gets wide tables instead of wrapped cells.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Terminal(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Terminal(stderr=True, highlight=False, soft_wrap=True)
 ConfigOpt = typer.Option(None, "-c", "--config", help="Config file (default: $SYNCD_CONFIG, else ./syncd.yaml).")
 
 
@@ -140,7 +140,7 @@ def check_config(config: Optional[Path] = ConfigOpt,
     table = Table("connector", "type", "receives")
     for name, entry in cfg.connectors.items():
         rules = [f"route {i}" for i, r in enumerate(cfg.routes) if name in r.connectors]
-        table.add_row(name, entry.type, ", ".join(rules) if cfg.routes else "every ticket")
+        table.add_row(*cells(name, entry.type, ", ".join(rules) if cfg.routes else "every ticket"))
     out.print(table)
     if cfg.routes:
         for i, r in enumerate(cfg.routes):
@@ -206,8 +206,8 @@ def events_list(config: Optional[Path] = ConfigOpt,
     inbox = _inbox(config)
     table = Table("id", "event", "type", "ticket", "state", "attempts", "received", "last error")
     for e in inbox.list(state, limit):
-        table.add_row(str(e.id), e.event_id, e.type, e.ticket_id or "", e.state, str(e.attempts),
-                      str(e.received_at)[:19], redact(e.last_error or "")[:60])
+        table.add_row(*cells(e.id, e.event_id, e.type, e.ticket_id, e.state, e.attempts,
+                             str(e.received_at)[:19], redact(e.last_error or "")[:60]))
     out.print(table)
 
 
@@ -299,7 +299,7 @@ def db_forget_hook_secret(connector: str = typer.Argument(..., help="The connect
     except SyncdError as exc:
         fail(str(exc))
     out.print(f"{connector}: {'secret forgotten' if forgot else 'no secret was stored'}; "
-              "the next webhook handshake will be accepted", markup=False)
+              f"register the webhook again with POST /-/webhooks/{connector} on the running daemon", markup=False)
 
 
 @links_app.command("list")
@@ -317,8 +317,8 @@ def links_list(config: Optional[Path] = ConfigOpt,
         fail(str(exc))
     table = Table("ticket", "connector", "state", "key", "url", "last error")
     for ln in store.list_links(ticket_id=ticket, connector=connector, limit=limit):
-        table.add_row(ln.ticket_id, ln.connector, ln.state, ln.external_key or ln.external_id or "",
-                      ln.external_url or "", (ln.last_error or "")[:80])
+        table.add_row(*cells(ln.ticket_id, ln.connector, ln.state, ln.external_key or ln.external_id,
+                             ln.external_url, redact(ln.last_error or "")[:80]))
     out.print(table)
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Iterator
+from urllib.parse import quote
 
 import httpx
 import structlog
 
 from syncd import errors
 from syncd.http import Pacer, RetryPolicy, make_client
+from syncd.models import is_ticket_id
 
 log = structlog.get_logger("syncd.cogny")
 _CODE_TO_ERROR: dict[str, type[errors.CognyError]] = {
@@ -80,7 +82,7 @@ class CognyClient:
             yield from page.items
 
     def get_ticket(self, ticket_id: str) -> dict[str, Any]:
-        return self._request("GET", f"/tickets/{ticket_id}")["data"]
+        return _same_ticket(ticket_id, self._request("GET", ticket_path(ticket_id))["data"])
 
     def stats(self, **filters: Any) -> dict[str, Any]:
         return self._request("GET", "/tickets/stats", params={k: v for k, v in filters.items() if v})["data"]
@@ -88,7 +90,7 @@ class CognyClient:
     # -- writing -------------------------------------------------------------------------
     def update_ticket(self, ticket_id: str, **fields: Any) -> dict[str, Any]:
         """PATCH a ticket. Note `notes` replaces the whole string: read, merge, then write."""
-        data = self._request("PATCH", f"/tickets/{ticket_id}", json=fields)["data"]
+        data = _same_ticket(ticket_id, self._request("PATCH", ticket_path(ticket_id), json=fields)["data"])
         log.info("cogny ticket updated", ticket_id=ticket_id, fields=sorted(fields))
         return data
 
@@ -101,7 +103,7 @@ class CognyClient:
         body: dict[str, Any] = {"reason": reason}
         if notes is not None:
             body["notes"] = notes
-        data = self._request("POST", f"/tickets/{ticket_id}/dismiss", json=body)["data"]
+        data = _same_ticket(ticket_id, self._request("POST", ticket_path(ticket_id, "dismiss"), json=body)["data"])
         log.info("cogny ticket dismissed", ticket_id=ticket_id, reason=reason)
         return data
 
@@ -129,6 +131,25 @@ class CognyClient:
         if response.is_success and isinstance(body, dict) and body.get("success", True):
             return body
         raise _error_from(response, body)
+
+
+def ticket_path(ticket_id: str, *action: str) -> str:
+    """`/tickets/<id>[/action]`: the id must have Cogny's shape, and is quoted as one path segment anyway.
+
+    Ticket content is untrusted: an id such as `tkt_victim#x`, `tkt_victim?a=b` or `../tickets/tkt_victim`
+    must never address another ticket.
+    """
+    if not is_ticket_id(ticket_id):
+        raise errors.TicketDataError(f"ticket id {ticket_id!r} is not a Cogny ticket id (tkt_…); nothing sent")
+    return "/".join(["/tickets", quote(ticket_id, safe=""), *action])
+
+
+def _same_ticket(ticket_id: str, data: Any) -> Any:
+    """The ticket Cogny answered with must be the one asked for, before anything acts on it."""
+    answered = data.get("id") if isinstance(data, dict) else None
+    if answered != ticket_id:
+        raise errors.CognyError(f"asked Cogny for ticket {ticket_id} and got {answered!r} back; ignored")
+    return data
 
 
 def _param(value: Any) -> Any:

@@ -94,6 +94,21 @@ class WebhookConfig(Model):
     secrets: list[SecretStr] = Field(default_factory=list, description="extra secrets accepted during rotation")
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     tolerance_seconds: int = Field(300, ge=1)
+    read_timeout_seconds: float = Field(10.0, gt=0, description="a request's headers, and a body, must "
+                                                                "arrive within this; else 408 / closed")
+    max_connections: int = Field(256, ge=1, description="connections in all; beyond, 503")
+    max_requests_per_client: int = Field(32, ge=1, description="requests in flight per client address; "
+                                                               "beyond, 429")
+    admin_token: SecretStr | None = Field(None, description="bearer token for POST /-/reload and "
+                                                            "/-/webhooks/NAME; unset: both refused")
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_enough(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters, e.g. from `openssl rand -hex 32` "
+                             "(the value is not repeated)")
+        return v
 
     def all_secrets(self) -> list[str]:
         return [s.get_secret_value() for s in ([self.secret] if self.secret else []) + self.secrets]
@@ -176,9 +191,13 @@ class Config(Model):
 
 
 def http_url(v: str) -> str:
-    """Validator shared by every URL setting: an http(s) URL, without a trailing slash."""
+    """Validator shared by every URL setting: an http(s) URL, without a trailing slash or credentials."""
     if not re.match(r"^https?://[^\s/]+", v):
         raise ValueError("must be an http(s) URL (the value is not repeated: it may be a misplaced secret)")
+    # Credentials in a URL end up wherever the URL is shown: notes, logs, `links list`, the store.
+    if "@" in v.split("://", 1)[1].split("/", 1)[0]:
+        raise ValueError("must not contain credentials (user:password@host); use the token settings instead "
+                         "(the value is not repeated)")
     return v.rstrip("/")
 
 
@@ -348,6 +367,7 @@ def _validate_routes(config: Config, problems: list[str]) -> None:
 
 def _register_secrets(config: Config) -> None:
     values = [config.cogny.api_key.get_secret_value(), *config.webhook.all_secrets()]
+    values += [config.webhook.admin_token.get_secret_value()] if config.webhook.admin_token else []
     values += [e.webhook_secret.get_secret_value() for e in config.connectors.values() if e.webhook_secret]
     for settings in config.connector_settings.values():
         values.extend(_secret_values(settings))

@@ -1,17 +1,23 @@
 """`syncd run`: scheduler, webhook receiver and inbox worker in one process, for months on end.
 
 Signals: SIGTERM/SIGINT stop accepting, finish or release in-flight work and exit 0;
-SIGHUP (or POST /-/reload from the loopback) reloads the config — an invalid new config is
-logged and the old one keeps running.
+SIGHUP (or POST /-/reload from the loopback with `Authorization: Bearer <webhook.admin_token>`)
+reloads the config — an invalid new config is logged and the old one keeps running. Reloads are
+coalesced (one at a time; those asked for meanwhile share one follow-up), and a replaced App is
+closed as soon as the work still using it is done, so a burst of reloads costs no lasting
+threads or file descriptors.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import threading
 import time
-from typing import Any
+from concurrent.futures import Future
+from contextlib import contextmanager
+from typing import Any, Callable, Generic, Iterator, TypeVar
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -25,6 +31,7 @@ from syncd.config import sync_back_connectors
 from syncd.connector import digest
 from syncd.cycle import filters_match, run_cycle
 from syncd.errors import ConfigError, NotFound, SyncdError, TicketDataError
+from syncd.http_server import Limits, ServerThread
 from syncd.inbound import TargetHooks
 from syncd.inbox import Claim, Inbox, NewEvent
 from syncd.leader import Leadership
@@ -34,11 +41,49 @@ from syncd.observed import LinkedRecord, ObservedStore
 from syncd.reconcile import TicketLocks
 from syncd.redact import redact
 from syncd.remote import RemoteState
-from syncd.sandbox.server import ServerThread
 from syncd.webhook import IngestWriter, Receiver
 from syncd.worker import IGNORED, Worker
 
 log = structlog.get_logger("syncd.daemon")
+T = TypeVar("T")
+
+
+class Coalesced(Generic[T]):
+    """Runs `work` at most once at a time, in one thread; requests made while it runs share one follow-up.
+
+    A request's future settles with the result of a run that started after the request, so a
+    caller that edited the config file and then asked for a reload always sees it applied; a
+    burst of a hundred requests costs two runs and one thread.
+    """
+
+    def __init__(self, work: Callable[[], T], name: str):
+        self._work, self._name = work, name
+        self._lock = threading.Lock()
+        self._next: Future[T] | None = None  # shared by every request waiting for the next run
+        self._running = False
+
+    def request(self) -> Future[T]:
+        with self._lock:
+            if self._next is None:
+                self._next = Future()
+            future = self._next
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name=self._name, daemon=True).start()
+        return future
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                future, self._next = self._next, None
+                if future is None:
+                    self._running = False
+                    return
+            try:
+                future.set_result(self._work())
+            except Exception as exc:  # the callers get it (SIGHUP has none: logged); the runner goes on
+                log.error(f"{self._name} failed", error=redact(f"{type(exc).__name__}: {exc}"))
+                future.set_exception(exc)
 
 
 class Daemon:
@@ -51,6 +96,9 @@ class Daemon:
         self._swap = threading.Lock()
         self._lockfile: Any = None
         self._back_since: dict[str, Any] = {}  # connector -> when its last clean sync-back poll started
+        self._users: dict[int, int] = {}        # id(App) -> work in progress on it (see `_using`)
+        self._retired: dict[int, App] = {}      # replaced Apps, closed when their last user is done
+        self._reloads: Coalesced[tuple[bool, list[str]]] = Coalesced(self._reload_now, "reload")
         self.app: App | None = None
         self.scheduler: BackgroundScheduler | None = None
 
@@ -70,11 +118,18 @@ class Daemon:
                                      if self.scheduler else None)
         w = self.config.webhook
         targets = TargetHooks(writer=self.writer, observed=lambda: ObservedStore(self._live()[0].store.engine),
-                              current=lambda: (self._live()[0].connectors, self._live()[1]))
-        self.receiver = Receiver(writer=self.writer, inbox=self.inbox, secrets=lambda: self.config.webhook.all_secrets(),
+                              current=self._using_connectors, read_timeout=w.read_timeout_seconds)
+        self.receiver = Receiver(writer=self.writer, inbox=self.inbox,
+                                 secrets=lambda: self.config.webhook.all_secrets(),
                                  path=w.path, max_body=w.max_body_bytes, tolerance=w.tolerance_seconds,
-                                 ready=self.readiness, reload=self.reload, targets=targets.receive)
-        self.server = ServerThread(self.receiver.app(), host=w.host, port=w.port).start()
+                                 read_timeout=w.read_timeout_seconds, ready=self.readiness,
+                                 reload=lambda: asyncio.wrap_future(self._reloads.request()),
+                                 admin_token=self._admin_token, targets=targets.receive,
+                                 create_hook=targets.create)
+        limits = Limits(read_timeout=w.read_timeout_seconds, max_connections=w.max_connections,
+                        max_per_client=w.max_requests_per_client)
+        self.server = ServerThread(self.receiver.app(), host=w.host, port=w.port, limits=limits,
+                                   name="http").start()
         self.worker.start()
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.scheduler.add_job(self.poll, self._trigger(), id="poll", max_instances=1, coalesce=True,
@@ -90,7 +145,7 @@ class Daemon:
         """Start, then serve until SIGTERM/SIGINT; SIGHUP reloads."""
         signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
         signal.signal(signal.SIGINT, lambda *_: self._stop.set())
-        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self.reload, daemon=True).start())
+        signal.signal(signal.SIGHUP, lambda *_: self._reloads.request())  # returns at once; coalesced
         self.start()
         while not self._stop.wait(1.0):
             pass
@@ -106,8 +161,11 @@ class Daemon:
         self.leadership.stop()
         self.worker.stop(timeout=6.0)
         self.writer.stop()
-        if self.app is not None:
-            self.app.close()
+        with self._swap:
+            apps = [a for a in (self.app, *self._retired.values()) if a is not None]
+            self._retired.clear()
+        for app in apps:
+            app.close()
         if self._lockfile is not None:
             self._lockfile.close()
         log.info("stopped", seconds=round(time.monotonic() - started, 2))
@@ -116,16 +174,19 @@ class Daemon:
     def poll(self) -> None:
         if not self.leadership.is_leader:
             return  # another replica runs the schedule
-        app, config = self._live()
-        try:
-            run_cycle(config, app.reconciler(locks=self.locks), app.cogny, kind="poll",
-                      should_stop=self._stop.is_set)
-        except Exception as exc:  # a failed cycle must never kill the scheduler
-            log.error("poll cycle failed", error=redact(str(exc)))
+        with self._using() as (app, config):
+            try:
+                run_cycle(config, app.reconciler(locks=self.locks), app.cogny, kind="poll",
+                          should_stop=self._stop.is_set)
+            except Exception as exc:  # a failed cycle must never kill the scheduler
+                log.error("poll cycle failed", error=redact(str(exc)))
 
     def poll_back(self) -> None:
         """Read the linked records of every sync-back connector; each change becomes an inbox event."""
-        app, config = self._live()
+        with self._using() as (app, config):
+            self._poll_back(app, config)
+
+    def _poll_back(self, app: App, config: config_mod.Config) -> None:
         names = sync_back_connectors(config)
         if not names or not self.leadership.is_leader:
             return
@@ -148,7 +209,10 @@ class Daemon:
 
     def process(self, claim: Claim) -> str | None:
         """Reconcile the claimed events' ticket, fetched fresh. None on success, else the error."""
-        app, config = self._live()
+        with self._using() as (app, config):
+            return self._process(app, config, claim)
+
+    def _process(self, app: App, config: config_mod.Config, claim: Claim) -> str | None:
         if claim.ticket_id is None:
             self.inbox.ignore(claim.ids, "event names no ticket")
             return IGNORED
@@ -194,13 +258,46 @@ class Daemon:
         return written
 
     def _live(self) -> tuple[App, config_mod.Config]:
+        """The live App and config, for a quick look that makes no outbound call (the store stays usable)."""
         with self._swap:
             app, config = self.app, self.config
         assert app is not None
         return app, config
 
+    @contextmanager
+    def _using(self) -> Iterator[tuple[App, config_mod.Config]]:
+        """The live App and config, kept open until the block ends even if a reload replaces them."""
+        with self._swap:
+            app, config = self.app, self.config
+            assert app is not None
+            self._users[id(app)] = self._users.get(id(app), 0) + 1
+        try:
+            yield app, config
+        finally:
+            with self._swap:
+                left = self._users.pop(id(app)) - 1
+                if left:
+                    self._users[id(app)] = left
+                retired = self._retired.pop(id(app), None) if not left else None
+            if retired is not None:
+                retired.close()  # the last user of a replaced App
+
+    @contextmanager
+    def _using_connectors(self) -> Iterator[tuple[dict[str, Any], config_mod.Config]]:
+        """`_using` as the target webhooks see it: the live connectors and config."""
+        with self._using() as (app, config):
+            yield app.connectors, config
+
+    def _admin_token(self) -> str | None:
+        token = self.config.webhook.admin_token
+        return token.get_secret_value() if token else None
+
     # -- operations --------------------------------------------------------------------------
     def reload(self) -> tuple[bool, list[str]]:
+        """Reload (coalesced with any reload under way) and wait for the outcome."""
+        return self._reloads.request().result()
+
+    def _reload_now(self) -> tuple[bool, list[str]]:
         """Swap in a new config if it is valid; keep the old one otherwise."""
         try:
             new = config_mod.load(self.config_path)
@@ -213,11 +310,14 @@ class Daemon:
             return False, [str(exc)]
         with self._swap:
             old, self.app, self.config = self.app, new_app, new
+            busy = old is not None and id(old) in self._users
+            if old is not None and busy:  # in-flight work finishes on the old clients, then closes them
+                self._retired[id(old)] = old
+        if old is not None and not busy:
+            old.close()
         if self.scheduler is not None:
             self.scheduler.reschedule_job("poll", trigger=self._trigger())
             self.scheduler.reschedule_job("syncback", trigger=self._back_trigger())
-        if old is not None:
-            threading.Timer(30.0, old.close).start()  # let in-flight work finish on the old clients
         log.info("config reloaded", connectors=sorted(new_app.connectors))
         return True, []
 

@@ -17,6 +17,7 @@ from syncd import sandboxes
 from syncd.app import App
 from syncd.cycle import run_cycle
 from syncd.runner import _with_progress, print_summary
+from syncd.terminal import cells
 
 WEBHOOK_SECRET = "whsec_demo_secret"
 JIRA_HOOK_SECRET = "jira_demo_hook_secret"
@@ -84,7 +85,7 @@ def _webhook_step(console: Console, cfg: Any, cogny: Any, targets: dict[str, Any
         elapsed = time.monotonic() - started
         table = Table("connector", "record", "state", title=f"{ticket_id} after the webhook")
         for ln in daemon.app.store.links_for_ticket(ticket_id):
-            table.add_row(ln.connector, ln.external_key or ln.external_id or "", ln.state)
+            table.add_row(*cells(ln.connector, ln.external_key or ln.external_id, ln.state))
         console.print(table)
         writes = _writes(cogny, targets) - before
         if synced:
@@ -166,14 +167,14 @@ def write_config(workdir: Path, cogny: Any, targets: dict[str, Any]) -> Path:
 def show_tickets(console: Console, cogny: Any) -> None:
     table = Table("ticket", "priority", "category", "title", "items", title="tickets found in Cogny")
     for t in sorted(cogny.tickets.values(), key=lambda t: t["id"]):
-        table.add_row(t["id"], t["priority"], t["category"], t["title"][:60], str(len(t["action_items"])))
+        table.add_row(*cells(t["id"], t["priority"], t["category"], t["title"][:60], len(t["action_items"])))
     console.print(table)
 
 
 def show_links(console: Console, app: App) -> None:
     table = Table("ticket", "connector", "record", "url", title="created where")
     for ln in app.store.list_links():
-        table.add_row(ln.ticket_id, ln.connector, ln.external_key or ln.external_id or "", ln.external_url or "")
+        table.add_row(*cells(ln.ticket_id, ln.connector, ln.external_key or ln.external_id, ln.external_url))
     console.print(table)
 
 

@@ -1,8 +1,13 @@
-"""structlog set-up: one pipeline of processors, secrets redacted as the last step.
+"""structlog set-up: one pipeline of processors; secrets redacted before a line is rendered.
 
 Context (ticket_id, connector, event_id) is bound with `structlog.contextvars` once and
 carried by every line logged below it. JSON lines when stderr is not a terminal (systemd,
 Kubernetes, CI); coloured key=value lines when a person is watching.
+
+Values are redacted before rendering, never the rendered line: a JSON line stays valid JSON
+whatever a ticket or a caller put in it (json.dumps escapes control characters). Console lines
+show control characters as escapes (`syncd.terminal.printable`), so ticket text cannot drive the
+operator's terminal or forge a line.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 import structlog
 
 from syncd.redact import redact, redact_value
+from syncd.terminal import printable
 
 LEVELS = ("debug", "info", "warning", "error")
 
@@ -22,8 +28,9 @@ def _redact_event(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]
     return {k: redact_value(v) for k, v in event_dict.items()}
 
 
-def _redact_rendered(_: Any, __: str, rendered: str) -> str:
-    return redact(rendered)
+def _printable_event(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Console only: strings shown with control characters escaped."""
+    return {k: printable(v) if isinstance(v, str) else v for k, v in event_dict.items()}
 
 
 def configure(level: str = "info", *, json: bool | None = None, stream: Any = None) -> None:
@@ -40,8 +47,8 @@ def configure(level: str = "info", *, json: bool | None = None, stream: Any = No
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info if json else structlog.dev.set_exc_info,
         _redact_event,
+        *(() if json else (_printable_event,)),
         renderer,
-        _redact_rendered,
     ]
     structlog.configure(
         processors=processors,
@@ -62,7 +69,7 @@ def configure(level: str = "info", *, json: bool | None = None, stream: Any = No
 
 class _StdlibRedactFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
+        record.msg = printable(redact(record.getMessage()))
         record.args = ()
         return True
 

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+
+from syncd.errors import TicketDataError
 
 # A title must say something: whitespace alone would render as an empty summary every target refuses.
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# Cogny's documented id shape (`tkt_abc123`). Ticket content is untrusted: an id becomes a URL path
+# segment, a JQL value, a label and a marker, so anything else is refused at the edge.
+TICKET_ID_PATTERN = r"^tkt_[A-Za-z0-9_-]{1,64}$"
+TICKET_ID = re.compile(TICKET_ID_PATTERN)
+TicketId = Annotated[str, StringConstraints(pattern=TICKET_ID_PATTERN)]
+# A link syncd may render: http(s), a plain host, no credentials, and none of the characters that
+# are syntax in a target's markup (wiki `[|]{}`, Markdown `()`, HTML `<>"'`, Slack `<|>`) or space.
+SAFE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s\x00-\x1f\x7f<>\[\]{}|()\"'`\\^]*)?$")
 
-from syncd.errors import TicketDataError
+
+def is_ticket_id(value: object) -> bool:
+    """Whether `value` has the shape of a Cogny ticket id (and so is safe as data anywhere)."""
+    return isinstance(value, str) and TICKET_ID.fullmatch(value) is not None
+
+
+def safe_url(value: str) -> str:
+    """`value` if it is a link syncd may render, else '' (the ticket is rendered without it)."""
+    return value if len(value) <= 2048 and SAFE_URL.fullmatch(value) else ""
 
 
 class ActionItem(BaseModel):
@@ -36,7 +55,7 @@ class Ticket(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    id: str = Field(min_length=1)
+    id: TicketId
     warehouse_id: str = ""
     title: Title
     description: str = ""
@@ -56,6 +75,12 @@ class Ticket(BaseModel):
     url: str = ""
     notes: str | None = None
     assignee: str | None = None
+
+    @field_validator("url", mode="after")
+    @classmethod
+    def _renderable_url(cls, value: str) -> str:
+        """A url that is not a plain http(s) link is dropped: the ticket renders without the link."""
+        return safe_url(value)
 
     @classmethod
     def parse(cls, data: Any) -> "Ticket":

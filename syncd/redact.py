@@ -3,6 +3,11 @@
 Every secret value the config holds is registered here once at load time; `redact` then
 replaces each occurrence (and common encodings of it) in any text — log lines, error
 messages, status output — with `***`.
+
+Only secrets syncd holds legitimately are registered: configured ones, and those a target
+handed over in a handshake syncd asked for — never a value a caller merely sent, which could be
+`", "` and so mask the syntax of every JSON log line. A value under `_MIN_LEN` characters is
+never registered: it would mask ordinary words and punctuation, not a secret.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import threading
 from typing import Any
 
 MASK = "***"
-_MIN_LEN = 4  # shorter "secrets" would mask ordinary words
+_MIN_LEN = 8  # shorter "secrets" would mask ordinary words and JSON punctuation
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -25,7 +30,7 @@ def register(*values: str | None) -> None:
     global _pattern
     with _lock:
         for value in values:
-            if not value or len(value) < _MIN_LEN:
+            if not value or len(value.strip()) < _MIN_LEN:
                 continue
             _secrets.add(value)
             _secrets.add(base64.b64encode(value.encode()).decode().rstrip("="))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncd.models import ActionItem, Ticket
+from syncd.errors import TicketDataError
+from syncd.models import ActionItem, Ticket, is_ticket_id, safe_url
 
 PRIORITIES = ("critical", "high", "medium", "low")
 
@@ -50,9 +51,38 @@ def item_detail(item: ActionItem) -> str:
     return text
 
 
+def checked_id(ticket_id: str) -> str:
+    """`ticket_id` if it has Cogny's documented shape, else TicketDataError (this ticket fails alone).
+
+    Every marker is built from the id alone; one built from anything else could name, or search
+    for, another ticket's record. A parsed Ticket is already checked: this holds for any Ticket.
+    """
+    if not is_ticket_id(ticket_id):
+        raise TicketDataError(f"ticket {str(ticket_id)[:80]!r}: not a Cogny ticket id (tkt_…); "
+                              f"no marker is built from it")
+    return ticket_id
+
+
 def marker_label(ticket_id: str) -> str:
     """The searchable marker stamped on records syncd creates (e.g. a JIRA label)."""
-    return f"cogny-{ticket_id}"
+    return f"cogny-{checked_id(ticket_id)}"
+
+
+def source_url(ticket: Ticket) -> str:
+    """The ticket's link as a target may render it, re-checked with `safe_url` ('' when there is none).
+
+    A parsed Ticket's url is already safe; checking again keeps every renderer safe on its own.
+    """
+    return safe_url(str(ticket.url or ""))
+
+
+def checked_context(ctx: dict[str, Any]) -> dict[str, Any]:
+    """A template context whose `ticket.url` is re-checked, so no template (not even one piping it
+    through `raw_markup`, as older shipped defaults did) gets a url that is not a plain link."""
+    data = ctx.get("ticket")
+    if isinstance(data, dict) and "url" in data:
+        data["url"] = safe_url(str(data["url"] or ""))
+    return ctx
 
 
 def _num(value: Any) -> str:

@@ -6,12 +6,14 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from syncd.app import App
 from syncd.config import Config
 from syncd.cycle import CycleReport, run_cycle
 from syncd.reconcile import Outcome
 from syncd.redact import redact
+from syncd.terminal import cells, printable
 
 ACTIONS = ("created", "updated", "unchanged", "failed")
 PLAN_ACTIONS = ("would-create", "would-adopt", "would-update", "unchanged", "failed")
@@ -58,9 +60,9 @@ def _sync_back(app: App, config: Config, dry_run: bool, console: Console, reconc
         console.print(f"sync-back {r.connector}: {r.read} record(s) read, {r.changed} changed, "
                       f"{written} ticket(s) updated in Cogny", markup=False)
         for ticket_id, reason in r.failed:
-            console.print(f"  {ticket_id} ← {r.connector}: {redact(reason)}", markup=False)
+            console.print(printable(f"  {ticket_id} ← {r.connector}: {redact(reason)}"), markup=False)
         if r.error:
-            console.print(f"  reading {r.connector} failed: {redact(r.error)}", markup=False)
+            console.print(printable(f"  reading {r.connector} failed: {redact(r.error)}"), markup=False)
         ok = ok and not r.failed and r.error is None
     return ok
 
@@ -83,7 +85,7 @@ def _with_progress(console: Console, body: Any) -> CycleReport:
 def print_summary(report: CycleReport, console: Console, actions: tuple[str, ...] = ACTIONS) -> None:
     table = Table(title=f"{report.seen} ticket(s) in {report.duration:.1f}s", *(["connector", *actions]))
     for connector, row in sorted(report.per_connector().items()):
-        table.add_row(connector, *(str(row.get(a, 0)) for a in actions))
+        table.add_row(*cells(connector, *(row.get(a, 0) for a in actions)))
     console.print(table)
     if report.notes_written:
         console.print(f"notes written back on {report.notes_written} ticket(s)")
@@ -91,12 +93,12 @@ def print_summary(report: CycleReport, console: Console, actions: tuple[str, ...
     if planned:
         console.print(f"would write notes on {planned} ticket(s)")
     if report.listing_error:
-        console.print(f"[red]listing tickets failed:[/red] {redact(report.listing_error)}")
+        console.print(Text("listing tickets failed: ", style="red") + Text(printable(redact(report.listing_error))))
     failures = report.failures()
     if failures:
         console.print(f"[red]{len(failures)} failure(s):[/red]")
         for ticket_id, where, reason in failures:
-            console.print(f"  {ticket_id} → {where}: {redact(reason)}", markup=False)
+            console.print(printable(f"  {ticket_id} → {where}: {redact(reason)}"), markup=False)
 
 
 def print_plan(report: CycleReport, console: Console) -> None:
@@ -108,6 +110,6 @@ def print_plan(report: CycleReport, console: Console) -> None:
         return
     table = Table("ticket", "connector", "action", "record", "why", title="plan (dry run: nothing was written)")
     for ticket_id, o in rows:
-        table.add_row(ticket_id, o.connector, o.action.removeprefix("would-"),
-                      (o.ref.key or o.ref.id) if o.ref else "", o.reason)
+        table.add_row(*cells(ticket_id, o.connector, o.action.removeprefix("would-"),
+                             (o.ref.key or o.ref.id) if o.ref else "", redact(o.reason or "")))
     console.print(table)

@@ -7,6 +7,7 @@ from rich.table import Table
 
 from syncd.config import Config
 from syncd.store import Store
+from syncd.terminal import cells
 
 
 def print_status(config: Config, console: Console) -> None:
@@ -17,13 +18,13 @@ def print_status(config: Config, console: Console) -> None:
         table = Table("connector", *states, title="links")
         for connector in sorted(set(config.connectors) | set(counts)):
             row = counts.get(connector, {})
-            table.add_row(connector, *(str(row.get(s, 0)) for s in states))
+            table.add_row(*cells(connector, *(row.get(s, 0) for s in states)))
         console.print(table)
         runs = Table("run", "kind", "started", "seconds", "seen", "created", "updated", "unchanged", "failed",
                      title="last runs")
         for r in store.last_runs(5):
-            runs.add_row(str(r["id"]), r["kind"], str(r["started_at"])[:19], f"{r['duration_seconds'] or 0:.1f}",
-                         *(str(r[k]) for k in ("seen", "created", "updated", "unchanged", "failed")))
+            runs.add_row(*cells(r["id"], r["kind"], str(r["started_at"])[:19], f"{r['duration_seconds'] or 0:.1f}",
+                                *(r[k] for k in ("seen", "created", "updated", "unchanged", "failed"))))
         console.print(runs)
         _print_sync_back(config, store, console)
         from syncd.inbox import Inbox
@@ -51,5 +52,5 @@ def _print_sync_back(config: Config, store: Store, console: Console) -> None:
         count, last, handshake = observed.summary(name)
         entry = config.connectors[name]
         hook = "secret configured" if entry.webhook_secret else ("handshake secret stored" if handshake else "none")
-        table.add_row(name, str(count), str(last)[:19] if last else "never", hook)
+        table.add_row(*cells(name, count, str(last)[:19] if last else "never", hook))
     console.print(table)

@@ -18,6 +18,8 @@ Defaults ship as files (`syncd/templates/<target>/<name>.j2`) a user can copy an
 from __future__ import annotations
 
 import json
+import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -69,12 +71,13 @@ def _finalizer(escape: Escape, encode: Escape) -> Callable[[Any], str]:
     return finalize
 
 
-def environment(escape: Escape = identity, encode: Escape = identity) -> ImmutableSandboxedEnvironment:
+def environment(escape: Escape = identity, encode: Escape = identity, *,
+                finalize: Callable[[Any], str] | None = None) -> ImmutableSandboxedEnvironment:
     """A sandboxed environment whose `{{ }}` output passes through `escape` (unless raw) then `encode`."""
     from jinja2 import StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, finalize=_finalizer(escape, encode),
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, finalize=finalize or _finalizer(escape, encode),
                                         trim_blocks=True, lstrip_blocks=True, autoescape=False)
     env.filters["raw_markup"] = Raw
     env.filters["map_value"] = map_value
@@ -228,20 +231,19 @@ class Renderer:
             raise TicketDataError(f"{where}: {type(exc).__name__}: {exc}") from None
 
     def value(self, text: str, ctx: Mapping[str, Any], where: str) -> Any:
-        """A `fields:` value template: rendered without markup escaping, then read as JSON when it is JSON."""
+        """A `fields:` value template, typed by its own text (see `typed_value`), never by ticket data."""
         key = f"value:{text}"
         if key not in self._compiled:
-            self._compiled[key] = _check_env().from_string(text)
+            self._compiled[key] = _value_env().from_string(text)
+        slots: list[Any] = []
+        token = _slots.set(slots)
         try:
             out = self._compiled[key].render(ctx).strip()
         except Exception as exc:
             raise TicketDataError(f"{self.target}.fields.{where}: {type(exc).__name__}: {exc}") from None
-        if out == "":
-            return None
-        try:
-            return json.loads(out)
-        except ValueError:
-            return out
+        finally:
+            _slots.reset(token)
+        return typed_value(out, slots)
 
     def _template(self, name: str) -> Template:
         if name not in self._compiled:
@@ -251,6 +253,82 @@ class Renderer:
             escape, encode = self.escapes.get(name, (identity, identity))
             self._compiled[name] = environment(escape, encode).from_string(source)
         return self._compiled[name]
+
+
+# -- `fields:` values: the template's own text decides the JSON type ----------------------------------
+# Each `{{ }}` output becomes a slot while rendering; the values are put back afterwards as data, so
+# a ticket whose effort is `{"accountId": "attacker"}` fills a field with that string, not an object.
+_slots: ContextVar[list[Any]] = ContextVar("syncd_template_slots")
+_SLOT = re.compile("\x00([0-9]+)\x00")
+
+
+def _slot(value: Any) -> str:
+    slots = _slots.get()
+    slots.append(str(value) if isinstance(value, Raw) else value)
+    return f"\x00{len(slots) - 1}\x00"
+
+
+@lru_cache(maxsize=None)
+def _value_env() -> ImmutableSandboxedEnvironment:
+    return environment(finalize=_slot)
+
+
+def typed_value(out: str, slots: list[Any]) -> Any:
+    """The value of a rendered `fields:` template whose `{{ }}` outputs are `slots`.
+
+    A template that is one `{{ }}` gives that value as it is (a number from `effort_map` stays a
+    number, ticket text stays a string; '' or None means unset). Otherwise, if the template's own
+    text is JSON around the values (`{"name": "{{ ticket.category }}"}`), the values are encoded
+    into it as JSON data and the result parsed; else the text is a plain string.
+    """
+    whole = _SLOT.fullmatch(out)
+    if whole:
+        value = slots[int(whole.group(1))]
+        return None if value is None or value == "" else value
+    if slots:
+        try:
+            return json.loads(_json_with_values(out, slots))
+        except ValueError:
+            pass
+    elif out:
+        try:
+            return json.loads(out)  # no ticket value in it: the config's own literal JSON
+        except ValueError:
+            pass
+    text = _SLOT.sub(lambda m: _plain(slots[int(m.group(1))]), out)
+    return text or None
+
+
+def _json_with_values(out: str, slots: list[Any]) -> str:
+    """`out` with each slot JSON-encoded: a string's content inside quotes, a whole JSON value outside."""
+    pieces = _SLOT.split(out)  # literal, slot index, literal, ...
+    parts: list[str] = []
+    in_string = False
+    for i, piece in enumerate(pieces):
+        if i % 2 == 0:
+            parts.append(piece)
+            in_string = _string_state_after(piece, in_string)
+        else:
+            value = slots[int(piece)]
+            parts.append(json_string(_plain(value)) if in_string else json.dumps(value, default=str))
+    return "".join(parts)
+
+
+def _string_state_after(literal: str, in_string: bool) -> bool:
+    """Whether JSON text is inside a string literal after `literal` (starting in `in_string`)."""
+    escaped = False
+    for char in literal:
+        if escaped:
+            escaped = False
+        elif in_string and char == "\\":
+            escaped = True
+        elif char == '"':
+            in_string = not in_string
+    return in_string
+
+
+def _plain(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 def render_values(renderer: Renderer, value: Any, ctx: Mapping[str, Any], where: str) -> Any:

@@ -24,6 +24,8 @@ from tests.helpers import ENV, jira_issues, jira_settings, marker_of, write_conf
 
 pytestmark = pytest.mark.e2e
 SECRET = "whsec_test_secret_123"
+ADMIN_TOKEN = "admin-token-for-e2e-tests"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}  # POST /-/reload needs it (issue 21, finding 10)
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1) -> Any:
@@ -96,7 +98,7 @@ def cogny() -> Iterator[CognySandbox]:
 def daemon(tmp_path: Path, cogny: CognySandbox, jira: JiraSandbox) -> Iterator[Daemon]:
     port = free_port()
     cfg = write_config(tmp_path / "syncd.yaml", cogny.url, {"jira": jira_settings(jira.url)}, extra={
-        "webhook": {"host": "127.0.0.1", "port": port, "secret": SECRET},
+        "webhook": {"host": "127.0.0.1", "port": port, "secret": SECRET, "admin_token": ADMIN_TOKEN},
         "schedule": {"interval_seconds": 3600},
         "inbox": {"max_attempts": 2, "backoff_seconds": 0.05, "max_backoff_seconds": 0.1}})
     d = Daemon(cfg, port, tmp_path / "daemon.log").start().wait_first_cycle()
@@ -188,7 +190,7 @@ def test_sighup_with_broken_config_keeps_serving(daemon: Daemon, cogny: CognySan
     assert daemon.send(event(ticket["id"], 1)).status_code == 202
     wait_for(lambda: parents_by_ticket(jira).get(ticket["id"]) == 1)
     daemon.cfg.write_text(good)
-    reload = httpx.post(f"{daemon.url}/-/reload", timeout=10)
+    reload = httpx.post(f"{daemon.url}/-/reload", headers=ADMIN, timeout=10)
     assert reload.status_code == 200
 
 
@@ -202,7 +204,7 @@ def test_failing_event_goes_dead_and_retry_brings_it_back(daemon: Daemon, cogny:
     doc["connectors"]["jira"]["priority_map"] = {"critical": "Highest", "high": "High", "medium": "Medium",
                                                  "low": "Trivial"}
     daemon.cfg.write_text(yaml.safe_dump(doc))
-    assert httpx.post(f"{daemon.url}/-/reload", timeout=10).status_code == 200
+    assert httpx.post(f"{daemon.url}/-/reload", headers=ADMIN, timeout=10).status_code == 200
     assert daemon.send(event(ticket["id"], 1)).status_code == 202
     wait_for(lambda: "dead" in run_cli("events", "list", "-c", str(daemon.cfg), "--state", "dead", env=ENV).stdout
              and ticket["id"] in run_cli("events", "list", "-c", str(daemon.cfg), "--state", "dead", env=ENV).stdout,
@@ -210,7 +212,7 @@ def test_failing_event_goes_dead_and_retry_brings_it_back(daemon: Daemon, cogny:
     assert jira_issues(jira, subtasks=False) == []
     doc["connectors"]["jira"] = good
     daemon.cfg.write_text(yaml.safe_dump(doc))
-    assert httpx.post(f"{daemon.url}/-/reload", timeout=10).status_code == 200
+    assert httpx.post(f"{daemon.url}/-/reload", headers=ADMIN, timeout=10).status_code == 200
     retried = run_cli("events", "retry", "-c", str(daemon.cfg), "--all-dead", env=ENV)
     assert retried.returncode == 0 and "1 event(s) queued again" in retried.stdout
     wait_for(lambda: parents_by_ticket(jira).get(ticket["id"]) == 1, timeout=30)

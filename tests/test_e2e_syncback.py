@@ -23,7 +23,7 @@ from syncd.sandbox.tickets import generate_tickets
 from syncd.sandboxes import KINDS
 from tests.conftest import free_port, run_cli
 from tests.helpers import ENV, jira_issues, marker_of, write_config
-from tests.test_e2e_daemon import Daemon
+from tests.test_e2e_daemon import ADMIN, ADMIN_TOKEN, Daemon
 
 pytestmark = [pytest.mark.e2e]
 JIRA_HOOK_SECRET = "jira-hook-secret-1"
@@ -198,7 +198,8 @@ def live(tmp_path: Path) -> Iterator[dict[str, Any]]:
             "asana": {**KINDS["asana"].connector(asana), "sync_back": True},
         }
         cfg = write_config(tmp_path / "syncd.yaml", cogny.url, connectors, extra={
-            "webhook": {"host": "127.0.0.1", "port": port, "secret": "whsec_unused_here"},
+            "webhook": {"host": "127.0.0.1", "port": port, "secret": "whsec_unused_here",
+                        "admin_token": ADMIN_TOKEN},
             "schedule": {"interval_seconds": 3600},
             "sync_back": {"interval_seconds": 3600},  # only webhooks can carry changes in time
             "inbox": {"max_attempts": 3, "backoff_seconds": 0.05, "max_backoff_seconds": 0.1}})
@@ -208,10 +209,10 @@ def live(tmp_path: Path) -> Iterator[dict[str, Any]]:
                      what="first sync")
             jira.add_webhook(f"{daemon.url}/webhooks/jira", secret=JIRA_HOOK_SECRET)
             linear.add_webhook(f"{daemon.url}/webhooks/linear", LINEAR_HOOK_SECRET)
-            made = httpx.post(f"{asana.url}/api/1.0/webhooks", timeout=10,
-                              headers={"Authorization": "Bearer asana-sandbox"},
-                              json={"data": {"resource": asana.project_gid, "target": f"{daemon.url}/webhooks/asana"}})
-            assert made.status_code == 201, made.text  # syncd answered the X-Hook-Secret handshake
+            # syncd creates the Asana webhook itself: only then does it answer the X-Hook-Secret handshake
+            made = httpx.post(f"{daemon.url}/-/webhooks/asana", timeout=10, headers=ADMIN,
+                              json={"target": f"{daemon.url}/webhooks/asana"})
+            assert made.status_code == 201, made.text
             yield {"daemon": daemon, "cogny": cogny, "jira": jira, "linear": linear, "asana": asana,
                    "tickets": [t["id"] for t in tickets], "log": tmp_path / "daemon.log"}
         finally:
@@ -279,14 +280,22 @@ def test_target_webhooks_are_verified(live: dict[str, Any]) -> None:
     assert httpx.post(f"{url}/webhooks/linear", content=b"{}", timeout=5,
                       headers={"Linear-Signature": "0" * 64}).status_code == 401
     assert httpx.post(f"{url}/webhooks/nope", content=b"{}", timeout=5).status_code == 404
-    # a second Asana handshake (anyone can send one) cannot replace the stored secret
-    again = httpx.post(f"{url}/webhooks/asana", content=b"", timeout=5, headers={"X-Hook-Secret": "attacker"})
-    assert again.status_code == 409 and "X-Hook-Secret" not in again.headers
-    # ... until the operator makes room for a webhook registered anew
+    # an Asana handshake syncd did not ask for (anyone can send one) is refused, never echoed
+    again = httpx.post(f"{url}/webhooks/asana", content=b"", timeout=5,
+                       headers={"X-Hook-Secret": "attacker-secret-1"})
+    assert again.status_code == 403 and "X-Hook-Secret" not in again.headers
+    # creating the webhook again needs room for its secret ...
+    create = {"target": f"{url}/webhooks/asana"}
+    refused = httpx.post(f"{url}/-/webhooks/asana", timeout=10, headers=ADMIN, json=create)
+    assert refused.status_code == 409 and "forget-hook-secret" in refused.text
+    # ... which the operator makes; even then an unsolicited handshake is refused, syncd's own creation is not
     forgot = run_cli("db", "forget-hook-secret", "asana", "-c", str(live["daemon"].cfg), env=ENV)
     assert forgot.returncode == 0 and "secret forgotten" in forgot.stdout
-    fresh = httpx.post(f"{url}/webhooks/asana", content=b"", timeout=5, headers={"X-Hook-Secret": "new-hook-secret"})
-    assert fresh.status_code == 200 and fresh.headers["X-Hook-Secret"] == "new-hook-secret"
+    fresh = httpx.post(f"{url}/webhooks/asana", content=b"", timeout=5,
+                       headers={"X-Hook-Secret": "new-hook-secret-2"})
+    assert fresh.status_code == 403 and "X-Hook-Secret" not in fresh.headers
+    made = httpx.post(f"{url}/-/webhooks/asana", timeout=10, headers=ADMIN, json=create)
+    assert made.status_code == 201 and "secret" not in made.text.lower()
     unknown = run_cli("db", "forget-hook-secret", "nope", "-c", str(live["daemon"].cfg), env=ENV)
     assert unknown.returncode == 2 and "no connector named 'nope'" in unknown.stdout + unknown.stderr
 

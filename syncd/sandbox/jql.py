@@ -1,4 +1,4 @@
-"""A small, honest JQL subset for the JIRA sandbox: tokenizer, recursive-descent parser, evaluator.
+r"""A small, honest JQL subset for the JIRA sandbox: tokenizer, recursive-descent parser, evaluator.
 
 Grammar (keywords case-insensitive)::
 
@@ -12,6 +12,8 @@ Grammar (keywords case-insensitive)::
 
 Anything outside the subset raises `JqlError` with a JIRA-style message, so a caller relying on
 JQL the sandbox cannot evaluate finds out in tests instead of getting silently wrong results.
+Quoted strings follow JIRA's grammar: the escapes `\"` `\'` `\\` `\t` `\n` `\r` `\ ` and `\uXXXX`;
+any other escape, and a raw control character other than a line break, is refused.
 Evaluation runs against a *record*: a dict of field name -> list of values (strings, or
 datetimes for date fields), built by the sandbox for each issue.
 """
@@ -38,6 +40,10 @@ KEYWORDS = frozenset({"and", "or", "not", "in", "is", "empty", "null", "order", 
 _TOKEN = re.compile(r"""\s*(?:(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<op>!=|>=|<=|!~|=|>|<|~)
                         |(?P<punct>[(),])|(?P<word>[\w\-.]+))""", re.X)
 _RELATIVE = re.compile(r"^([+-]?)(\d+)([wdhm])$")
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
+_ESCAPED = {"t": "\t", "n": "\n", "r": "\r", '"': '"', "'": "'", "\\": "\\", " ": " "}
+# What JIRA's grammar refuses raw inside a quoted string (line breaks are allowed).
+_ILLEGAL = re.compile("[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f\ufdd0-\ufdef\ufffe\uffff]")
 
 
 class JqlError(ValueError):
@@ -92,15 +98,29 @@ def tokenize(text: str) -> list[Token]:
             raise _syntax(f"The character '{text[pos:].lstrip()[0]}' is a reserved JQL character.", pos)
         kind = match.lastgroup or "word"
         raw = match.group(kind)
-        value = _unquote(raw) if kind == "str" else raw
+        value = _unquote(raw, match.start(kind)) if kind == "str" else raw
         tokens.append(Token(kind, value, match.start(kind)))
         pos = match.end()
     tokens.append(Token("end", "", len(text)))
     return tokens
 
 
-def _unquote(raw: str) -> str:
-    return re.sub(r"\\(.)", r"\1", raw[1:-1])
+def _unquote(raw: str, pos: int) -> str:
+    """The value of a quoted string token starting at `pos`, its escapes decoded as JIRA decodes them."""
+    illegal = _ILLEGAL.search(raw)
+    if illegal:
+        raise _syntax(f"The quoted string contains the illegal character '\\u{ord(illegal.group()):04x}'.",
+                      pos + illegal.start())
+
+    def decode(match: re.Match[str]) -> str:
+        seq = match.group(1)
+        if len(seq) == 5:
+            return chr(int(seq[1:], 16))
+        if seq in _ESCAPED:
+            return _ESCAPED[seq]
+        raise _syntax(f"'\\{seq}' is an illegal JQL escape sequence. The valid escape sequences are \\', "
+                      "\\\", \\t, \\n, \\r, \\\\, '\\ ' and \\uXXXX.", pos + 1 + match.start())
+    return _ESCAPE.sub(decode, raw[1:-1])
 
 
 def _syntax(message: str, pos: int) -> JqlError:
