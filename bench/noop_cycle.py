@@ -87,7 +87,7 @@ def main() -> int:
             print(f"      {n:6d}  {key}")
 
         print("import time (python -X importtime; 'cumulative' includes the package's own dependencies):")
-        for label, argv in (("import syncd.cli", ["-c", "import syncd.cli"]),
+        for label, argv in (("import syncd.cli.app", ["-c", "import syncd.cli.app"]),
                             ("syncd run-once (no-op)", ["-m", "syncd", "--log-level", "warning", "run-once",
                                                         "-c", str(cfg)])):
             r = common.importtime(argv)

@@ -1,0 +1,1 @@
+"""The built-in targets, one package each; they see only `syncd.sdk` and `syncd.http`."""

@@ -1,11 +1,11 @@
-"""`syncd` and `python -m syncd`: the CLI, loaded with the collector paused (see syncd.startup)."""
+"""`syncd` and `python -m syncd`: the CLI, loaded with the collector paused (see syncd.cli.startup)."""
 
-from syncd.startup import loading
+from syncd.cli.startup import loading
 
 
 def main() -> None:
     with loading():
-        from syncd.cli import main as cli_main
+        from syncd.cli.app import main as cli_main
     cli_main()
 
 

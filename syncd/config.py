@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from syncd import redact
 from syncd.errors import ConfigError
+from syncd.sdk.settings import http_url
 
 Priority = Literal["critical", "high", "medium", "low"]
 Status = Literal["open", "in_progress", "completed", "dismissed"]
@@ -190,17 +191,6 @@ class Config(Model):
     source: str | None = Field(None, exclude=True)
 
 
-def http_url(v: str) -> str:
-    """Validator shared by every URL setting: an http(s) URL, without a trailing slash or credentials."""
-    if not re.match(r"^https?://[^\s/]+", v):
-        raise ValueError("must be an http(s) URL (the value is not repeated: it may be a misplaced secret)")
-    # Credentials in a URL end up wherever the URL is shown: notes, logs, `links list`, the store.
-    if "@" in v.split("://", 1)[1].split("/", 1)[0]:
-        raise ValueError("must not contain credentials (user:password@host); use the token settings instead "
-                         "(the value is not repeated)")
-    return v.rstrip("/")
-
-
 def _check_cron(expr: str) -> None:
     from apscheduler.triggers.cron import CronTrigger
 
@@ -331,7 +321,7 @@ def _pydantic_problems(exc: ValidationError, prefix: tuple[str, ...] = ()) -> li
 
 
 def _validate_connectors(config: Config, problems: list[str]) -> None:
-    from syncd.connector import ConnectorTypeError, connector_class
+    from syncd.sdk.connector import ConnectorTypeError, connector_class
 
     for name, entry in config.connectors.items():
         if not re.match(r"^[A-Za-z0-9_-]+$", name):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SyncdError(Exception):
     """Base of every error syncd raises on purpose."""
@@ -68,3 +70,19 @@ class ConnectorError(ServiceError):
 
 class TicketDataError(SyncdError):
     """A ticket from Cogny is missing fields or carries values syncd cannot map."""
+
+
+class PartialItems(SyncdError):
+    """Some child records were created before a failure; `created` must still be recorded.
+
+    `unfinished`: keys of `created` that exist but are not in their desired state yet (e.g. the
+    transition to done failed); they are recorded as not applied, so the next reconcile updates
+    them instead of creating them again.
+    """
+
+    # `created`: action item key -> the child's ExternalRef (typed Any: errors is a leaf module)
+    def __init__(self, created: dict[str, Any], cause: Exception, unfinished: frozenset[str] = frozenset()):
+        self.created = created
+        self.cause = cause
+        self.unfinished = unfinished
+        super().__init__(str(cause))

@@ -18,8 +18,8 @@ import pytest
 from syncd import redact
 
 if TYPE_CHECKING:
-    from syncd.sandbox.cogny import CognySandbox
-    from syncd.sandbox.jira import JiraSandbox
+    from syncd.sandbox.cogny.sandbox import CognySandbox
+    from syncd.sandbox.jira.sandbox import JiraSandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,7 +102,7 @@ def postgres_url(postgres_server: str) -> str:
 @pytest.fixture
 def jira() -> Iterator["JiraSandbox"]:
     """A fresh JIRA sandbox on 127.0.0.1 (e2e tests that need more pass their own)."""
-    from syncd.sandbox.jira import JiraSandbox
+    from syncd.sandbox.jira.sandbox import JiraSandbox
 
     with JiraSandbox() as sb:
         yield sb
@@ -111,7 +111,7 @@ def jira() -> Iterator["JiraSandbox"]:
 @pytest.fixture
 def cogny(tickets: list[dict[str, Any]]) -> Iterator["CognySandbox"]:
     """A Cogny sandbox holding the requesting module's `tickets` (modules with other needs define their own)."""
-    from syncd.sandbox.cogny import CognySandbox
+    from syncd.sandbox.cogny.sandbox import CognySandbox
 
     with CognySandbox(tickets) as sb:
         yield sb

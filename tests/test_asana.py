@@ -16,16 +16,17 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from connectors.asana import AsanaConnector, AsanaSettings, marker
+from connectors.asana.connector import AsanaConnector, AsanaSettings, marker
 from syncd.errors import ConnectorError
 from syncd.http import RetryPolicy
 from syncd.models import Ticket
-from syncd.reconcile import PartialItems, Reconciler
+from syncd.engine.reconcile import Reconciler
+from syncd.errors import PartialItems
 from syncd.sandbox import specs
-from syncd.sandbox.asana import AsanaSandbox
-from syncd.sandbox.openapi import OpenAPI, load_spec
-from syncd.sandbox.tickets import make_ticket
-from syncd.store import Store
+from syncd.sandbox.asana.sandbox import AsanaSandbox
+from syncd.sandbox._common.openapi import OpenAPI, load_spec
+from syncd.sandbox._common.tickets import make_ticket
+from syncd.store.database import Store
 
 TOKEN = "asana-sandbox"
 FAST = RetryPolicy(max_attempts=4, backoff=0.01, max_backoff=0.05, timeout=5)

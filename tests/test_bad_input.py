@@ -25,7 +25,7 @@ import pytest
 
 from syncd import config
 from syncd.errors import ConfigError
-from syncd.sandbox.tickets import generate_tickets, make_ticket
+from syncd.sandbox._common.tickets import generate_tickets, make_ticket
 from syncd.signatures import sign_headers
 from tests.conftest import free_port, run_cli
 from tests.helpers import ENV, jira_issues, marker_of
@@ -105,8 +105,8 @@ def test_each_config_problem_is_one_line_naming_the_key(text: str, want: str) ->
 
 
 def test_cli_reports_every_problem_once_exits_2_and_touches_nothing(tmp_path: Path) -> None:
-    from syncd.sandbox.cogny import CognySandbox
-    from syncd.sandbox.jira import JiraSandbox
+    from syncd.sandbox.cogny.sandbox import CognySandbox
+    from syncd.sandbox.jira.sandbox import JiraSandbox
 
     with CognySandbox(generate_tickets(3, seed=1)) as cogny, JiraSandbox() as jira:
         text = (f"cogny: {{api_key: '${{COGNY_API_KEY}}', base_url: '{cogny.url}/v1'}}\n"

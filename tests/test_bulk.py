@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from syncd.locks import TicketLocks
-from syncd.sandbox.cogny import CognySandbox
-from syncd.sandbox.jira import JiraSandbox
-from syncd.sandbox.tickets import generate_tickets
-from syncd.store import ItemLink, Store
+from syncd.store.locks import TicketLocks
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from syncd.sandbox.jira.sandbox import JiraSandbox
+from syncd.sandbox._common.tickets import generate_tickets
+from syncd.store.database import ItemLink, Store
 from tests.conftest import free_port, run_cli
 from tests.test_e2e_daemon import SECRET, Daemon
 from tests.helpers import ENV, jira_issues, jira_settings, marker_of, write_config

@@ -30,13 +30,13 @@ from typing import Any, Callable, Iterable, Iterator
 import httpx
 import pytest
 
-from syncd.inbox import Inbox
-from syncd.sandbox.cogny import CognySandbox
-from syncd.sandbox.jira import JiraSandbox
-from syncd.sandbox.tickets import generate_tickets
-from syncd.sandboxes import KINDS
+from syncd.store.inbox import Inbox
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from syncd.sandbox.jira.sandbox import JiraSandbox
+from syncd.sandbox._common.tickets import generate_tickets
+from syncd.cli.sandboxes import KINDS
 from syncd.signatures import sign_headers
-from syncd.store import create_engine
+from syncd.store.database import create_engine
 from tests.conftest import _pg_bindir, free_port, run_cli
 from tests.helpers import ENV, jira_issues, marker_of, write_config
 
@@ -108,7 +108,7 @@ def records(w: SimpleNamespace, *, settled: bool = True) -> dict[str, dict[str, 
         with linear.lock:
             by_issue = {a["issueId"]: a["url"].rsplit("/", 1)[-1] for a in linear.attachments.values()}
             tops = [dict(i) for i in linear.issues.values() if i["parentId"] is None]
-        from connectors.linear import issue_id
+        from connectors.linear.connector import issue_id
 
         derived = {issue_id(team, tid): tid for team in list(linear.teams) for tid in list(w.cogny.tickets)}
         for issue in tops:
@@ -260,7 +260,7 @@ def all_states(inbox: Inbox) -> dict[str, str]:
 # -- 0. the knobs themselves -------------------------------------------------------------------------
 
 def test_fault_knobs_are_seeded_and_do_what_they_say() -> None:
-    from syncd.sandbox.base import Faults
+    from syncd.sandbox._common.base import Faults
 
     def fates(seed: int) -> list[str | None]:
         f = Faults(error_rate=0.2, throttle_rate=0.1, slow_rate=0.05, drop_rate=0.05, seed=seed)
@@ -683,7 +683,7 @@ def test_sqlite_store_held_by_another_process_is_a_clear_error_and_harmless(tmp_
 SHORT_BUSY_TIMEOUT = """
 import sys
 from sqlalchemy import event
-import syncd.store as store
+import syncd.store.database as store
 original = store.create_engine
 def create_engine(url):
     engine = original(url)
@@ -691,7 +691,7 @@ def create_engine(url):
         event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA busy_timeout=300"))
     return engine
 store.create_engine = create_engine
-from syncd.cli import main
+from syncd.cli.app import main
 sys.argv = ["syncd", *sys.argv[1:]]
 main()
 """

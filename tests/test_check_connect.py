@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from syncd.sandbox.asana import AsanaSandbox
-from syncd.sandbox.cogny import CognySandbox
-from syncd.sandbox.jira import JiraSandbox
-from syncd.sandbox.linear import LinearSandbox
-from syncd.sandbox.slack import SlackSandbox
-from syncd.sandboxes import KINDS
+from syncd.sandbox.asana.sandbox import AsanaSandbox
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from syncd.sandbox.jira.sandbox import JiraSandbox
+from syncd.sandbox.linear.sandbox import LinearSandbox
+from syncd.sandbox.slack.sandbox import SlackSandbox
+from syncd.cli.sandboxes import KINDS
 from tests.conftest import free_port, run_cli
 from tests.helpers import ENV, write_config
 

@@ -9,8 +9,8 @@ import pytest
 from syncd import errors
 from syncd.cogny import CognyClient
 from syncd.http import RetryPolicy
-from syncd.sandbox.cogny import CognySandbox
-from syncd.sandbox.tickets import generate_tickets
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from syncd.sandbox._common.tickets import generate_tickets
 
 KEY = "sk_test_sandbox"
 FAST = RetryPolicy(max_attempts=4, backoff=0.01, max_backoff=0.05, timeout=5)

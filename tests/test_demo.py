@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from syncd.demo import run_demo
+from syncd.cli.demo import run_demo
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.e2e

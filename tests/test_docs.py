@@ -8,7 +8,7 @@ from typing import Any, Iterator
 from pydantic import BaseModel
 
 from syncd.config import Config
-from syncd.connector import available_types
+from syncd.sdk.connector import available_types
 from tests.conftest import ROOT
 
 INTERNAL = {"connector_settings", "source"}

@@ -15,9 +15,9 @@ import httpx
 import pytest
 import yaml
 
-from syncd.sandbox.cogny import CognySandbox
-from syncd.sandbox.jira import JiraSandbox
-from syncd.sandbox.tickets import generate_tickets
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from syncd.sandbox.jira.sandbox import JiraSandbox
+from syncd.sandbox._common.tickets import generate_tickets
 from syncd.signatures import sign_headers
 from tests.conftest import free_port, run_cli
 from tests.helpers import ENV, jira_issues, jira_settings, marker_of, write_config

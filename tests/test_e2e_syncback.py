@@ -15,12 +15,12 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 
-from syncd.sandbox.asana import AsanaSandbox
-from syncd.sandbox.cogny import CognySandbox
-from syncd.sandbox.jira import JiraSandbox
-from syncd.sandbox.linear import LinearSandbox
-from syncd.sandbox.tickets import generate_tickets
-from syncd.sandboxes import KINDS
+from syncd.sandbox.asana.sandbox import AsanaSandbox
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from syncd.sandbox.jira.sandbox import JiraSandbox
+from syncd.sandbox.linear.sandbox import LinearSandbox
+from syncd.sandbox._common.tickets import generate_tickets
+from syncd.cli.sandboxes import KINDS
 from tests.conftest import free_port, run_cli
 from tests.helpers import ENV, jira_issues, marker_of, write_config
 from tests.test_e2e_daemon import ADMIN, ADMIN_TOKEN, Daemon
@@ -303,7 +303,7 @@ def test_target_webhooks_are_verified(live: dict[str, Any]) -> None:
 def test_the_daemons_poll_turns_changes_into_inbox_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No webhook registered: the scheduled read of linked records finds the change (called directly here)."""
     from syncd import config as config_mod
-    from syncd.daemon import Daemon as InProcess
+    from syncd.daemon.daemon import Daemon as InProcess
 
     tickets = generate_tickets(2, seed=8)
     with CognySandbox(tickets) as cogny, JiraSandbox() as jira:

@@ -8,15 +8,15 @@ from typing import Any, Iterator
 
 import pytest
 
-from connectors.jira import escape_wiki
-from syncd.sandbox import cogny_routes
-from syncd.sandbox.asana import AsanaSandbox
-from syncd.sandbox.cogny import CognySandbox
-from syncd.sandbox.jira import JiraSandbox
-from syncd.sandbox.linear import LinearSandbox
-from syncd.sandbox.slack import SlackSandbox
-from syncd.sandbox.tickets import generate_tickets, make_ticket
-from syncd.sandboxes import KINDS
+from connectors.jira.connector import escape_wiki
+from syncd.sandbox.cogny import routes as cogny_routes
+from syncd.sandbox.asana.sandbox import AsanaSandbox
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from syncd.sandbox.jira.sandbox import JiraSandbox
+from syncd.sandbox.linear.sandbox import LinearSandbox
+from syncd.sandbox.slack.sandbox import SlackSandbox
+from syncd.sandbox._common.tickets import generate_tickets, make_ticket
+from syncd.cli.sandboxes import KINDS
 from tests.conftest import run_cli
 from tests.helpers import ENV, jira_issues, jira_settings, marker_of, write_config
 

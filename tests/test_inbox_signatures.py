@@ -9,9 +9,9 @@ import json
 import time
 from datetime import timedelta
 
-from syncd.inbox import Inbox, NewEvent
+from syncd.store.inbox import Inbox, NewEvent
 from syncd.signatures import cogny_signature, standard_signature, verify_cogny, verify_standard
-from syncd.store import Store
+from syncd.store.database import Store
 
 
 def ev(event_id: str, ticket: str | None = "tkt_1", type_: str = "ticket.updated") -> NewEvent:

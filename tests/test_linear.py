@@ -15,15 +15,15 @@ import pytest
 from graphql import parse, validate
 from pydantic import ValidationError
 
-from connectors.linear import OPERATIONS, LinearConnector, LinearSettings, auth_header, escape_markdown
-from syncd.connector import Desired, ExternalRef
+from connectors.linear.connector import OPERATIONS, LinearConnector, LinearSettings, auth_header, escape_markdown
+from syncd.sdk.connector import Desired, ExternalRef
 from syncd.errors import ConnectorError
 from syncd.http import RetryPolicy
 from syncd.models import Ticket
-from syncd.reconcile import Reconciler
-from syncd.sandbox.linear_schema import load_schema
-from syncd.sandbox.tickets import make_ticket
-from syncd.store import Store
+from syncd.engine.reconcile import Reconciler
+from syncd.sandbox.linear.schema import load_schema
+from syncd.sandbox._common.tickets import make_ticket
+from syncd.store.database import Store
 
 KEY = "lin_api_sandbox"
 FAST = RetryPolicy(max_attempts=4, backoff=0.01, max_backoff=0.05, timeout=5)
@@ -45,7 +45,7 @@ class FakeCogny:
 
 @pytest.fixture
 def linear() -> Iterator[Any]:
-    from syncd.sandbox.linear import LinearSandbox
+    from syncd.sandbox.linear.sandbox import LinearSandbox
 
     with LinearSandbox(teams={"GROW": "Growth", "OPS": "Operations"}) as sb:
         yield sb
@@ -357,8 +357,8 @@ def test_render_is_pure_and_escapes_item_text() -> None:
 
 @pytest.mark.e2e
 def test_cli_check_config_and_run_once_against_the_sandboxes(linear: Any, tmp_path: Path) -> None:
-    from syncd.sandbox.cogny import CognySandbox
-    from syncd.sandbox.tickets import generate_tickets
+    from syncd.sandbox.cogny.sandbox import CognySandbox
+    from syncd.sandbox._common.tickets import generate_tickets
     from tests.conftest import run_cli
     from tests.helpers import ENV, write_config
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from syncd import notes, routing
+from syncd.engine import notes
+from syncd.engine import routing
 from syncd.config import Route, RouteMatch
 
 JIRA = "Synced to JIRA: GROWTH-12 https://acme.atlassian.net/browse/GROWTH-12"

@@ -9,8 +9,8 @@ from typing import Iterator
 
 import pytest
 
-from syncd.sandbox.cogny import CognySandbox
-from syncd.sandbox.tickets import generate_tickets
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from syncd.sandbox._common.tickets import generate_tickets
 from tests.conftest import run_cli
 from tests.helpers import ENV, write_config
 
@@ -19,7 +19,7 @@ PLUGIN = textwrap.dedent('''
     import json
     from pathlib import Path
     from pydantic import BaseModel, ConfigDict
-    from syncd.connector import Desired, ExternalRef
+    from syncd.sdk.connector import Desired, ExternalRef
 
     class Settings(BaseModel):
         model_config = ConfigDict(extra="forbid")

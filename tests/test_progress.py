@@ -8,9 +8,9 @@ import pytest
 
 from syncd.config import SyncBackConfig, _default_status_map
 from syncd.models import Ticket
-from syncd.observed import Observed
-from syncd.progress import decide, is_news
-from syncd.remote import CATEGORIES, RemoteState
+from syncd.store.observed import Observed
+from syncd.engine.progress import decide, is_news
+from syncd.sdk.syncback import CATEGORIES, RemoteState
 
 MAP = _default_status_map()
 KEYS = {"sub-1": "Write the copy", "sub-2": "Ship it"}

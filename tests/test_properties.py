@@ -25,17 +25,17 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from connectors.asana import AsanaConnector, AsanaSettings
-from connectors.jira import JiraConnector, JiraSettings
-from connectors.linear import LinearConnector, LinearSettings
-from connectors.slack import SlackConnector, SlackSettings
+from connectors.asana.connector import AsanaConnector, AsanaSettings
+from connectors.jira.connector import JiraConnector, JiraSettings
+from connectors.linear.connector import LinearConnector, LinearSettings
+from connectors.slack.connector import SlackConnector, SlackSettings
 from syncd import redact
-from syncd.connector import Desired
+from syncd.sdk.connector import Desired
 from syncd.errors import TicketDataError
 from syncd.http import RetryPolicy
 from syncd.models import Ticket
-from syncd.sandbox.slack_blocks import MAX_BLOCKS, validate_blocks
-from syncd.sandbox.tickets import CATEGORIES, PRIORITIES, STATUSES, generate_tickets
+from syncd.sandbox.slack.blocks import MAX_BLOCKS, validate_blocks
+from syncd.sandbox._common.tickets import CATEGORIES, PRIORITIES, STATUSES, generate_tickets
 from tests.conftest import ROOT
 
 POLICY = RetryPolicy(max_attempts=3, backoff=0.01, max_backoff=0.05, timeout=10)
@@ -215,7 +215,7 @@ def test_every_render_is_a_valid_payload_and_its_hash_is_stable(offline: dict[st
 def test_jira_default_description_template_equals_the_builtin_path(raw: dict[str, Any]) -> None:
     """Without templates JIRA renders the description in Python (`render_description`); the shipped
     default template must give the very same record, whatever the ticket says (hashes in stores)."""
-    from syncd.templates import default_source
+    from syncd.sdk.templates import default_source
 
     ticket = parse(raw)
     settings_ = dict(url="http://jira.test", token="t", project="G")
@@ -247,7 +247,7 @@ def test_hash_is_the_same_in_another_process(offline: dict[str, Any]) -> None:
 @pytest.mark.parametrize("where", ["title", "item title"])
 @pytest.mark.parametrize("blank", [" \n\t", "\u2028\u3000"], ids=["ascii", "unicode"])
 def test_blank_titles_are_refused_or_rendered_non_empty(offline: dict[str, Any], blank: str, where: str) -> None:
-    from syncd.sandbox.tickets import make_ticket
+    from syncd.sandbox._common.tickets import make_ticket
 
     raw = make_ticket(title=blank) if where == "title" else make_ticket(action_items=[{"title": blank}])
     try:
@@ -268,13 +268,13 @@ def test_blank_titles_are_refused_or_rendered_non_empty(offline: dict[str, Any],
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     """Every sandbox started once for the module, connectors on them, one store (distinct ticket ids)."""
     from syncd.cogny import CognyClient
-    from syncd.reconcile import Reconciler
-    from syncd.sandbox.asana import AsanaSandbox
-    from syncd.sandbox.cogny import CognySandbox
-    from syncd.sandbox.jira import JiraSandbox
-    from syncd.sandbox.linear import LinearSandbox
-    from syncd.sandbox.slack import SlackSandbox
-    from syncd.store import Store
+    from syncd.engine.reconcile import Reconciler
+    from syncd.sandbox.asana.sandbox import AsanaSandbox
+    from syncd.sandbox.cogny.sandbox import CognySandbox
+    from syncd.sandbox.jira.sandbox import JiraSandbox
+    from syncd.sandbox.linear.sandbox import LinearSandbox
+    from syncd.sandbox.slack.sandbox import SlackSandbox
+    from syncd.store.database import Store
 
     with CognySandbox() as cogny, JiraSandbox() as jira, SlackSandbox() as slack, LinearSandbox() as linear, \
             AsanaSandbox() as asana:

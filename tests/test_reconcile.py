@@ -8,13 +8,14 @@ from typing import Any, Iterator
 import pytest
 
 from syncd.cogny import CognyClient
-from syncd.connector import Desired, ExternalRef
+from syncd.sdk.connector import Desired, ExternalRef
 from syncd.errors import ConnectorError
 from syncd.models import Ticket
-from syncd.reconcile import PartialItems, Reconciler
-from syncd.sandbox.cogny import CognySandbox
-from syncd.sandbox.tickets import make_ticket
-from syncd.store import Store
+from syncd.engine.reconcile import Reconciler
+from syncd.errors import PartialItems
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from syncd.sandbox._common.tickets import make_ticket
+from syncd.store.database import Store
 
 
 class Memory:
@@ -209,7 +210,7 @@ def test_an_assignee_note_proves_an_equal_updated_at_only_once_sealed() -> None:
     """Cogny's timestamps have whole seconds: a change just after our read may keep `updated_at`."""
     from datetime import datetime, timezone
 
-    from syncd import assignee_note
+    from syncd.engine import assignee_note
 
     read_at = datetime(2026, 1, 1, 12, 0, 0, 500000, tzinfo=timezone.utc)
     same_second = assignee_note.make("user_1", "2026-01-01T12:00:00Z", read_at)

@@ -10,10 +10,10 @@ from typing import Iterator
 import httpx
 import pytest
 
-from syncd.sandbox.cogny import CognySandbox
-from syncd.sandbox.jira import JiraSandbox
-from syncd.sandbox.tickets import generate_tickets
-from syncd.store import Store
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from syncd.sandbox.jira.sandbox import JiraSandbox
+from syncd.sandbox._common.tickets import generate_tickets
+from syncd.store.database import Store
 from tests.conftest import free_port
 from tests.helpers import jira_settings, write_config
 from tests.test_e2e_daemon import SECRET, Daemon, event, parents_by_ticket, wait_for
@@ -70,7 +70,7 @@ def test_three_replicas_share_the_work_and_survive_the_leader_dying(
         assert new_leader is not leader and time.monotonic() - started < 5
 
         store = Store.open(postgres_url)
-        from syncd.inbox import Inbox
+        from syncd.store.inbox import Inbox
 
         inbox = Inbox(store.engine)
         wait_for(lambda: set(inbox.counts()) <= {"done", "ignored"}, timeout=90, interval=0.5)

@@ -19,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from syncd.sandbox.cogny import CognySandbox
-from syncd.sandbox.server import ServerThread
-from syncd.sandbox.tickets import CATEGORIES, PRIORITIES, generate_tickets, make_ticket
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from syncd.http.server import ServerThread
+from syncd.sandbox._common.tickets import CATEGORIES, PRIORITIES, generate_tickets, make_ticket
 
 KEY = "sk_test_sandbox"
 AUTH = {"Authorization": f"Bearer {KEY}"}

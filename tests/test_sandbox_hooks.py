@@ -23,10 +23,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from syncd.sandbox.asana import AsanaSandbox
-from syncd.sandbox.hooks import HookDispatcher
-from syncd.sandbox.jira import JiraSandbox
-from syncd.sandbox.server import ServerThread
+from syncd.sandbox.asana.sandbox import AsanaSandbox
+from syncd.sandbox._common.hooks import HookDispatcher
+from syncd.sandbox.jira.sandbox import JiraSandbox
+from syncd.http.server import ServerThread
 
 AUTH = ("bot@example.com", "jira-token")
 ASANA_TOKEN = {"Authorization": "Bearer asana-sandbox"}
@@ -197,7 +197,7 @@ def test_jira_webhooks_without_secret_are_unsigned_and_events_filter(jira_sb: Ji
 
 
 def test_linear_webhooks_carry_linears_shape_and_timestamp(receiver: Receiver) -> None:
-    from syncd.sandbox.linear import LinearSandbox
+    from syncd.sandbox.linear.sandbox import LinearSandbox
 
     with LinearSandbox(teams={"GROW": "Growth", "OPS": "Operations"}) as sb:
         hook_id = sb.add_webhook(f"{receiver.url}/webhooks/linear", "lin-secret")

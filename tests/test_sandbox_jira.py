@@ -16,7 +16,7 @@ import requests
 from jira import JIRA, JIRAError
 
 from syncd.sandbox import specs
-from syncd.sandbox.jira import JiraSandbox
+from syncd.sandbox.jira.sandbox import JiraSandbox
 
 AUTH = ("bot@example.com", "jira-token")
 MARK = "cogny-tkt_1234abcd"
@@ -250,7 +250,7 @@ def test_jql_subset(sb: JiraSandbox) -> None:
 
 def test_indexed_search_answers_like_a_full_scan_after_edits_and_deletes(sb: JiraSandbox) -> None:
     """Label and key look-ups narrow the search; results must stay those of evaluating every issue."""
-    from syncd.sandbox import jql
+    from syncd.sandbox.jira import jql
 
     jira = client(sb)
     for n in range(6):
@@ -281,7 +281,7 @@ def test_batched_marker_search_reads_every_page_and_answers_like_find(deployment
     """`find_many` (one search per listing page) must be as thorough as `find` per ticket: an
     answer of "no issue" lets syncd create one, so every page of hits counts, labels match as
     JQL matches them, and the oldest of several issues with one marker wins."""
-    from connectors.jira import JiraConnector, JiraSettings
+    from connectors.jira.connector import JiraConnector, JiraSettings
     from syncd.models import Ticket
 
     with JiraSandbox(deployment=deployment, tokens={"pat-1"}) as server:

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from syncd.sandbox.tickets import generate_tickets
+from syncd.sandbox._common.tickets import generate_tickets
 from tests.conftest import free_port, run_cli
 from tests.test_chaos import FAST_RETRIES, Daemon, daemon_config, event, wait_for, world
 

@@ -18,17 +18,17 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryState
 
-from connectors.slack import SlackConnector, SlackSettings
-from connectors.slack_http import ChannelPacer, PolicyRetryHandler
+from connectors.slack.connector import SlackConnector, SlackSettings
+from connectors.slack.client import ChannelPacer, PolicyRetryHandler
 from syncd.errors import ConnectorError
 from syncd.http import RetryPolicy
 from syncd.models import Ticket
-from syncd.reconcile import Reconciler
+from syncd.engine.reconcile import Reconciler
 from syncd.sandbox import specs
-from syncd.sandbox.slack import SlackSandbox
-from syncd.sandbox.slack_blocks import POST_MESSAGE_ARGS, UPDATE_ARGS
-from syncd.sandbox.tickets import make_ticket
-from syncd.store import Store
+from syncd.sandbox.slack.sandbox import SlackSandbox
+from syncd.sandbox.slack.blocks import POST_MESSAGE_ARGS, UPDATE_ARGS
+from syncd.sandbox._common.tickets import make_ticket
+from syncd.store.database import Store
 
 TOKEN = "xoxb-sandbox"
 CHANNEL = "C0GROWTH"

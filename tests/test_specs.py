@@ -59,6 +59,6 @@ def test_wheel_carries_the_specs_templates_and_migrations(tmp_path: Path) -> Non
     for name in specs.NAMES:
         assert f"syncd/sandbox/specs/{name}.gz" in names
     assert "syncd/sandbox/specs/SOURCES.md" in names
-    assert "syncd/alembic.ini" in names
-    assert any(n.startswith("syncd/templates/jira/") for n in names)
-    assert any(n.startswith("syncd/migrations/versions/") for n in names)
+    assert "syncd/store/alembic.ini" in names
+    assert any(n.startswith("syncd/sdk/default_templates/jira/") for n in names)
+    assert any(n.startswith("syncd/store/migrations/versions/") for n in names)

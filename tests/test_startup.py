@@ -6,7 +6,7 @@ import gc
 import subprocess
 import sys
 
-from syncd.startup import loading
+from syncd.cli.startup import loading
 
 
 def test_loading_freezes_what_was_built_and_restores_the_collector() -> None:
@@ -35,7 +35,7 @@ def test_loading_leaves_a_disabled_collector_disabled() -> None:
 
 def test_the_cli_runs_with_the_collector_enabled() -> None:
     # `python -m syncd` and the `syncd` script both start through syncd.__main__.main
-    probe = ("import gc, sys; import syncd.cli as c; "
+    probe = ("import gc, sys; import syncd.cli.app as c; "
              "c.app.command('gc-probe')(lambda: print(gc.isenabled(), gc.get_freeze_count() > 0)); "
              "sys.argv = ['syncd', 'gc-probe']; from syncd.__main__ import main; main()")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)

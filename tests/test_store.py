@@ -7,8 +7,8 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from syncd.migrations import HEAD
-from syncd.store import ItemLink, RunCounts, Store, StoreError, utcnow
+from syncd.store.migrations import HEAD
+from syncd.store.database import ItemLink, RunCounts, Store, StoreError, utcnow
 
 
 def test_migrations_create_every_table_on_an_empty_database(store_url: str) -> None:
@@ -26,7 +26,7 @@ def test_a_0001_store_with_links_upgrades_in_place(store_url: str) -> None:
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
-    from syncd.store import MIGRATIONS, create_engine
+    from syncd.store.database import MIGRATIONS, create_engine
 
     engine = create_engine(store_url)
     cfg = AlembicConfig()
@@ -111,8 +111,8 @@ def test_head_constant_matches_alembic_scripts() -> None:
     from alembic.config import Config as AlembicConfig
     from alembic.script import ScriptDirectory
 
-    from syncd.migrations import HEAD
-    from syncd.store import MIGRATIONS
+    from syncd.store.migrations import HEAD
+    from syncd.store.database import MIGRATIONS
 
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))

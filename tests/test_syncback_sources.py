@@ -16,17 +16,17 @@ import pytest
 from graphql import parse, validate
 from jira import JIRA
 
-from connectors.asana import AsanaConnector, AsanaSettings
-from connectors.asana_syncback import AsanaSyncBack
-from connectors.jira import JiraConnector, JiraSettings
-from connectors.jira_syncback import JiraSyncBack
-from connectors.linear_syncback import OPERATIONS, LinearSyncBack
-from syncd.connector import ExternalRef
+from connectors.asana.connector import AsanaConnector, AsanaSettings
+from connectors.asana.syncback import AsanaSyncBack
+from connectors.jira.connector import JiraConnector, JiraSettings
+from connectors.jira.syncback import JiraSyncBack
+from connectors.linear.syncback import OPERATIONS, LinearSyncBack
+from syncd.sdk.connector import ExternalRef
 from syncd.http import RetryPolicy
-from syncd.remote import SyncBackSource
-from syncd.sandbox.asana import AsanaSandbox
-from syncd.sandbox.jira import JiraSandbox
-from syncd.sandbox.linear_schema import load_schema
+from syncd.sdk.syncback import SyncBackSource
+from syncd.sandbox.asana.sandbox import AsanaSandbox
+from syncd.sandbox.jira.sandbox import JiraSandbox
+from syncd.sandbox.linear.schema import load_schema
 from tests.test_sandbox_hooks import Receiver
 
 FAST = RetryPolicy(max_attempts=3, backoff=0.01, max_backoff=0.05, timeout=5)
@@ -145,7 +145,7 @@ def test_jira_parse_webhook_verifies_and_names_issue_and_parent(receiver: Receiv
 
 @pytest.fixture
 def linear_sb() -> Iterator[Any]:
-    from syncd.sandbox.linear import LinearSandbox
+    from syncd.sandbox.linear.sandbox import LinearSandbox
 
     with LinearSandbox() as sb:
         yield sb
@@ -153,7 +153,7 @@ def linear_sb() -> Iterator[Any]:
 
 
 def linear_source(sb: Any) -> LinearSyncBack:
-    from connectors.linear import LinearConnector, LinearSettings
+    from connectors.linear.connector import LinearConnector, LinearSettings
 
     settings = LinearSettings(api_key="lin_api_sandbox", team_key="GROW", api_url=f"{sb.url}/graphql")
     return LinearSyncBack(LinearConnector("linear", settings, policy=FAST))

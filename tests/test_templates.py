@@ -7,14 +7,17 @@ from typing import Any, Iterator
 
 import pytest
 
-from connectors import asana, jira, linear, slack
+from connectors.asana import connector as asana
+from connectors.jira import connector as jira
+from connectors.linear import connector as linear
+from connectors.slack import connector as slack
 from syncd import config
 from syncd.errors import ConfigError, ConnectorError, TicketDataError
 from syncd.models import Ticket
 from syncd.sandbox import specs
-from syncd.sandbox.jira import JiraSandbox
-from syncd.sandbox.tickets import generate_tickets, make_ticket
-from syncd.templates import default_source, syntax_error
+from syncd.sandbox.jira.sandbox import JiraSandbox
+from syncd.sandbox._common.tickets import generate_tickets, make_ticket
+from syncd.sdk.templates import default_source, syntax_error
 from tests.helpers import JIRA_TOKEN, JIRA_USER
 
 NASTY = "{{ 7*7 }} {% raw %} <!channel> [link|http://x] *bold* _it_ `code` & <b>"

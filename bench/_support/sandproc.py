@@ -83,7 +83,7 @@ class Sandboxes:
 # -- inside the helper process ------------------------------------------------------------------------
 def _tickets(n: int, seed: int, items: tuple[int, int] | None,
              overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    from syncd.sandbox.tickets import generate_tickets
+    from syncd.sandbox._common.tickets import generate_tickets
 
     out = generate_tickets(n, seed=seed) if n else []
     for t in out:
@@ -102,8 +102,8 @@ def _tickets(n: int, seed: int, items: tuple[int, int] | None,
 
 
 def serve(conn: Any, spec: dict[str, Any]) -> None:
-    from syncd.sandbox.cogny import CognySandbox
-    from syncd.sandbox.jira import JiraSandbox
+    from syncd.sandbox.cogny.sandbox import CognySandbox
+    from syncd.sandbox.jira.sandbox import JiraSandbox
 
     class TimedJira(JiraSandbox):
         def __init__(self) -> None:
@@ -216,7 +216,7 @@ _SOURCE = re.compile(r"/tickets/(tkt_[0-9a-zA-Z]+)")
 
 
 def _set_rate(cogny: Any, limit: int | None, window: float) -> None:
-    from syncd.sandbox.cogny import FixedWindow
+    from syncd.sandbox.cogny.sandbox import FixedWindow
 
     with cogny.lock:
         cogny._limits = FixedWindow(limit, window) if limit is not None else None

@@ -22,9 +22,9 @@ import httpx
 import pytest
 
 from syncd import redact
-from syncd.sandbox.asana import AsanaSandbox
-from syncd.sandbox.cogny import CognySandbox
-from syncd.sandboxes import KINDS
+from syncd.sandbox.asana.sandbox import AsanaSandbox
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from syncd.cli.sandboxes import KINDS
 from tests.conftest import free_port
 from tests.helpers import write_config
 from tests.test_e2e_daemon import ADMIN, ADMIN_TOKEN, Daemon, wait_for

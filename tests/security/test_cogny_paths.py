@@ -13,8 +13,8 @@ from syncd import errors
 from syncd.cogny import CognyClient, ticket_path
 from syncd.http import RetryPolicy
 from syncd.models import Ticket
-from syncd.sandbox.cogny import CognySandbox
-from syncd.sandbox.tickets import make_ticket
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from syncd.sandbox._common.tickets import make_ticket
 from tests.conftest import run_cli
 from tests.helpers import COGNY_KEY, ENV, jira_settings, write_config
 
@@ -75,7 +75,7 @@ def test_a_ticket_with_a_malformed_id_fails_alone_at_the_edge(hostile: str) -> N
 
 def test_run_once_fails_the_hostile_ticket_and_leaves_the_victim_alone(tmp_path: Path) -> None:
     """End to end: the victim is synced once; the crafted ids fail alone; no request names the victim but its own."""
-    from syncd.sandbox.jira import JiraSandbox
+    from syncd.sandbox.jira.sandbox import JiraSandbox
 
     victim = make_ticket(id="tkt_victim", title="The victim's ticket")
     crafted = [make_ticket(id=i, title="Attacker") for i in ("tkt_victim#x", "tkt_victim?a=b", "../tickets/tkt_victim")]

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from connectors import jira
+from connectors.jira import connector as jira
 from syncd.models import Ticket
-from syncd.sandbox.tickets import make_ticket
-from syncd.templates import Renderer
+from syncd.sandbox._common.tickets import make_ticket
+from syncd.sdk.templates import Renderer
 
 EFFORT_MAP = {"small": 1, "medium": 3, "large": 8}
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from syncd import errors
 from syncd.cogny import CognyClient
 from syncd.models import Ticket, is_ticket_id
-from syncd.sandbox.tickets import make_ticket
+from syncd.sandbox._common.tickets import make_ticket
 
 SYNTAX = list("\"'\\/?#%&=.:;,()[]{}<>|*~ \t\r\n\x00\x1b\u202e") + ["..", "%2F", "%23", " OR ", "tkt_victim"]
 hostile_ids = st.one_of(

@@ -14,15 +14,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.jira import JiraConnector, JiraSettings
-from connectors.jira_jql import jql_string, labels_query
+from connectors.jira.connector import JiraConnector, JiraSettings
+from connectors.jira.jql import jql_string, labels_query
 from syncd.errors import TicketDataError
 from syncd.models import Ticket
-from syncd.sandbox import jql
-from syncd.sandbox.cogny import CognySandbox
-from syncd.sandbox.jira import JiraSandbox
-from syncd.sandbox.tickets import make_ticket
-from syncd.store import Store
+from syncd.sandbox.jira import jql
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from syncd.sandbox.jira.sandbox import JiraSandbox
+from syncd.sandbox._common.tickets import make_ticket
+from syncd.store.database import Store
 from tests.conftest import run_cli
 from tests.helpers import ENV, JIRA_TOKEN, JIRA_USER, jira_issues, jira_settings, write_config
 

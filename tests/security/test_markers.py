@@ -13,18 +13,18 @@ from typing import Any, Iterator
 
 import pytest
 
-from connectors.asana import AsanaConnector, AsanaSettings, marker
-from connectors.linear import LinearConnector, LinearSettings, issue_id, marker_url
-from connectors.slack import SlackConnector, SlackSettings
+from connectors.asana.connector import AsanaConnector, AsanaSettings, marker
+from connectors.linear.connector import LinearConnector, LinearSettings, issue_id, marker_url
+from connectors.slack.connector import SlackConnector, SlackSettings
 from syncd.errors import TicketDataError
 from syncd.http import RetryPolicy
 from syncd.models import Ticket
-from syncd.reconcile import Reconciler
-from syncd.sandbox.asana import AsanaSandbox
-from syncd.sandbox.linear import LinearSandbox
-from syncd.sandbox.slack import SlackSandbox
-from syncd.sandbox.tickets import make_ticket
-from syncd.store import Store
+from syncd.engine.reconcile import Reconciler
+from syncd.sandbox.asana.sandbox import AsanaSandbox
+from syncd.sandbox.linear.sandbox import LinearSandbox
+from syncd.sandbox.slack.sandbox import SlackSandbox
+from syncd.sandbox._common.tickets import make_ticket
+from syncd.store.database import Store
 
 FAST = RetryPolicy(max_attempts=3, backoff=0.01, max_backoff=0.05, timeout=5)
 HOSTILE_IDS = ["tkt_a\ncogny:tkt_victim", "tkt_victim/../tkt_a", "tkt_victim?x=1", "tkt_victim#x", "",

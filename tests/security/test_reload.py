@@ -18,11 +18,11 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from syncd.daemon import Coalesced
-from syncd.http_server import Limits, ServerThread
-from syncd.webhook import Receiver
-from syncd.sandbox.cogny import CognySandbox
-from syncd.sandbox.jira import JiraSandbox
+from syncd.daemon.daemon import Coalesced
+from syncd.http.server import Limits, ServerThread
+from syncd.daemon.webhook import Receiver
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from syncd.sandbox.jira.sandbox import JiraSandbox
 from tests.conftest import free_port
 from tests.helpers import jira_settings, write_config
 from tests.test_e2e_daemon import ADMIN, ADMIN_TOKEN, SECRET, Daemon, wait_for

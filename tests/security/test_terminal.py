@@ -10,9 +10,9 @@ import structlog
 from rich.table import Table
 
 from syncd import log
-from syncd.sandbox.cogny import CognySandbox
-from syncd.sandbox.jira import JiraSandbox
-from syncd.sandbox.tickets import make_ticket
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from syncd.sandbox.jira.sandbox import JiraSandbox
+from syncd.sandbox._common.tickets import make_ticket
 from syncd.terminal import Terminal, cells, printable
 from tests.conftest import run_cli
 from tests.helpers import ENV, jira_settings, write_config

@@ -17,13 +17,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors import asana, jira, linear, slack
-from connectors.jira_text import DESCRIPTION_LIMIT, escape_wiki, source_link, wiki_link
+from connectors.asana import connector as asana
+from connectors.jira import connector as jira
+from connectors.linear import connector as linear
+from connectors.slack import connector as slack
+from connectors.jira.text import DESCRIPTION_LIMIT, escape_wiki, source_link, wiki_link
 from syncd.models import Ticket, safe_url
-from syncd.sandbox.cogny import CognySandbox
-from syncd.sandbox.jira import JiraSandbox
-from syncd.sandbox.tickets import make_ticket
-from syncd.templates import default_source
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from syncd.sandbox.jira.sandbox import JiraSandbox
+from syncd.sandbox._common.tickets import make_ticket
+from syncd.sdk.templates import default_source
 from tests.conftest import run_cli
 from tests.helpers import ENV, jira_issues, jira_settings, write_config
 

@@ -24,8 +24,8 @@ from typing import Iterator
 import httpx
 import pytest
 
-from syncd.sandbox.cogny import CognySandbox
-from syncd.sandbox.jira import JiraSandbox
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from syncd.sandbox.jira.sandbox import JiraSandbox
 from tests.conftest import free_port
 from tests.helpers import jira_settings, write_config
 from tests.test_e2e_daemon import SECRET, Daemon, wait_for

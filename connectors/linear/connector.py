@@ -1,0 +1,446 @@
+"""Linear: one issue per ticket, one sub-issue per action item, over GraphQL with httpx.
+
+Where a Linear value comes from: title ← title; description ← description, facts and link in
+Markdown (ticket text escaped); priority ← `priority_map` (0 none, 1 urgent … 4 low); labels ←
+`label_ids` plus the category's `category_map` label ids; project ← `project_id`; state ←
+`done_state` / `canceled_state` when the ticket is completed / dismissed. Marker (docs/design.md
+invariant 1): an attachment with url `https://app.cogny.com/tickets/<id>` (Cogny's own ticket
+url, built from the ticket id alone) and metadata `{"ticketId": <id>}`; `attachmentCreate`
+upserts on issue + url, `attachmentsForURL` finds it. Never the ticket's `url` field: a ticket
+carrying another's url would adopt that ticket's issue. A found attachment is adopted only if its
+url is exactly the marker and it names this ticket. Issues also get a client-chosen id derived
+from (team, ticket), sub-issues from (parent, item title), so a crash between `issueCreate` and
+`attachmentCreate`, or a timed-out batch, is found again, not duplicated.
+The GraphQL documents and the transport (rate limits, error mapping) are in `linear_graphql.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any, Callable
+from urllib.parse import quote
+
+import httpx
+import structlog
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from connectors.linear.graphql import (
+    ATTACHMENT_CREATE,
+    ATTACHMENTS_FOR_URL,
+    ISSUE_BATCH_CREATE,
+    ISSUE_CHILDREN,
+    ISSUE_CREATE,
+    ISSUE_UPDATE,
+    ISSUES_BY_ID,
+    OPERATIONS,
+    TEAM_BY_ID,
+    TEAM_BY_KEY,
+    VIEWER,
+    LinearGraphQL,
+    Operation,
+    auth_header,
+)
+from syncd.http import RetryPolicy
+from syncd.sdk import (
+    ActionItem,
+    Check,
+    ConnectorError,
+    Desired,
+    ExternalRef,
+    FieldValue,
+    MappingSettings,
+    PartialItems,
+    Raw,
+    Renderer,
+    SyncsBack,
+    Ticket,
+    check_unique_titles,
+    http_url,
+    identity,
+    render,
+    render_fields,
+    safe_url,
+)
+
+__all__ = ["OPERATIONS", "LinearConnector", "LinearSettings", "Operation", "auth_header", "escape_markdown",
+           "issue_id", "item_id", "render_description"]
+
+log = structlog.get_logger("syncd.connectors.linear")
+DEFAULT_PRIORITIES = {"critical": 1, "high": 2, "medium": 3, "low": 4}
+BATCH_LIMIT = 50  # issues per issueBatchCreate (an assumption: Linear documents no figure)
+PAGE_SIZE = 100
+MAX_PAGES = 20    # bounded paging; 2,000 sub-issues is far beyond any ticket
+_ID_NAMESPACE = b"syncd/linear/v1"
+MARKER_BASE = "https://app.cogny.com/tickets/"  # Cogny's ticket url: markers stamped before stay valid
+
+
+class LinearSettings(MappingSettings):
+    api_key: SecretStr = Field(description="personal API key (lin_api_…) or OAuth token (lin_oauth_…)")
+    team_id: str | None = None
+    team_key: str | None = None
+    api_url: str = "https://api.linear.app/graphql"
+    priority_map: dict[str, Annotated[int, Field(ge=0, le=4)]] = Field(
+        default_factory=lambda: dict(DEFAULT_PRIORITIES))
+    label_ids: list[str] = Field(default_factory=list)
+    project_id: str | None = None
+    done_state: str | None = Field(None, description="state name or id; default: the team's first completed state")
+    canceled_state: str | None = Field(None, description="for dismissed tickets; default: first canceled state")
+    fields: dict[str, FieldValue] = Field(default_factory=dict, description=(
+        "extra IssueCreateInput/IssueUpdateInput fields; values may be templates, e.g. "
+        "{estimate: '{{ ticket.effort | map_value(effort_map) }}'}"))
+    category_map: dict[str, list[str]] = Field(default_factory=dict, description="category -> extra label ids")
+
+    @field_validator("api_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return http_url(v)
+
+    @model_validator(mode="after")
+    def _team_and_priorities(self) -> "LinearSettings":
+        if (self.team_id is None) == (self.team_key is None):
+            raise ValueError("set exactly one of team_id or team_key")
+        missing = sorted(set(DEFAULT_PRIORITIES) - set(self.priority_map))
+        if missing:
+            raise ValueError(f"priority_map: no Linear priority for {', '.join(missing)}")
+        return self
+
+
+@dataclass(frozen=True)
+class Team:
+    """The configured team and its workflow states ({id, name, type, position}, by position)."""
+
+    id: str
+    key: str
+    name: str
+    states: tuple[dict[str, Any], ...]
+
+
+class LinearConnector(SyncsBack):
+    type = "linear"
+    label = "Linear"
+    Settings = LinearSettings
+
+    def __init__(self, name: str, settings: LinearSettings, *, policy: RetryPolicy | None = None,
+                 transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep):
+        self.name = name
+        self.settings = settings
+        self.policy = policy or RetryPolicy()
+        self.api = LinearGraphQL(settings.api_url, settings.api_key.get_secret_value(), self.policy,
+                                 transport=transport, sleep=sleep)
+        self._team: Team | None = None
+        self._team_lock = threading.Lock()
+        self.templates = Renderer("linear", settings.template, {"description": (escape_markdown, identity),
+                                                                "item_description": (escape_markdown, identity)})
+
+    # -- rendering (pure) ----------------------------------------------------------------
+    def render(self, ticket: Ticket) -> Desired:
+        s = self.settings
+        render.checked_id(ticket.id)  # the marker is built from it: refuse before anything is written
+        ctx = render.checked_context(s.template_context(
+            ticket, category_map=s.category_map, priority_map=s.priority_map,
+            source_link=Raw(_link(f"Cogny ticket {ticket.id}", render.source_url(ticket)))))
+        record = {
+            "title": _title(self.templates.render_or("title", ctx, ticket.title)),
+            "description": self.templates.render("description", ctx).strip(),
+            "priority": s.priority_map.get(ticket.priority, s.priority_map["medium"]),
+            "labelIds": sorted({*s.label_ids, *s.category_map.get(ticket.category, [])}),
+            "projectId": s.project_id,
+            "status": {"completed": "done", "dismissed": "canceled"}.get(ticket.status, "open"),
+        }
+        known, user = s.assignee(ticket)
+        if known:  # absent unless configured (hashes of records rendered before stay) and known
+            record["assigneeId"] = user
+        if s.fields:  # likewise absent unless configured
+            record["fields"] = render_fields(self.templates, s.fields, ctx)
+        items = {item.title: self._item(ticket, item, ctx) for item in ticket.action_items}
+        if self.templates.has("item_title"):
+            check_unique_titles("linear.template.item_title", {k: v["title"] for k, v in items.items()})
+        return Desired(record, items)
+
+    def _item(self, ticket: Ticket, item: ActionItem, ctx: dict[str, Any]) -> dict[str, Any]:
+        """One sub-issue: the built-in title and description, or the `item_*` templates."""
+        title, description = self.templates.render_item(ctx, item, escape_markdown)
+        return {"title": _title(title), "description": description,
+                "completed": item.completed or ticket.status == "completed"}
+
+    # -- reading ---------------------------------------------------------------------------
+    def find(self, ticket: Ticket) -> ExternalRef | None:
+        team, marker = self.team(), marker_url(ticket.id)
+        nodes = self.api.execute(ATTACHMENTS_FOR_URL, {"url": marker})["attachmentsForURL"]["nodes"]
+        issues = [n["issue"] for n in nodes if _marks(n, marker, ticket.id, team.id)]
+        if len(issues) > 1:
+            log.warning("several issues carry the marker; using the first", keys=[i["identifier"] for i in issues])
+        if issues:
+            return _ref(issues[0])
+        found = self._issues_by_id([issue_id(team.id, ticket.id)])
+        return _ref(found[0]) if found else None
+
+    def find_items(self, ref: ExternalRef) -> dict[str, ExternalRef]:
+        out: dict[str, ExternalRef] = {}
+        after: str | None = None
+        for _ in range(MAX_PAGES):
+            variables = {"id": ref.id, "first": PAGE_SIZE, "after": after}
+            page = self.api.execute(ISSUE_CHILDREN, variables)["issue"]["children"]
+            for child in page["nodes"]:
+                out.setdefault(child["title"], _ref(child))
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        return out
+
+    # -- writing ---------------------------------------------------------------------------
+    def create(self, ticket: Ticket, desired: Desired) -> ExternalRef:
+        team, record = self.team(), desired.record
+        fields: dict[str, Any] = {"id": issue_id(team.id, ticket.id), "teamId": team.id, "title": record["title"],
+                                  "description": record["description"], "priority": record["priority"]}
+        if record["labelIds"]:
+            fields["labelIds"] = record["labelIds"]
+        if record["projectId"]:
+            fields["projectId"] = record["projectId"]
+        if record.get("assigneeId"):
+            fields["assigneeId"] = record["assigneeId"]
+        fields.update({k: v for k, v in record.get("fields", {}).items() if v is not None})
+        if record["status"] != "open":
+            fields["stateId"] = self._state_for(record["status"])["id"]
+        ref = _ref(self.api.mutate(ISSUE_CREATE, {"input": fields}, "issueCreate", "issue"))
+        log.info("linear issue created", external_key=ref.key)
+        self._stamp(ref, ticket)
+        return ref
+
+    def update(self, ref: ExternalRef, ticket: Ticket, desired: Desired, previous: Desired | None) -> ExternalRef:
+        old = previous.record if previous else None
+        changes = self._record_changes(old, desired.record)
+        if changes:
+            ref = _ref(self.api.mutate(ISSUE_UPDATE, {"id": ref.id, "input": changes}, "issueUpdate", "issue"))
+            log.info("linear issue updated", external_key=ref.key, fields=sorted(changes))
+        if old is None:  # adopted (found by marker or derived id): make sure the marker is there
+            self._stamp(ref, ticket)
+        return ref
+
+    def create_items(self, ref: ExternalRef, ticket: Ticket,
+                     items: dict[str, dict[str, Any]]) -> dict[str, ExternalRef]:
+        team = self.team()
+        ids = {key: item_id(ref.id, key) for key in items}
+        try:  # sub-issues an interrupted earlier attempt made: derived ids find them exactly
+            existing = {i["id"]: _ref(i) for i in self._issues_by_id(list(ids.values()))}
+        except ConnectorError as exc:
+            raise PartialItems({}, exc) from None
+        created = {key: existing[ids[key]] for key in items if ids[key] in existing}
+        todo = [key for key in items if key not in created]
+        for start in range(0, len(todo), BATCH_LIMIT):
+            chunk = todo[start:start + BATCH_LIMIT]
+            batch = [self._child_fields(team, ref, ids[key], items[key]) for key in chunk]
+            try:
+                made = self.api.mutate(ISSUE_BATCH_CREATE, {"input": {"issues": batch}}, "issueBatchCreate", "issues")
+            except ConnectorError as exc:
+                raise PartialItems(created, exc) from None
+            by_id = {i["id"]: _ref(i) for i in made}
+            created.update({key: by_id[ids[key]] for key in chunk if ids[key] in by_id})
+            log.info("linear sub-issues created", parent=ref.key, count=len(by_id))
+            missing = [key for key in chunk if ids[key] not in by_id]
+            if missing:
+                raise PartialItems(created, ConnectorError("linear", f"sub-issues missing from the answer: {missing}"))
+        return created
+
+    def update_item(self, ref: ExternalRef, item_ref: ExternalRef, item: dict[str, Any],
+                    previous: dict[str, Any] | None) -> None:
+        changes = {k: item[k] for k in ("title", "description") if previous is None or previous.get(k) != item[k]}
+        was = None if previous is None else bool(previous.get("completed"))
+        if was != item["completed"] and (was is not None or item["completed"]):
+            changes["stateId"] = self._state_for("done" if item["completed"] else "open")["id"]
+        if changes:
+            self.api.mutate(ISSUE_UPDATE, {"id": item_ref.id, "input": changes}, "issueUpdate", "issue")
+            log.info("linear sub-issue updated", external_key=item_ref.key, fields=sorted(changes))
+
+    def check(self) -> list[Check]:
+        try:
+            me = self.api.execute(VIEWER, {})["viewer"]
+            checks = [Check("linear credentials", True, f"authenticated as {me['name']}")]
+        except ConnectorError as exc:
+            return [Check("linear credentials", False, str(exc), "check api_key (and api_url)")]
+        wanted = self.settings.team_key or self.settings.team_id
+        try:
+            team = self.team()
+            checks.append(Check(f"linear team {wanted}", True, f"{team.key}: {team.name}"))
+        except ConnectorError as exc:
+            return checks + [Check(f"linear team {wanted}", False, str(exc), "check team_id / team_key")]
+        try:
+            done, canceled = self._state_for("done"), self._state_for("canceled")
+            detail = f"done → {done['name']}, dismissed → {canceled['name']}"
+            checks.append(Check("linear workflow states", True, detail))
+        except ConnectorError as exc:
+            checks.append(Check("linear workflow states", False, str(exc), "set done_state / canceled_state"))
+        return checks
+
+    def _new_sync_back_source(self) -> Any:
+        from connectors.linear.syncback import LinearSyncBack
+        return LinearSyncBack(self)
+
+    def close(self) -> None:
+        self.api.close()
+
+    # -- team and states -------------------------------------------------------------------
+    def team(self) -> Team:
+        """The configured team with its workflow states; looked up once, then cached."""
+        with self._team_lock:
+            if self._team is None:
+                self._team = self._load_team()
+            return self._team
+
+    def _load_team(self) -> Team:
+        s = self.settings
+        if s.team_id:
+            node = self.api.execute(TEAM_BY_ID, {"id": s.team_id})["team"]
+        else:
+            nodes = self.api.execute(TEAM_BY_KEY, {"key": s.team_key})["teams"]["nodes"]
+            if not nodes:
+                raise ConnectorError("linear", f"team_key {s.team_key!r}: no such team visible to this api_key")
+            node = nodes[0]
+        states = sorted(node["states"]["nodes"], key=lambda st: st["position"])
+        return Team(node["id"], node["key"], node["name"], tuple(states))
+
+    def _state_for(self, status: str) -> dict[str, Any]:
+        """The state for `done` / `canceled` (configured, else first of that type) or `open` (reopen)."""
+        team = self.team()
+        configured = {"done": self.settings.done_state, "canceled": self.settings.canceled_state}.get(status)
+        if configured:
+            match = next((st for st in team.states if st["id"] == configured
+                          or st["name"].casefold() == configured.casefold()), None)
+            if match is None:
+                names = ", ".join(st["name"] for st in team.states)
+                raise ConnectorError("linear", f"{status}_state {configured!r} is not a state of team "
+                                               f"{team.key} (states: {names})")
+            return match
+        kinds = {"done": ("completed",), "canceled": ("canceled",), "open": ("unstarted", "backlog")}[status]
+        for kind in kinds:
+            match = next((st for st in team.states if st["type"] == kind), None)
+            if match is not None:
+                return match
+        raise ConnectorError("linear", f"team {team.key} has no workflow state of type {' or '.join(kinds)}")
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _record_changes(self, old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+        """The IssueUpdateInput taking the issue from `old` (None: unknown, adopted) to `new`."""
+        changes = {k: new[k] for k in ("title", "description", "priority") if old is None or old.get(k) != new[k]}
+        if new["projectId"] if old is None else old.get("projectId") != new["projectId"]:
+            changes["projectId"] = new["projectId"]
+        if "assigneeId" in new and (new["assigneeId"] if old is None else old.get("assigneeId") != new["assigneeId"]):
+            changes["assigneeId"] = new["assigneeId"]
+        before = (old or {}).get("fields", {})
+        changes.update({k: v for k, v in new.get("fields", {}).items()
+                        if (v is not None if old is None else before.get(k) != v)})
+        before = set(old.get("labelIds", [])) if old else set()
+        if added := set(new["labelIds"]) - before:  # add/remove only ours: people's labels stay
+            changes["addedLabelIds"] = sorted(added)
+        if removed := before - set(new["labelIds"]):
+            changes["removedLabelIds"] = sorted(removed)
+        was = old.get("status") if old else None
+        if new["status"] != was and not (was is None and new["status"] == "open"):
+            changes["stateId"] = self._state_for(new["status"])["id"]
+        return changes
+
+    def _child_fields(self, team: Team, parent: ExternalRef, child_id: str, item: dict[str, Any]) -> dict[str, Any]:
+        fields: dict[str, Any] = {"id": child_id, "teamId": team.id, "parentId": parent.id,
+                                  "title": item["title"], "description": item["description"]}
+        if self.settings.project_id:
+            fields["projectId"] = self.settings.project_id
+        if item["completed"]:
+            fields["stateId"] = self._state_for("done")["id"]
+        return fields
+
+    def _stamp(self, ref: ExternalRef, ticket: Ticket) -> None:
+        """Upsert the marker attachment (same issue + url updates the existing one)."""
+        fields = {"issueId": ref.id, "url": marker_url(ticket.id), "title": f"Cogny ticket {ticket.id}",
+                  "metadata": {"ticketId": ticket.id}}
+        self.api.mutate(ATTACHMENT_CREATE, {"input": fields}, "attachmentCreate", "attachment")
+        log.info("linear marker attached", external_key=ref.key)
+
+    def _issues_by_id(self, ids: list[str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), PAGE_SIZE):
+            chunk = ids[start:start + PAGE_SIZE]
+            found += self.api.execute(ISSUES_BY_ID, {"ids": chunk, "first": len(chunk)})["issues"]["nodes"]
+        return found
+
+
+def issue_id(team_id: str, ticket_id: str) -> str:
+    """The id syncd gives the issue of `ticket_id` in `team_id`: derived, so a retry can find it."""
+    return _derived(f"issue:{team_id}:{ticket_id}")
+
+
+def item_id(parent_id: str, key: str) -> str:
+    return _derived(f"item:{parent_id}:{key}")
+
+
+def _derived(seed: str) -> str:
+    """A UUID in v4 format (what Linear's `id` input asks for) that is a pure function of `seed`."""
+    return str(uuid.UUID(bytes=hashlib.sha256(_ID_NAMESPACE + seed.encode()).digest()[:16], version=4))
+
+
+def marker_url(ticket_id: str) -> str:
+    """The marker attachment's url, from the (checked) ticket id alone: never from ticket data."""
+    return MARKER_BASE + quote(render.checked_id(ticket_id), safe="")
+
+
+def _marks(node: dict[str, Any], marker: str, ticket_id: str, team_id: str) -> bool:
+    """Whether attachment `node` is this ticket's marker on an issue of the team.
+
+    Its url must be exactly the marker (a look-up by URL may match loosely), and it must name this
+    ticket: syncd's metadata says which ticket stamped it; a marker without it (pasted by a
+    person) counts only on the issue syncd made for this ticket (the derived id).
+    """
+    issue = node.get("issue") or {}
+    if node.get("url") != marker or (issue.get("team") or {}).get("id") != team_id:
+        return False
+    meta = node.get("metadata")
+    if isinstance(meta, dict) and "ticketId" in meta:
+        return bool(meta["ticketId"] == ticket_id)
+    return bool(issue.get("id") == issue_id(team_id, ticket_id))
+
+
+def _ref(issue: dict[str, Any]) -> ExternalRef:
+    return ExternalRef(issue["id"], issue.get("identifier"), issue.get("url"))
+
+
+def _title(title: str) -> str:
+    """One line of at most 255 characters."""
+    one_line = " ".join(title.split())
+    return one_line if len(one_line) <= 255 else one_line[:254] + "…"
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-!|~&=@])")
+_ORDERED = re.compile(r"^(\s*\d+)\.(?=\s|$)", re.MULTILINE)  # "1. " would start a list
+
+
+def escape_markdown(text: str) -> str:
+    """Make user text inert in Markdown: no emphasis, links, HTML, headings, lists, tables or mentions."""
+    return _ORDERED.sub(r"\1\\.", _MD_SPECIAL.sub(r"\\\1", text))
+
+
+
+def _link(text: str, url: str) -> str:
+    """`[text](url)` with the text escaped, when `url` is a link syncd may render (re-checked); else ''."""
+    url = safe_url(url)
+    return f"[{escape_markdown(text)}]({url})" if url else ""
+
+
+def render_description(ticket: Ticket) -> str:
+    """The issue description in Markdown; ticket text is escaped, our structure is not."""
+    lines = [escape_markdown(ticket.description), ""]
+    lines += [f"**{label}:** {escape_markdown(value)}  " for label, value in render.facts(ticket)]
+    data = render.supporting(ticket)
+    if data:
+        lines += ["", "### Supporting data", ""]
+        lines += [f"- {escape_markdown(k)}: {escape_markdown(v)}" for k, v in data]
+    if ticket.action_items:
+        lines += ["", "### Action items (one sub-issue each)", ""]
+        lines += [f"- {escape_markdown(i.title)}" for i in ticket.action_items]
+    link = _link(f"Cogny ticket {ticket.id}", render.source_url(ticket))
+    if link:
+        lines += ["", f"Source: {link}"]
+    return "\n".join(lines).strip()

@@ -1,0 +1,1 @@
+"""The `syncd` command line: `app` declares the commands; the other modules hold their bodies."""

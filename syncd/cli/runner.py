@@ -1,0 +1,115 @@
+"""`syncd run-once`: one cycle with a progress bar on a terminal and a summary table at the end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from syncd.engine.app import App
+from syncd.config import Config
+from syncd.engine.cycle import CycleReport, run_cycle
+from syncd.engine.reconcile import Outcome
+from syncd.redact import redact
+from syncd.terminal import cells, printable
+
+ACTIONS = ("created", "updated", "unchanged", "failed")
+PLAN_ACTIONS = ("would-create", "would-adopt", "would-update", "unchanged", "failed")
+
+
+def run_once(config: Config, *, dry_run: bool, console: Console) -> bool:
+    """Run one cycle; print the plan or the summary. True when every ticket succeeded."""
+    from syncd.store.lockfile import lock_sqlite
+
+    lock = None if dry_run else lock_sqlite(config.store.url)  # never alongside a daemon on one SQLite file
+    try:
+        return _run(config, dry_run=dry_run, console=console)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _run(config: Config, *, dry_run: bool, console: Console) -> bool:
+    with App.build(config, migrate=not dry_run) as app:
+        reconciler = app.reconciler(dry_run=dry_run)
+        back = _sync_back(app, config, dry_run, console, reconciler)
+        report = _with_progress(console, lambda progress: run_cycle(
+            config, reconciler, app.cogny, kind="run-once", progress=progress))
+    if dry_run:
+        print_plan(report, console)
+    print_summary(report, console, PLAN_ACTIONS if dry_run else ACTIONS)
+    return report.ok and back
+
+
+def _sync_back(app: App, config: Config, dry_run: bool, console: Console, reconciler: Any) -> bool:
+    """Carry progress from the targets into Cogny first, so the cycle then spreads it everywhere."""
+    from syncd.config import sync_back_connectors
+
+    if not sync_back_connectors(config):
+        return True
+    if dry_run:
+        console.print("sync-back: skipped in a dry run (it would read the linked records and write to Cogny)")
+        return True
+    from syncd.engine.syncback import run_pass
+
+    ok = True
+    for r in run_pass(app, locks=reconciler.locks):
+        written = sum(1 for a in r.applied if a.wrote)
+        console.print(f"sync-back {r.connector}: {r.read} record(s) read, {r.changed} changed, "
+                      f"{written} ticket(s) updated in Cogny", markup=False)
+        for ticket_id, reason in r.failed:
+            console.print(printable(f"  {ticket_id} ← {r.connector}: {redact(reason)}"), markup=False)
+        if r.error:
+            console.print(printable(f"  reading {r.connector} failed: {redact(r.error)}"), markup=False)
+        ok = ok and not r.failed and r.error is None
+    return ok
+
+
+def _with_progress(console: Console, body: Any) -> CycleReport:
+    if not console.is_terminal:
+        return body(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # a terminal only
+
+    with Progress(TextColumn("syncing tickets"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("sync", total=None)
+
+        def progress(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return body(progress)
+
+
+def print_summary(report: CycleReport, console: Console, actions: tuple[str, ...] = ACTIONS) -> None:
+    table = Table(title=f"{report.seen} ticket(s) in {report.duration:.1f}s", *(["connector", *actions]))
+    for connector, row in sorted(report.per_connector().items()):
+        table.add_row(*cells(connector, *(row.get(a, 0) for a in actions)))
+    console.print(table)
+    if report.notes_written:
+        console.print(f"notes written back on {report.notes_written} ticket(s)")
+    planned = sum(1 for r in report.results if r.notes_planned)
+    if planned:
+        console.print(f"would write notes on {planned} ticket(s)")
+    if report.listing_error:
+        console.print(Text("listing tickets failed: ", style="red") + Text(printable(redact(report.listing_error))))
+    failures = report.failures()
+    if failures:
+        console.print(f"[red]{len(failures)} failure(s):[/red]")
+        for ticket_id, where, reason in failures:
+            console.print(printable(f"  {ticket_id} → {where}: {redact(reason)}"), markup=False)
+
+
+def print_plan(report: CycleReport, console: Console) -> None:
+    """The dry-run plan: what would change where, and why."""
+    rows: list[tuple[str, Outcome]] = [(r.ticket_id, o) for r in report.results for o in r.outcomes
+                                       if o.action.startswith("would-")]
+    if not rows:
+        console.print("plan: nothing to do — every record is up to date")
+        return
+    table = Table("ticket", "connector", "action", "record", "why", title="plan (dry run: nothing was written)")
+    for ticket_id, o in rows:
+        table.add_row(*cells(ticket_id, o.connector, o.action.removeprefix("would-"),
+                             (o.ref.key or o.ref.id) if o.ref else "", redact(o.reason or "")))
+    console.print(table)

@@ -1,0 +1,129 @@
+"""A poll's bulk create: a listing page's new records in a few calls instead of two per ticket.
+
+For each connector that is a `BatchCreator`, the page's tickets that have no link there and
+whose marker no record carries (the page's `find_many` said so) are created together:
+
+1. hold their ticket locks — those free right now; a busy ticket is left to its worker;
+2. claim them in one transaction: `creating` rows, the intent (docs/design.md invariant 1);
+3. create the records (`create_many`) and record their ids, still `creating` (one transaction);
+4. create all their children (`create_items_many`), then mark each link synced together with
+   its children (one transaction).
+
+This is the first half of `Reconciler.reconcile` for tickets where that half is known to be
+"create", done for many at once; nothing else decides anything here. A ticket that fails at
+any step keeps its unfinished row and goes to its worker like every other ticket, and
+`reconcile` finishes or repeats the work exactly as it does after a crash: it looks the marker
+up, adopts what exists, creates what is missing. The write-back of the notes always stays with
+the worker, one ticket at a time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from syncd import metrics
+from syncd.sdk.connector import BatchCreator, Desired, ExternalRef
+from syncd.engine.reconcile import Outcome, Reconciler, item_links
+from syncd.errors import PartialItems
+from syncd.redact import redact
+from syncd.store.database import ItemLink, Link, utcnow
+
+if TYPE_CHECKING:
+    from syncd.engine.plan import Work
+
+log = structlog.get_logger("syncd.bulk")
+
+
+def create_page(reconciler: Reconciler, work: list[Work]) -> None:
+    """Per connector, one bulk create for the page's tickets whose marker no record carries."""
+    if reconciler.dry_run:
+        return
+    for name, connector in reconciler.connectors.items():
+        if isinstance(connector, BatchCreator):
+            _create_new(reconciler, name, [w for w in work if name in w.targets and not w.read_first
+                                           and name in w.found and w.found[name] is None])
+
+
+def _create_new(reconciler: Reconciler, name: str, works: list[Work]) -> None:
+    """Create BatchCreator `name`'s records for `works` (all new there); each success lands in `Work.done`."""
+    connector = reconciler.connectors[name]
+    if not works:
+        return
+    by_id = {w.ticket.id: w for w in works}
+    try:
+        with reconciler.locks.try_hold_many(list(by_id)) as held:
+            claimed = reconciler.store.claim_creates([t for t in by_id if t in held], name)
+            batch = _rendered(connector, [(by_id[t], link) for t, link in claimed.items()])
+            if batch:
+                _create(reconciler, connector, name, batch)
+    except Exception as exc:  # every unfinished row is finished by its ticket's worker
+        log.warning("bulk create failed; its tickets are reconciled one by one", connector=name,
+                    error=redact(str(exc)), error_type=type(exc).__name__)
+
+
+def _rendered(connector: Any, claimed: list[tuple[Work, Link]]) -> list[tuple[Work, Link, Desired]]:
+    out = []
+    for work, link in claimed:
+        try:
+            out.append((work, link, connector.render(work.ticket)))
+        except Exception:  # the worker renders it again and reports why it cannot
+            continue
+    return out
+
+
+def _create(reconciler: Reconciler, connector: Any, name: str, batch: list[tuple[Work, Link, Desired]]) -> None:
+    made = _create_records(reconciler, connector, name, batch)
+    finished = _create_children(reconciler, connector, name, made)
+    for work, ref in finished:  # only now: the store holds them as synced
+        work.done[name] = Outcome(name, "created", ref)
+        metrics.reconcile_outcomes.labels(name, "created").inc()
+        metrics.bulk_creates.labels(name, "created").inc()
+
+
+def _create_records(reconciler: Reconciler, connector: Any, name: str, batch: list[tuple[Work, Link, Desired]]
+                    ) -> list[tuple[Work, Link, Desired, ExternalRef]]:
+    """The parent records, their ids recorded at once (still `creating`: the children may fail)."""
+    made = []
+    answers = connector.create_many([(work.ticket, desired) for work, _, desired in batch])
+    for (work, link, desired), answer in zip(batch, answers):
+        if isinstance(answer, ExternalRef):
+            link.external_id, link.external_key, link.external_url = answer.id, answer.key, answer.url
+            log.info("created record", ticket_id=work.ticket.id, connector=name,
+                     external_key=answer.key or answer.id, url=answer.url, bulk=True)
+            made.append((work, link, desired, answer))
+        else:
+            _leave(work, name, answer)
+    reconciler.store.save_links([(link, []) for _, link, _, _ in made])
+    return made
+
+
+def _create_children(reconciler: Reconciler, connector: Any, name: str,
+                     made: list[tuple[Work, Link, Desired, ExternalRef]]) -> list[tuple[Work, ExternalRef]]:
+    """Every parent's children, then one transaction: links synced, or left `creating` with what exists."""
+    parents = [(ref, work.ticket, desired.items) for work, _, desired, ref in made if desired.items]
+    answers = iter(connector.create_items_many(parents) if parents else [])
+    saves: list[tuple[Link, list[ItemLink]]] = []
+    finished = []
+    for work, link, desired, ref in made:
+        answer = next(answers) if desired.items else {}
+        partial = answer if isinstance(answer, PartialItems) else None
+        kids = partial.created if partial else answer
+        if kids:
+            log.info("created child records", ticket_id=work.ticket.id, connector=name, count=len(kids), bulk=True)
+        if partial is None:
+            reconciler.mark_synced(work.ticket, link, desired, None if work.assignee_from_note else utcnow())
+            finished.append((work, ref))
+        else:
+            _leave(work, name, partial.cause)
+        saves.append((link, item_links(desired, kids, partial.unfinished if partial else frozenset())))
+    reconciler.store.save_links(saves)
+    return finished
+
+
+def _leave(work: Work, name: str, error: Exception) -> None:
+    """A ticket the bulk create could not finish: its worker will (marker look-up first)."""
+    log.info("bulk create left a ticket to its worker", ticket_id=work.ticket.id, connector=name,
+             error=redact(str(error)))
+    metrics.bulk_creates.labels(name, "left").inc()

@@ -1,0 +1,97 @@
+"""The mapping store's tables (SQLAlchemy Core). Alembic migrations in syncd/store/migrations create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table,
+                        Text, UniqueConstraint)
+
+metadata = MetaData()
+
+links = Table(
+    "links", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket_id", String(64), nullable=False),
+    Column("connector", String(64), nullable=False),
+    # creating: intent recorded, the external create may or may not have happened (look the marker up)
+    # synced: external record exists and applied_hash says what it holds
+    Column("state", String(16), nullable=False),
+    Column("external_id", String(255)),
+    Column("external_key", String(255)),
+    Column("external_url", Text),
+    Column("applied_hash", String(64)),
+    Column("applied", Text),  # JSON of the desired record last applied: lets a connector diff
+    Column("notes_line", Text),  # the write-back line last confirmed in the ticket's notes
+    Column("synced_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("ticket_id", "connector", name="uq_links_ticket_connector"),
+)
+Index("ix_links_connector_state", links.c.connector, links.c.state)
+
+subtask_links = Table(
+    "subtask_links", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("link_id", Integer, ForeignKey("links.id", ondelete="CASCADE"), nullable=False),
+    Column("item_key", Text, nullable=False),  # the action item's title: Cogny gives items no ids
+    Column("external_id", String(255), nullable=False),
+    Column("external_key", String(255)),
+    Column("applied_hash", String(64)),
+    Column("completed", Boolean, nullable=False, default=False),
+    UniqueConstraint("link_id", "item_key", name="uq_subtask_links_item"),
+)
+
+events = Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", String(255), nullable=False, unique=True),
+    Column("source", String(32), nullable=False, default="cogny"),
+    Column("type", String(64), nullable=False),
+    Column("ticket_id", String(64)),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # pending / running / done / dead / ignored
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("claimed_by", String(128)),
+    Column("claimed_until", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_events_state_next", events.c.state, events.c.next_attempt_at)
+Index("ix_events_ticket", events.c.ticket_id)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),  # run-once / poll
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("duration_seconds", Float),
+    Column("seen", Integer, nullable=False, default=0),
+    Column("created", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("error", Text),
+)
+
+# Sync-back (0002): what each linked record looked like in its target when last read, so only
+# a change made *there* since then flows back into Cogny (a change syncd made itself reads back
+# as what Cogny already holds and writes nothing).
+remote_states = Table(
+    "remote_states", metadata,
+    Column("link_id", Integer, ForeignKey("links.id", ondelete="CASCADE"), primary_key=True),
+    Column("state", Text, nullable=False),  # JSON: category, items, updated_at, Cogny's status then
+    Column("observed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Secrets a target hands over at run time (Asana's X-Hook-Secret handshake), per connector.
+hook_secrets = Table(
+    "hook_secrets", metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("secret", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_links_external_id", links.c.external_id)
+Index("ix_subtask_links_external_id", subtask_links.c.external_id)
