@@ -21,5 +21,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
+lint: $(STAMP)
+	$(BIN)/ruff check syncd connectors tests bench
+	$(BIN)/mypy
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

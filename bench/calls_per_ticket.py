@@ -12,7 +12,8 @@ Cogny and JIRA sandboxes for each contestant:
 Per run: external calls per ticket, by service, beside the minimum the APIs allow for a new
 ticket created on its own (JIRA: the issue + one bulk call for its sub-tasks; Cogny: one PATCH
 of the notes + its share of the list pages; a poll of syncd creates a listing page's issues
-together in `issue/bulk` calls of 50, see syncd/bulk.py, so its JIRA figure goes below that), then JIRA issues per ticket: duplicates so far and tickets never
+together in `issue/bulk` calls of 50, see syncd/engine/bulk.py, so its JIRA figure goes below
+that), then JIRA issues per ticket: duplicates so far and tickets never
 synced. Prints figures only; nothing is asserted.
 """
 
@@ -48,12 +49,17 @@ def main() -> int:
         args.tickets = min(args.tickets, 50)
     args.tickets = max(1, min(args.tickets, 5000))
 
-    common.header(f"calls per new ticket: syncd vs the docs' script, {args.tickets} tickets, {RUNS} runs each")
+    common.header(
+        f"calls per new ticket: syncd vs the docs' script, {args.tickets} tickets, {RUNS} runs each"
+    )
     pages = math.ceil(args.tickets / PAGE)
-    print(f"minimum per new ticket created on its own: JIRA 2 (the issue + one bulk call for its 1-2 sub-tasks); "
-          f"Cogny 1 PATCH "
-          f"+ {pages} list page(s) / {args.tickets} = {1 + pages / args.tickets:.2f}; "
-          f"total {2 + 1 + pages / args.tickets:.2f}")
+    print(
+        "minimum per new ticket created on its own: "
+        f"JIRA 2 (the issue + one bulk call for its 1-2 sub-tasks); "
+        f"Cogny 1 PATCH "
+        f"+ {pages} list page(s) / {args.tickets} = {1 + pages / args.tickets:.2f}; "
+        f"total {2 + 1 + pages / args.tickets:.2f}"
+    )
     for name, runner in (("syncd run-once", run_syncd), ("docs' sync_tickets_to_jira", run_doc_script)):
         with tempfile.TemporaryDirectory(prefix="syncd-bench-calls-") as tmp, \
                 Sandboxes(tickets=args.tickets, seed=args.seed, items=(1, 2),
@@ -82,7 +88,9 @@ def run_doc_script(sb: Sandboxes, work: Path) -> dict[str, Any]:
     return snapshot(sb, 0, time.perf_counter() - started)
 
 
-def sync_tickets_to_jira(cogny_base_url: str, jira_url: str, warehouse_id: str, jira_project_key: str) -> None:
+def sync_tickets_to_jira(
+    cogny_base_url: str, jira_url: str, warehouse_id: str, jira_project_key: str
+) -> None:
     """The docs' example as printed; only the URLs and credentials point at the sandboxes.
 
     Each run is a fresh start of the script: it builds its JIRA client at import, as the docs do.
@@ -133,7 +141,9 @@ def snapshot(sb: Sandboxes, code: int, wall: float) -> dict[str, Any]:
 def report(name: str, runs: list[dict[str, Any]], tickets: int) -> None:
     per = tickets or 1
     print(f"{name}:")
-    print("  run  exit  wall s  calls/ticket  cogny/ticket  jira/ticket  new issues  duplicates  never synced")
+    print(
+        "  run  exit  wall s  calls/ticket  cogny/ticket  jira/ticket  new issues  duplicates  never synced"
+    )
     before = 0
     for n, r in enumerate(runs, 1):
         cogny, jira = sum(r["cogny"].values()), sum(r["jira"].values())
@@ -141,8 +151,10 @@ def report(name: str, runs: list[dict[str, Any]], tickets: int) -> None:
         made = sum(issues.values())
         duplicates = sum(c - 1 for c in issues.values() if c > 1)
         unsynced = tickets - len([t for t in issues if t != "?"])
-        print(f"  {n:>3}  {r['code']:>4}  {r['wall']:6.1f}  {(cogny + jira) / per:12.2f}  {cogny / per:12.2f}  "
-              f"{jira / per:11.2f}  {made - before:10d}  {duplicates:10d}  {unsynced:12d}")
+        print(
+            f"  {n:>3}  {r['code']:>4}  {r['wall']:6.1f}  {(cogny + jira) / per:12.2f}  {cogny / per:12.2f}  "
+            f"{jira / per:11.2f}  {made - before:10d}  {duplicates:10d}  {unsynced:12d}"
+        )
         before = made
     first = runs[0]
     print("  run 1 by endpoint (calls, per ticket):")
@@ -151,8 +163,10 @@ def report(name: str, runs: list[dict[str, Any]], tickets: int) -> None:
             print(f"      {service:<5} {count:6d}  {count / per:5.2f}  {key}")
     cogny_1, jira_1 = sum(first["cogny"].values()) / per, sum(first["jira"].values()) / per
     minimum_cogny = 1 + math.ceil(tickets / PAGE) / per
-    common.line("run 1 calls per ticket vs that minimum", f"JIRA {jira_1:.2f} vs 2.00, Cogny {cogny_1:.2f} vs "
-                f"{minimum_cogny:.2f}")
+    common.line(
+        "run 1 calls per ticket vs that minimum",
+        f"JIRA {jira_1:.2f} vs 2.00, Cogny {cogny_1:.2f} vs {minimum_cogny:.2f}",
+    )
 
 
 if __name__ == "__main__":

@@ -29,9 +29,13 @@ def main() -> int:
     ap.add_argument("--concurrency", default="1,4,8,16",
                     help="comma-separated values of run-once --concurrency (default 1,4,8,16)")
     ap.add_argument("--seed", type=int, default=5)
-    ap.add_argument("--budget", type=float, default=110.0,
-                    help="skip a level when the previous run's wall time would take the script past this many "
-                         "seconds (default 110; pass e.g. 400 to run every level whatever it takes)")
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=110.0,
+        help="skip a level when the previous run's wall time would take the script past this many "
+        "seconds (default 110; pass e.g. 400 to run every level whatever it takes)",
+    )
     ap.add_argument("--quick", action="store_true", help="500 tickets, concurrency 4 and 16")
     args = ap.parse_args()
     levels = [max(1, min(64, int(x))) for x in args.concurrency.split(",") if x.strip()]
@@ -45,8 +49,12 @@ def main() -> int:
     for level in levels:
         expected = rows[-1][1].wall if rows else 0.0
         if time.monotonic() - started + expected > args.budget:
-            print(f"  --concurrency {level:<3} skipped: the previous run took {expected:.0f} s and the script's budget is "
-                  f"{args.budget:.0f} s (pass --budget 400 to run it)", flush=True)
+            print(
+                f"  --concurrency {level:<3} skipped: the previous run took {expected:.0f} s "
+                "and the script's budget is "
+                f"{args.budget:.0f} s (pass --budget 400 to run it)",
+                flush=True,
+            )
             continue
         with tempfile.TemporaryDirectory(prefix=f"syncd-bench-first-c{level}-") as tmp, \
                 Sandboxes(tickets=args.tickets, seed=args.seed, items=(1, 2)) as sb:

@@ -80,7 +80,10 @@ def main() -> int:
     windows = replay_windows(times, args.window)
     if windows:
         late = [w["start"] - w["previous_end"] for w in windows[1:]]
-        print(f"  where the time went ({len(windows)} rate-limit windows, replayed from the sandbox's request times):")
+        print(
+            f"  where the time went ({len(windows)} rate-limit windows, "
+            "replayed from the sandbox's request times):"
+        )
         common.line("    start-up: process start → first Cogny call", f"{times[0] - run.started_at:.2f} s")
         common.line("    windows used, calls per window", f"{len(windows)}: "
                     + ", ".join(str(w["count"]) for w in windows))
@@ -88,9 +91,13 @@ def main() -> int:
                     f"{sum(late):.2f} s, {sum(late) / max(1, len(late)):.2f} s per window")
         common.line("    last Cogny call → process exit", f"{run.started_at + run.wall - times[-1]:.2f} s")
         common.line("    wall ÷ floor without the idle after resets", f"{(run.wall - sum(late)) / floor:.3f}")
-        print("    (X-RateLimit-Reset is whole epoch seconds, as the Cogny docs show: a client that waits for it "
-              f"idles up to ~1 s after each reset — {1 / args.window:.0%} of a {args.window:g} s window, under 2% "
-              "of Cogny's real 60 s window)")
+        print(
+            "    (X-RateLimit-Reset is whole epoch seconds, as the Cogny docs show: "
+            "a client that waits for it "
+            f"idles up to ~1 s after each reset — {1 / args.window:.0%} of a {args.window:g} s window, "
+            "under 2% "
+            "of Cogny's real 60 s window)"
+        )
     for key, n in sorted(cl.items(), key=lambda kv: -kv[1]):
         print(f"      cogny {n:6d}  {key}")
     print(f"      jira  {sum(jl.values()):6d}  calls in all")

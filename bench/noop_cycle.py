@@ -28,10 +28,16 @@ from _support.sandproc import Sandboxes  # noqa: E402
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tickets", type=int, default=2000, help="synced tickets (default 2000)")
-    ap.add_argument("--repeat", type=int, default=3, help="timed no-op runs; the median is the figure (default 3)")
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="timed no-op runs; the median is the figure (default 3)"
+    )
     ap.add_argument("--sync-concurrency", type=int, default=16, help="concurrency of the first, untimed sync")
-    ap.add_argument("--concurrency", type=int, default=4,
-                    help="sync.concurrency in the config, used by the timed runs (default 4, syncd's default)")
+    ap.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        help="sync.concurrency in the config, used by the timed runs (default 4, syncd's default)",
+    )
     ap.add_argument("--page-size", type=int, default=100, help="cogny.page_size (default 100)")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--quick", action="store_true", help="500 tickets, 2 timed runs")
@@ -68,18 +74,30 @@ def main() -> int:
             logs.append((run.result.returncode, cl, jl))
         code, cl, jl = logs[-1]
         pages = math.ceil(args.tickets / args.page_size)
-        list_calls = sum(n for k, n in cl.items() if k.startswith("GET /v1/tickets ") and "(updated_after)" not in k)
+        list_calls = sum(
+            n for k, n in cl.items() if k.startswith("GET /v1/tickets ") and "(updated_after)" not in k
+        )
         sweep_calls = sum(n for k, n in cl.items() if k.startswith("GET /v1/tickets (updated_after)"))
         all_calls = list_calls + sweep_calls
         print(f"result (no-op run-once, {args.tickets} tickets, page size {args.page_size}, "
               f"median of {args.repeat}; exit code {code}):")
-        common.line("wall seconds, whole process", f"{statistics.median(walls):.2f} s "
-                    f"(runs: {', '.join(f'{w:.2f}' for w in walls)})", "< 0.8 s", statistics.median(walls) < 0.8)
+        common.line(
+            "wall seconds, whole process",
+            f"{statistics.median(walls):.2f} s (runs: {', '.join(f'{w:.2f}' for w in walls)})",
+            "< 0.8 s",
+            statistics.median(walls) < 0.8,
+        )
         common.line("CPU seconds of that process (user+sys)", f"{statistics.median(cpus):.2f} s")
-        common.line("Cogny calls", f"{cogny_calls[-1]}: {list_calls} listing pages + {sweep_calls} sweep pages "
-                    f"(listing updated_after), {cogny_calls[-1] - all_calls} other",
-                    "list pages only", cogny_calls[-1] == all_calls)
-        common.line(f"  of which beyond the {pages} pages that hold the tickets", f"{cogny_calls[-1] - pages}")
+        common.line(
+            "Cogny calls",
+            f"{cogny_calls[-1]}: {list_calls} listing pages + {sweep_calls} sweep pages "
+            f"(listing updated_after), {cogny_calls[-1] - all_calls} other",
+            "list pages only",
+            cogny_calls[-1] == all_calls,
+        )
+        common.line(
+            f"  of which beyond the {pages} pages that hold the tickets", f"{cogny_calls[-1] - pages}"
+        )
         for key, n in sorted(cl.items()):
             print(f"      {n:6d}  {key}")
         common.line("JIRA calls", str(jira_calls[-1]), "0", jira_calls[-1] == 0)

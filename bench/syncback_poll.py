@@ -36,7 +36,9 @@ def writes(log: dict[str, int]) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tickets", type=int, default=2000, help="synced tickets (default 2000)")
-    ap.add_argument("--done", type=int, default=100, help="tickets whose sub-tasks a person closes (default 100)")
+    ap.add_argument(
+        "--done", type=int, default=100, help="tickets whose sub-tasks a person closes (default 100)"
+    )
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--quick", action="store_true", help="300 tickets, 30 closed")
     args = ap.parse_args()
@@ -49,13 +51,28 @@ def main() -> int:
             Sandboxes(tickets=args.tickets, seed=args.seed, items=(1, 2)) as sb:
         work = Path(tmp)
         off = common.write_config(work / "off.yaml", sb.cogny_url, sb.jira_url, concurrency=16)
-        on = common.write_config(work / "on.yaml", sb.cogny_url, sb.jira_url, concurrency=16,
-                                 extra={"connectors": {"jira": {"type": "jira", "url": sb.jira_url,
-                                                                "email": common.JIRA_USER,
-                                                                "api_token": "${JIRA_TOKEN}", "project": "GROWTH",
-                                                                "sync_back": True}}})
+        on = common.write_config(
+            work / "on.yaml",
+            sb.cogny_url,
+            sb.jira_url,
+            concurrency=16,
+            extra={
+                "connectors": {
+                    "jira": {
+                        "type": "jira",
+                        "url": sb.jira_url,
+                        "email": common.JIRA_USER,
+                        "api_token": "${JIRA_TOKEN}",
+                        "project": "GROWTH",
+                        "sync_back": True,
+                    }
+                }
+            },
+        )
         first = common.run_syncd("run-once", "-c", str(off))
-        print(f"setup: first sync of {args.tickets} tickets: exit {first.result.returncode}, {first.wall:.1f} s")
+        print(
+            f"setup: first sync of {args.tickets} tickets: exit {first.result.returncode}, {first.wall:.1f} s"
+        )
         if not first.ok:
             print(first.tail())
             return 1
@@ -71,7 +88,9 @@ def main() -> int:
         searches = sum(n for k, n in noop_jira.items() if "/search" in k)
         want = math.ceil(args.tickets / 100)
         print(f"result ({args.tickets} linked issues):")
-        common.line("no-op run-once, sync_back off", f"{base.wall:.2f} s, {sum(base_jira.values())} JIRA calls")
+        common.line(
+            "no-op run-once, sync_back off", f"{base.wall:.2f} s, {sum(base_jira.values())} JIRA calls"
+        )
         common.line("no-op run-once, sync_back on", f"{noop.wall:.2f} s (+{noop.wall - base.wall:.2f} s), "
                     f"{searches} JIRA searches", f"{want} searches", searches <= want)
         common.line("Cogny writes in that run", str(writes(noop_cogny)), "0", writes(noop_cogny) == 0)

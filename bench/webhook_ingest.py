@@ -46,10 +46,19 @@ def make_requests(port: int, prefix: str, n: int, kind: str) -> list[bytes]:
     out = []
     for i in range(n):
         if kind.startswith("ticket."):
-            data = {"ticket_id": f"tkt_bench{prefix}{i:07d}", "warehouse_id": "wh_123abc", "changed_by": "bench"}
+            data = {
+                "ticket_id": f"tkt_bench{prefix}{i:07d}",
+                "warehouse_id": "wh_123abc",
+                "changed_by": "bench",
+            }
         else:
             data = {"report_id": f"rpt_{prefix}{i:07d}", "warehouse_id": "wh_123abc"}
-        event = {"id": f"evt_{prefix}_{i:07d}", "type": kind, "created_at": "2026-11-22T10:00:00Z", "data": data}
+        event = {
+            "id": f"evt_{prefix}_{i:07d}",
+            "type": kind,
+            "created_at": "2026-11-22T10:00:00Z",
+            "data": data,
+        }
         body = json.dumps(event, separators=(",", ":")).encode()
         out.append(build_request(HOST, port, PATH, body, sign_headers(body, common.WEBHOOK_SECRET)))
     return out
@@ -93,12 +102,16 @@ def main() -> int:
                     help="ticket.updated events (unknown tickets; the worker drains them) (default 5000)")
     ap.add_argument("--clients", type=int, default=8, help="concurrent keep-alive clients (default 8)")
     ap.add_argument("--warmup", type=int, default=1000, help="warm-up events, not counted (default 1000)")
-    ap.add_argument("--soak", type=int, default=3, help="extra rounds of --events for the memory soak (default 3)")
+    ap.add_argument(
+        "--soak", type=int, default=3, help="extra rounds of --events for the memory soak (default 3)"
+    )
     ap.add_argument("--latency-events", type=int, default=100,
                     help="ticket.created events sent one at a time for event→issue latency (default 100)")
     ap.add_argument("--workers", type=int, default=2, help="syncd run --workers (default 2, syncd's default)")
     ap.add_argument("--log-level", default="info", help="daemon log level (default info, as deployed)")
-    ap.add_argument("--round-timeout", type=float, default=45.0, help="stop a round after this many s (default 45)")
+    ap.add_argument(
+        "--round-timeout", type=float, default=45.0, help="stop a round after this many s (default 45)"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (config, store, daemon log)")
     ap.add_argument("--quick", action="store_true", help="5,000 events, 1 soak round, 30 latency events")
     args = ap.parse_args()
@@ -118,9 +131,25 @@ def main() -> int:
         db = work / "syncd.db"
         env = {**os.environ, **common.ENV}
         with open(log_path, "ab") as log_file:
-            daemon = subprocess.Popen([sys.executable, "-m", "syncd", "--log-level", args.log_level, "--log-json",
-                                       "run", "-c", str(cfg), "--workers", str(args.workers)],
-                                      env=env, cwd=common.ROOT, stdout=subprocess.DEVNULL, stderr=log_file)
+            daemon = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "syncd",
+                    "--log-level",
+                    args.log_level,
+                    "--log-json",
+                    "run",
+                    "-c",
+                    str(cfg),
+                    "--workers",
+                    str(args.workers),
+                ],
+                env=env,
+                cwd=common.ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+            )
         try:
             return measure(args, sb, daemon, port, db, log_path)
         finally:
@@ -148,8 +177,11 @@ def measure(args: argparse.Namespace, sb: Sandboxes, daemon: subprocess.Popen, p
         return 1
     time.sleep(0.5)
     rss = {"idle after start": common.rss_mib(pid)}
-    print(f"daemon: pid {pid}, http://{HOST}:{port}{PATH}, --workers {args.workers}, log level {args.log_level}, "
-          f"{args.clients} clients; first poll done")
+    print(
+        f"daemon: pid {pid}, http://{HOST}:{port}{PATH}, --workers {args.workers}, "
+        f"log level {args.log_level}, "
+        f"{args.clients} clients; first poll done"
+    )
 
     # 1. ingest
     fire(HOST, port, make_requests(port, "warm", args.warmup, "report.completed"), args.clients)
@@ -181,7 +213,9 @@ def measure(args: argparse.Namespace, sb: Sandboxes, daemon: subprocess.Popen, p
         rss[f"after soak round {i + 1} (+{args.events:,})"] = common.rss_mib(pid)
 
     # 3. event -> issue latency, one event at a time, on the now well-filled inbox
-    wait_until(lambda: not any(inbox_counts(db).get(s) for s in ("pending", "running")), timeout=60, interval=0.25)
+    wait_until(
+        lambda: not any(inbox_counts(db).get(s) for s in ("pending", "running")), timeout=60, interval=0.25
+    )
     warm_n = 5
     ids = sb.call("add_tickets", warm_n + args.latency_events, 4242, None)
     client = BlockingClient(HOST, port)
@@ -191,7 +225,9 @@ def measure(args: argparse.Namespace, sb: Sandboxes, daemon: subprocess.Popen, p
         event = {"id": f"evt_lat_{tid}", "type": "ticket.created", "created_at": "2026-11-22T10:00:00Z",
                  "data": {"ticket_id": tid, "warehouse_id": "wh_123abc"}}
         body = json.dumps(event, separators=(",", ":")).encode()
-        status, t0 = client.send(build_request(HOST, port, PATH, body, sign_headers(body, common.WEBHOOK_SECRET)))
+        status, t0 = client.send(
+            build_request(HOST, port, PATH, body, sign_headers(body, common.WEBHOOK_SECRET))
+        )
         statuses[status] = statuses.get(status, 0) + 1
         sent_at[tid] = t0
         done = wait_until(lambda: sb.call("notes_written", [tid])[tid], timeout=10, interval=0.005)
@@ -213,8 +249,11 @@ def measure(args: argparse.Namespace, sb: Sandboxes, daemon: subprocess.Popen, p
     if ticket_round is not None and drain is not None:
         report_round("ticket.updated for unknown tickets (worker fetches each: 404 → ignored)", ticket_round)
         drained, drain_s, fetched = drain
-        common.line("    worker drain", f"{'all done' if drained else 'NOT drained'} {drain_s:.1f} s after the "
-                    f"first send; {fetched} Cogny fetches ({fetched / drain_s:,.0f}/s)")
+        common.line(
+            "    worker drain",
+            f"{'all done' if drained else 'NOT drained'} {drain_s:.1f} s after the "
+            f"first send; {fetched} Cogny fetches ({fetched / drain_s:,.0f}/s)",
+        )
     print("  daemon memory (VmRSS):")
     first_key = f"after {args.events:,} events"
     for label, value in rss.items():
@@ -226,8 +265,12 @@ def measure(args: argparse.Namespace, sb: Sandboxes, daemon: subprocess.Popen, p
     if soak_keys:
         growth = rss[soak_keys[-1]] - rss[first_key]
         per = growth / len(soak_keys)
-        common.line("    growth over the soak", f"{growth:+.1f} MiB ({per:+.1f} MiB per {args.events:,} events)",
-                    "flat", abs(per) < 2.0)
+        common.line(
+            "    growth over the soak",
+            f"{growth:+.1f} MiB ({per:+.1f} MiB per {args.events:,} events)",
+            "flat",
+            abs(per) < 2.0,
+        )
     n = len(issue_lat)
     print(f"  event → JIRA issue ({n} ticket.created one at a time; answers {statuses}; {missing} missing):")
     if n:

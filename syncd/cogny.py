@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol
 from urllib.parse import quote
 
 import httpx
 import structlog
+from pydantic import SecretStr
 
 from syncd import errors
 from syncd.http import Pacer, RetryPolicy, make_client
@@ -25,6 +26,19 @@ _STATUS_TO_ERROR: dict[int, type[errors.CognyError]] = {
     401: errors.Unauthorized, 403: errors.Unauthorized, 404: errors.NotFound,
     400: errors.InvalidParameter, 429: errors.RateLimited,
 }
+
+
+class CognySettings(Protocol):
+    """Where Cogny is and how to sign in: the `cogny:` section (`syncd.config.CognyConfig`)."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def api_key(self) -> SecretStr: ...
+
+    @property
+    def timeout_seconds(self) -> float: ...
 
 
 @dataclass
@@ -48,7 +62,8 @@ class CognyClient:
         )
 
     @classmethod
-    def from_config(cls, cfg: Any, policy: RetryPolicy | None = None) -> "CognyClient":
+    def from_config(cls, cfg: CognySettings, policy: RetryPolicy | None = None) -> "CognyClient":
+        """A client for the `cogny:` section; `policy` defaults to the section's timeout alone."""
         policy = policy or RetryPolicy(timeout=cfg.timeout_seconds)
         return cls(cfg.base_url, cfg.api_key.get_secret_value(), policy=policy)
 
@@ -77,15 +92,8 @@ class CognyClient:
             seen_cursors.add(page.next_cursor)
             cursor = page.next_cursor
 
-    def list_tickets(self, *, limit: int = 100, **filters: Any) -> Iterator[dict[str, Any]]:
-        for page in self.pages(limit=limit, **filters):
-            yield from page.items
-
     def get_ticket(self, ticket_id: str) -> dict[str, Any]:
         return _same_ticket(ticket_id, self._request("GET", ticket_path(ticket_id))["data"])
-
-    def stats(self, **filters: Any) -> dict[str, Any]:
-        return self._request("GET", "/tickets/stats", params={k: v for k, v in filters.items() if v})["data"]
 
     # -- writing -------------------------------------------------------------------------
     def update_ticket(self, ticket_id: str, **fields: Any) -> dict[str, Any]:
@@ -94,16 +102,12 @@ class CognyClient:
         log.info("cogny ticket updated", ticket_id=ticket_id, fields=sorted(fields))
         return data
 
-    def bulk_update(self, ticket_ids: list[str], updates: dict[str, Any]) -> dict[str, Any]:
-        data = self._request("POST", "/tickets/bulk-update", json={"ticket_ids": ticket_ids, "updates": updates})
-        log.info("cogny tickets bulk-updated", count=len(ticket_ids), fields=sorted(updates))
-        return data["data"]
-
     def dismiss(self, ticket_id: str, reason: str, notes: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"reason": reason}
         if notes is not None:
             body["notes"] = notes
-        data = _same_ticket(ticket_id, self._request("POST", ticket_path(ticket_id, "dismiss"), json=body)["data"])
+        answer = self._request("POST", ticket_path(ticket_id, "dismiss"), json=body)
+        data = _same_ticket(ticket_id, answer["data"])
         log.info("cogny ticket dismissed", ticket_id=ticket_id, reason=reason)
         return data
 
@@ -121,9 +125,11 @@ class CognyClient:
         try:
             response = self._http.request(method, path, **kw)
         except httpx.TimeoutException as exc:
-            raise errors.CognyError(f"{method} {path} timed out ({type(exc).__name__})", retryable=True) from None
+            raise errors.CognyError(f"{method} {path} timed out ({type(exc).__name__})",
+                                    retryable=True) from None
         except httpx.TransportError as exc:
-            raise errors.CognyError(f"{method} {path}: cannot reach {self.base_url} ({exc})", retryable=True) from None
+            raise errors.CognyError(f"{method} {path}: cannot reach {self.base_url} ({exc})",
+                                    retryable=True) from None
         try:
             body = response.json()
         except ValueError:
@@ -140,14 +146,15 @@ def ticket_path(ticket_id: str, *action: str) -> str:
     must never address another ticket.
     """
     if not is_ticket_id(ticket_id):
-        raise errors.TicketDataError(f"ticket id {ticket_id!r} is not a Cogny ticket id (tkt_…); nothing sent")
+        raise errors.TicketDataError(f"ticket id {ticket_id!r} is not a Cogny ticket id (tkt_…); "
+                                     "nothing sent")
     return "/".join(["/tickets", quote(ticket_id, safe=""), *action])
 
 
-def _same_ticket(ticket_id: str, data: Any) -> Any:
+def _same_ticket(ticket_id: str, data: Any) -> dict[str, Any]:
     """The ticket Cogny answered with must be the one asked for, before anything acts on it."""
     answered = data.get("id") if isinstance(data, dict) else None
-    if answered != ticket_id:
+    if not isinstance(data, dict) or answered != ticket_id:
         raise errors.CognyError(f"asked Cogny for ticket {ticket_id} and got {answered!r} back; ignored")
     return data
 

@@ -14,19 +14,25 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from syncd import redact
-from syncd.errors import ConfigError
+from syncd.errors import ConfigError, ConnectorTypeError
+from syncd.models import Category, Priority, Status
+from syncd.sdk.connector import connector_class
 from syncd.sdk.settings import http_url
+from syncd.sdk.syncback import Category as RemoteCategory
 
-Priority = Literal["critical", "high", "medium", "low"]
-Status = Literal["open", "in_progress", "completed", "dismissed"]
-Category = Literal[
-    "conversion_optimization", "funnel_optimization", "user_engagement", "revenue_growth",
-    "retention", "acquisition", "technical_performance", "data_quality",
-]
 DEFAULT_PATHS = ("syncd.yaml",)
+DEFAULT_STATUSES: tuple[Status, ...] = ("open", "in_progress")  # the tickets still to be worked on
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -39,7 +45,7 @@ class Model(BaseModel):
 class TicketFilters(Model):
     """Server-side filters for listing tickets (the Cogny list endpoint's parameters)."""
 
-    status: list[Status] = Field(default_factory=lambda: ["open", "in_progress"])
+    status: list[Status] = Field(default_factory=lambda: list(DEFAULT_STATUSES))
     priority: list[Priority] = Field(default_factory=list)
     category: list[Category] = Field(default_factory=list)
     created_after: str | None = None
@@ -92,7 +98,8 @@ class WebhookConfig(Model):
     port: int = Field(8080, ge=0, le=65535)
     path: str = "/webhooks/cogny"
     secret: SecretStr | None = None
-    secrets: list[SecretStr] = Field(default_factory=list, description="extra secrets accepted during rotation")
+    secrets: list[SecretStr] = Field(default_factory=list,
+                                     description="extra secrets accepted during rotation")
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     tolerance_seconds: int = Field(300, ge=1)
     read_timeout_seconds: float = Field(10.0, gt=0, description="a request's headers, and a body, must "
@@ -153,17 +160,14 @@ class ConnectorEntry(Model):
     webhook_secret: SecretStr | None = Field(None, description="verifies this target's own webhooks "
                                                                "at /webhooks/<connector name>")
 
-    def engine_keys(self) -> dict[str, Any]:
-        return {"sync_back": self.sync_back, "webhook_secret": self.webhook_secret}
 
-
-RemoteCategory = Literal["todo", "in_progress", "done", "canceled", "deleted"]
 DismissReason = Literal["not_applicable", "already_implemented", "insufficient_impact",
                         "resource_constraints", "other"]
 
 
-def _default_status_map() -> dict[str, Status]:
-    return {"in_progress": "in_progress", "done": "completed", "canceled": "dismissed", "deleted": "dismissed"}
+def _default_status_map() -> dict[RemoteCategory, Status]:
+    return {"in_progress": "in_progress", "done": "completed", "canceled": "dismissed",
+            "deleted": "dismissed"}
 
 
 class SyncBackConfig(Model):
@@ -233,9 +237,11 @@ def parse(text: str, *, env: dict[str, str] | None = None, source: str | None = 
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(["(top level): must be a mapping of keys such as cogny, connectors, routes"], source)
+        raise ConfigError(["(top level): must be a mapping of keys such as cogny, connectors, routes"],
+                          source)
     problems: list[str] = []
-    unset: list[str] = []  # paths whose ${VAR} is unset: one line says so, not a second about ''
+    # (path, variable) of each unset ${VAR}: one line says so, not a second one about ''
+    unset: list[tuple[str, str]] = []
     expanded = _expand(raw, os.environ if env is None else env, (), unset)
     problems.extend(f"{path}: environment variable {name} is not set" for path, name in unset)
     config: Config | None = None
@@ -245,7 +251,7 @@ def parse(text: str, *, env: dict[str, str] | None = None, source: str | None = 
         problems.extend(_pydantic_problems(exc))
     # Connectors and routes are checked even when another section is broken, so one run of
     # check-config lists every problem at once.
-    candidate = config or Config.model_construct(
+    candidate = config or Config.model_construct(  # type: ignore[call-arg]  # a partial Config, on purpose
         connectors=_entries(expanded.get("connectors")), routes=_routes(expanded.get("routes")))
     _validate_connectors(candidate, problems)
     _validate_routes(candidate, problems)
@@ -267,7 +273,7 @@ def _expand(node: Any, env: Any, path: tuple[str, ...], unset: list[tuple[str, s
         def sub(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
             if name in env and env[name] != "":
-                return env[name]
+                return str(env[name])
             if default is not None:
                 return default
             unset.append((".".join(path), name))
@@ -321,8 +327,6 @@ def _pydantic_problems(exc: ValidationError, prefix: tuple[str, ...] = ()) -> li
 
 
 def _validate_connectors(config: Config, problems: list[str]) -> None:
-    from syncd.sdk.connector import ConnectorTypeError, connector_class
-
     for name, entry in config.connectors.items():
         if not re.match(r"^[A-Za-z0-9_-]+$", name):
             problems.append(f"connectors.{name}: name may hold only letters, digits, '-' and '_'")
@@ -338,8 +342,8 @@ def _validate_connectors(config: Config, problems: list[str]) -> None:
         except ValidationError as exc:
             problems.extend(_pydantic_problems(exc, ("connectors", name)))
         if entry.sync_back and not callable(getattr(cls, "read_states", None)):
-            problems.append(f"connectors.{name}.sync_back: {entry.type} connectors cannot carry progress back "
-                            f"(supported by: jira, linear, asana)")
+            problems.append(f"connectors.{name}.sync_back: {entry.type} connectors cannot carry "
+                            "progress back (supported by: jira, linear, asana)")
 
 
 def sync_back_connectors(config: "Config") -> list[str]:
@@ -373,24 +377,3 @@ def _secret_values(model: BaseModel) -> list[str]:
         elif isinstance(value, BaseModel):
             out.extend(_secret_values(value))
     return out
-
-
-def masked(config: Config) -> dict[str, Any]:
-    """The resolved config as a plain dict with every secret shown as ***."""
-    data = config.model_dump(mode="json")
-    for name, settings in config.connector_settings.items():
-        entry = config.connectors[name]
-        data["connectors"][name] = {"type": entry.type, "sync_back": entry.sync_back,
-                                    "webhook_secret": data["connectors"][name].get("webhook_secret"),
-                                    **settings.model_dump(mode="json")}
-    return _mask(data)
-
-
-def _mask(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: _mask(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_mask(v) for v in node]
-    if node == "**********":  # pydantic's SecretStr json form
-        return redact.MASK
-    return node

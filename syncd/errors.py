@@ -1,4 +1,17 @@
-"""Exceptions that cross module boundaries. Each carries enough to print one clear line."""
+"""Exceptions that cross module boundaries, in one hierarchy. Each carries enough to print one clear line.
+
+    SyncdError
+    ├── ConfigError            the config is invalid (every problem listed)
+    ├── ConnectorTypeError     a connector `type:` not installed or not loading (also a LookupError)
+    ├── ServiceError           an external service refused or failed a call
+    │   ├── CognyError         Unauthorized, NotFound, InvalidParameter, RateLimited
+    │   └── ConnectorError     a target (JIRA, Linear, Asana, Slack, a plugin)
+    ├── TicketDataError        a ticket syncd cannot map
+    ├── PartialItems           children created before a failure, to be recorded
+    ├── SlowBody               a webhook sender did not send its body within the read deadline
+    └── StoreError             the store cannot be opened or used
+        └── StoreBusy          another process holds the SQLite store
+"""
 
 from __future__ import annotations
 
@@ -17,6 +30,10 @@ class ConfigError(SyncdError):
         self.source = source
         where = f" in {source}" if source else ""
         super().__init__(f"invalid config{where}:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+class ConnectorTypeError(SyncdError, LookupError):
+    """No connector class for a `type:`: none registered under that name, or its plugin failed to load."""
 
 
 class ServiceError(SyncdError):
@@ -81,8 +98,21 @@ class PartialItems(SyncdError):
     """
 
     # `created`: action item key -> the child's ExternalRef (typed Any: errors is a leaf module)
-    def __init__(self, created: dict[str, Any], cause: Exception, unfinished: frozenset[str] = frozenset()):
+    def __init__(self, created: dict[str, Any], cause: Exception,
+                 unfinished: frozenset[str] = frozenset()):
         self.created = created
         self.cause = cause
         self.unfinished = unfinished
         super().__init__(str(cause))
+
+
+class SlowBody(SyncdError):
+    """A client did not send its request body within the read deadline (answered 408)."""
+
+
+class StoreError(SyncdError):
+    """The store cannot be opened or used (bad URL, locked, unreachable, not migrated)."""
+
+
+class StoreBusy(StoreError):
+    """Another syncd process holds this SQLite store (`<db>.lock`)."""

@@ -48,6 +48,9 @@ syncback_last_poll = Gauge(
     "syncd_syncback_last_poll_timestamp_seconds", "Unix time the last sync-back poll of a connector ended "
     "without error.", ["connector"], registry=REGISTRY)
 bulk_creates = Counter(
-    "syncd_bulk_create_tickets_total", "Tickets a poll's bulk create handled, by connector and outcome (created; "
+    "syncd_bulk_create_tickets_total",
+    "Tickets a poll's bulk create handled, by connector and outcome (created; "
     "left: handed to the per-ticket reconcile after a failed, rejected or unanswered bulk call).",
-    ["connector", "outcome"], registry=REGISTRY)
+    ["connector", "outcome"],
+    registry=REGISTRY,
+)

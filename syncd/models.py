@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from syncd.errors import TicketDataError
+
+# Cogny's enums, the one place syncd lists them (config filters, routes, connectors' maps and the
+# Ticket model all use these). An unknown value fails its ticket with a clear reason instead of
+# being mapped silently to some default.
+Priority = Literal["critical", "high", "medium", "low"]
+Status = Literal["open", "in_progress", "completed", "dismissed"]
+Category = Literal["conversion_optimization", "funnel_optimization", "user_engagement", "revenue_growth",
+                   "retention", "acquisition", "technical_performance", "data_quality"]
+PRIORITIES: tuple[Priority, ...] = get_args(Priority)
+STATUSES: tuple[Status, ...] = get_args(Status)
+CATEGORIES: tuple[Category, ...] = get_args(Category)
 
 # A title must say something: whitespace alone would render as an empty summary every target refuses.
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -59,12 +70,9 @@ class Ticket(BaseModel):
     warehouse_id: str = ""
     title: Title
     description: str = ""
-    # The API's enums: an unknown value fails this ticket with a clear reason instead of being
-    # mapped silently to some default.
-    category: Literal["conversion_optimization", "funnel_optimization", "user_engagement", "revenue_growth",
-                      "retention", "acquisition", "technical_performance", "data_quality"]
-    priority: Literal["critical", "high", "medium", "low"]
-    status: Literal["open", "in_progress", "completed", "dismissed"]
+    category: Category
+    priority: Priority
+    status: Status
     estimated_impact: Impact = Field(default_factory=Impact)
     effort: str = ""
     action_items: list[ActionItem] = Field(default_factory=list)
@@ -99,6 +107,3 @@ class Ticket(BaseModel):
         if imp.increase_percentage is None:
             return ""
         return f"{imp.increase_percentage:+.1f}% {imp.metric}".strip()
-
-    def item_titles(self) -> list[str]:
-        return [item.title for item in self.action_items]

@@ -1,7 +1,9 @@
-"""Webhook signature checks: Cogny's `X-Cogny-Signature` and the Standard Webhooks headers.
+"""Webhook signature checks: Cogny's `X-Cogny-Signature`, the Standard Webhooks headers, and the
+hex HMAC check the targets' webhooks (JIRA, Linear, Asana) use too.
 
 Several secrets may be valid at once (rotation): a request passes when any of them verifies.
-All comparisons are constant-time.
+All comparisons are constant-time. A leaf module (pure, importing nothing of syncd): the daemon,
+the connector SDK and the sandboxes all verify with it.
 """
 
 from __future__ import annotations
@@ -19,12 +21,26 @@ def cogny_signature(body: bytes, secret: str) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def hmac_hex_matches(body: bytes, given: str, secrets: Sequence[str]) -> bool:
+    """Whether `given` is the hex HMAC-SHA256 of `body` under any of `secrets` (constant-time compares).
+
+    Case and surrounding whitespace do not matter; an empty secret never matches. Every secret is
+    tried (no early exit), so timing does not tell which one, if any, matched.
+    """
+    given = given.strip().lower()
+    matched = False
+    for secret in secrets:
+        if secret:
+            matched |= hmac.compare_digest(cogny_signature(body, secret), given)
+    return matched
+
+
 def verify_cogny(body: bytes, header: str, secrets: Sequence[str]) -> bool:
+    """X-Cogny-Signature: the hex HMAC of the body, with or without a `sha256=` prefix."""
     given = header.strip()
     if given.lower().startswith("sha256="):
         given = given[7:]
-    given = given.lower()
-    return any(hmac.compare_digest(cogny_signature(body, s), given) for s in secrets)
+    return hmac_hex_matches(body, given, secrets)
 
 
 def _standard_keys(secret: str) -> list[bytes]:
@@ -40,13 +56,16 @@ def _standard_keys(secret: str) -> list[bytes]:
 
 
 def standard_signature(msg_id: str, timestamp: str, body: bytes, key: bytes) -> str:
+    """The base64 HMAC-SHA256 Standard Webhooks signs (`webhook-signature: v1,<this>`)."""
     signed = f"{msg_id}.{timestamp}.".encode() + body
     return base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
 def verify_standard(body: bytes, headers: Mapping[str, str], secrets: Sequence[str], tolerance: int,
                     now: float | None = None) -> bool:
-    msg_id, stamp, sigs = headers.get("webhook-id"), headers.get("webhook-timestamp"), headers.get("webhook-signature")
+    """Standard Webhooks: `v1,<base64 HMAC>` of `id.timestamp.body`, within `tolerance` seconds of now."""
+    msg_id, stamp = headers.get("webhook-id"), headers.get("webhook-timestamp")
+    sigs = headers.get("webhook-signature")
     if not (msg_id and stamp and sigs):
         return False
     try:

@@ -46,7 +46,7 @@ class Terminal(Console):
     line breaks are separate `print` calls.
     """
 
-    def print(self, *objects: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def print(self, *objects: Any, **kwargs: Any) -> None:
         super().print(*_printable_all(objects), **kwargs)
 
 

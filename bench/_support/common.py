@@ -69,7 +69,13 @@ def footer() -> None:
 
 def _python_name() -> str:
     exe = sys.executable
-    return exe if exe.startswith("/tmp/venv") else os.path.relpath(exe, ROOT) if exe.startswith(str(ROOT)) else exe
+    return (
+        exe
+        if exe.startswith("/tmp/venv")
+        else os.path.relpath(exe, ROOT)
+        if exe.startswith(str(ROOT))
+        else exe
+    )
 
 
 def line(label: str, value: str, target: str | None = None, ok: bool | None = None) -> None:
@@ -220,7 +226,10 @@ def importtime(args: Sequence[str], top: int = 12) -> dict[str, Any]:
         parent = next((r[0] for r in rows[i + 1:] if r[3] < depth), None)  # children print before parents
         if parent is None or parent.split(".")[0] != pkg:
             seconds, importer = roots.get(pkg, (0.0, ""))
-            roots[pkg] = (seconds + cum_us / 1e6, importer or (parent or "(start-up or an import inside a function)"))
+            roots[pkg] = (
+                seconds + cum_us / 1e6,
+                importer or (parent or "(start-up or an import inside a function)"),
+            )
     return {
         "total": sum(r[1] for r in rows) / 1e6,
         "own": sorted(own.items(), key=lambda kv: -kv[1])[:top],

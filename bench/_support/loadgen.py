@@ -91,7 +91,10 @@ def fire(host: str, port: int, requests: list[bytes], clients: int, time_limit: 
 
 
 class BlockingClient:
-    """One keep-alive connection for paced, one-at-a-time sends; `send` returns (status, monotonic send time)."""
+    """One keep-alive connection for paced, one-at-a-time sends.
+
+    `send` returns (status, monotonic send time).
+    """
 
     def __init__(self, host: str, port: int, timeout: float = 30.0) -> None:
         self.host, self.port, self.timeout = host, port, timeout

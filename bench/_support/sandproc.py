@@ -171,7 +171,9 @@ def serve(conn: Any, spec: dict[str, Any]) -> None:
         "set_rate": lambda limit, window: _set_rate(cogny, limit, window),
         "close_subtasks": lambda n: _close_subtasks(jira, n),
         "cogny_statuses": lambda: dict(Counter(t["status"] for t in list(cogny.tickets.values()))),
-        "items_completed": lambda: sum(a["completed"] for t in list(cogny.tickets.values()) for a in t["action_items"]),
+        "items_completed": lambda: sum(
+            a["completed"] for t in list(cogny.tickets.values()) for a in t["action_items"]
+        ),
     }
     while True:
         try:
@@ -192,7 +194,9 @@ def serve(conn: Any, spec: dict[str, Any]) -> None:
 def _close_subtasks(jira: Any, n: int) -> list[str]:
     """A person closes every sub-task of the first `n` parent issues (for the sync-back bench)."""
     with jira.lock:
-        parents = sorted((i for i in jira.issues.values() if not i.get("parent")), key=lambda i: int(i["id"]))[:n]
+        parents = sorted(
+            (i for i in jira.issues.values() if not i.get("parent")), key=lambda i: int(i["id"])
+        )[:n]
         keys = [s["key"] for p in parents for s in jira.issues.values() if s.get("parent") == p["key"]]
     for key in keys:
         jira.set_status(key, "Done")
@@ -206,7 +210,9 @@ def _issues_per_ticket(jira: Any) -> dict[str, int]:
         for issue in jira.issues.values():
             if issue.get("parent"):
                 continue
-            marker = next((lb[len("cogny-"):] for lb in issue.get("labels") or [] if lb.startswith("cogny-")), None)
+            marker = next(
+                (lb[len("cogny-") :] for lb in issue.get("labels") or [] if lb.startswith("cogny-")), None
+            )
             source = _SOURCE.search(str(issue.get("description") or ""))
             found[marker or (source.group(1) if source else "?")] += 1
     return dict(found)

@@ -1,5 +1,6 @@
 """Asana: one task per ticket, one subtask per action item (REST over the shared policy)."""
 
-from connectors.asana.connector import AsanaConnector, AsanaSettings
+from connectors.asana.connector import AsanaConnector
+from connectors.asana.settings import AsanaSettings
 
 __all__ = ["AsanaConnector", "AsanaSettings"]

@@ -1,126 +1,50 @@
 """Asana: one task per ticket in a project, one subtask per action item, over the REST API (httpx).
 
-Where an Asana value comes from, in one place: name ← the title on one line; notes (plain
-text) ← description, facts, supporting data, action items, the ticket URL and, as the last
-line, the marker `cogny:<ticket id>`; completed ← the ticket is completed or dismissed (a
-subtask: its action item is done, or the ticket is completed); custom_fields ← `custom_fields`
-plus the `priority_field` enum option for the ticket's priority; section ← `section_gid`.
+The connector does the I/O: find, create, place and update tasks and subtasks. What a task
+should look like (name, notes, completed, custom fields) is rendered by `render.render_task`, a
+pure function; the settings are in `settings.py`; requests, paging and error mapping are in
+`client.py`. A new task goes into `section_gid` when one is set.
 
 The marker: where the token may write external data (Asana documents `external` as OAuth-only,
 visible only to the app that wrote it), the task carries `external.gid = cogny:<ticket id>`
 and `find` addresses it directly as `GET /tasks/external:<gid>`. Otherwise (or when that misses)
 `find` looks for the marker as the last line of the notes of the project's tasks (one full
 listing per process, then only tasks modified since, so a new ticket costs two small GETs).
-Both markers are built from the ticket id alone, and a task counts only if its marker is exactly
-this ticket's (the external gid Asana answers with, or the notes' whole last line).
-Requests, paging and error mapping are in `asana_http.py`.
+Both markers are built from the ticket id alone (`render.marker`), and a task counts only if its
+marker is exactly this ticket's (the external gid Asana answers with, or the notes' whole last
+line).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import threading
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import structlog
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    field_validator,
-    model_validator,
-)
 
 from connectors.asana.client import AsanaHttp, answer_data
+from connectors.asana.render import marker, render_task, renderer
+from connectors.asana.settings import AsanaSettings
 from syncd.http import RetryPolicy
 from syncd.sdk import (
-    ActionItem,
     Check,
     ConnectorError,
     Desired,
     ExternalRef,
-    MappingSettings,
     PartialItems,
-    Renderer,
+    SyncBackSource,
     SyncsBack,
     Ticket,
     adopt_children,
-    check_unique_titles,
-    check_value,
-    http_url,
     is_ticket_id,
     render,
-    render_fields,
 )
 
 log = structlog.get_logger("syncd.connectors.asana")
-DEFAULT_URL = "https://app.asana.com/api/1.0"
 INDEX_MARGIN = timedelta(minutes=5)
-DONE = ("completed", "dismissed")
-_GID = re.compile(r"^\d+$")
-
-
-def marker(ticket_id: str) -> str:
-    """The marker syncd stamps on a task: its external gid and the last line of its notes.
-
-    Built from the checked id alone: an id with a newline could otherwise forge another
-    ticket's marker line.
-    """
-    return f"cogny:{render.checked_id(ticket_id)}"
-
-
-def _gid(value: str) -> str:
-    if not _GID.match(value):
-        raise ValueError("must be an Asana gid (digits only; the value is not repeated: it may be a misplaced secret)")
-    return value
-
-
-Gid = Annotated[str, AfterValidator(_gid)]
-
-
-class PriorityField(BaseModel):
-    """An enum custom field that mirrors the ticket priority: its gid and one option gid per priority."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    field_gid: Gid
-    options: dict[Literal["critical", "high", "medium", "low"], Gid]
-
-    @model_validator(mode="after")
-    def _every_priority(self) -> "PriorityField":
-        missing = [p for p in render.PRIORITIES if p not in self.options]
-        if missing:
-            raise ValueError(f"options: no enum option gid for {', '.join(missing)}")
-        return self
-
-
-class AsanaSettings(MappingSettings):
-    token: SecretStr = Field(description="personal access token, sent as a Bearer token")
-    workspace_gid: Gid
-    project_gid: Gid
-    section_gid: Gid | None = None
-    base_url: str = DEFAULT_URL
-    custom_fields: dict[Gid, Annotated[str | int | float | list[str] | None, AfterValidator(check_value)]] = Field(
-        default_factory=dict, description="custom field values: field gid -> value or template, e.g. "
-                                          "'{{ ticket.effort | map_value(effort_map) }}'")
-    priority_field: PriorityField | None = None
-    assignee_map: dict[str, Gid] = Field(default_factory=dict, description="Cogny user id -> Asana user gid")
-
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        return http_url(v)
-
-    @model_validator(mode="after")
-    def _no_overlap(self) -> "AsanaSettings":
-        if self.priority_field and self.priority_field.field_gid in self.custom_fields:
-            raise ValueError("custom_fields: the priority_field's gid is set from the ticket; remove it here")
-        return self
 
 
 class AsanaConnector(SyncsBack):
@@ -138,37 +62,12 @@ class AsanaConnector(SyncsBack):
         self._index: dict[str, ExternalRef] = {}  # notes marker -> task, see _find_in_project
         self._watermark: str | None = None
         self._index_lock = threading.Lock()
-        self.templates = Renderer("asana", settings.template)
+        self.templates = renderer(settings)
 
     # -- rendering (pure) ----------------------------------------------------------------
     def render(self, ticket: Ticket) -> Desired:
-        s = self.settings
-        ctx = render.checked_context(s.template_context(ticket))  # `ticket.url` re-checked for templates
-        notes = self.templates.render("description", ctx).strip()
-        record = {"name": _one_line(self.templates.render_or("title", ctx, ticket.title)),
-                  "notes": f"{notes}\n\n{marker(ticket.id)}" if notes else marker(ticket.id),
-                  "completed": ticket.status in DONE, "custom_fields": self._custom_fields(ticket, ctx)}
-        known, user = s.assignee(ticket)
-        if known:  # absent unless configured (hashes of records rendered before stay) and known
-            record["assignee"] = user
-        items = {item.title: self._item(ticket, item, ctx) for item in ticket.action_items}
-        if self.templates.has("item_title"):
-            check_unique_titles("asana.template.item_title", {k: v["name"] for k, v in items.items()})
-        return Desired(record, items)
-
-    def _item(self, ticket: Ticket, item: ActionItem, ctx: dict[str, Any]) -> dict[str, Any]:
-        """One subtask: the built-in name and notes (plain text), or the `item_*` templates."""
-        name, notes = self.templates.render_item(ctx, item, str)  # plain text: nothing to escape
-        if self.templates.has("item_title"):
-            name = _one_line(name)
-        return {"name": name, "notes": notes, "completed": item.completed or ticket.status == "completed"}
-
-    def _custom_fields(self, ticket: Ticket, ctx: dict[str, Any]) -> dict[str, Any]:
-        values = render_fields(self.templates, self.settings.custom_fields, ctx)
-        field = self.settings.priority_field
-        if field is not None:
-            values[field.field_gid] = field.options.get(ticket.priority, field.options["medium"])
-        return values
+        """The task and subtasks `ticket` should have; see `render.render_task` (no I/O)."""
+        return render_task(self.settings, self.templates, ticket)
 
     # -- reading ---------------------------------------------------------------------------
     def find(self, ticket: Ticket) -> ExternalRef | None:
@@ -189,8 +88,8 @@ class AsanaConnector(SyncsBack):
             ref = self._index.get(key)
         if ref is None:
             return None
-        response = self.http.send("GET", f"/tasks/{ref.id}", "get task", params={"opt_fields": "permalink_url"},
-                                  allow=(404,))
+        response = self.http.send("GET", f"/tasks/{ref.id}", "get task",
+                                  params={"opt_fields": "permalink_url"}, allow=(404,))
         if response.status_code == 404:
             with self._index_lock:
                 self._index.pop(key, None)
@@ -200,10 +99,11 @@ class AsanaConnector(SyncsBack):
     def _refresh_index(self) -> None:
         fields = {"opt_fields": "name,notes,permalink_url,modified_at"}
         if self._watermark is None:
-            rows = self.http.pages(f"/projects/{self.settings.project_gid}/tasks", fields, "list project tasks")
+            rows = self.http.pages(f"/projects/{self.settings.project_gid}/tasks", fields,
+                                   "list project tasks")
         else:
-            rows = self.http.pages("/tasks", {**fields, "project": self.settings.project_gid,
-                                              "modified_since": self._watermark}, "list changed project tasks")
+            changed = {**fields, "project": self.settings.project_gid, "modified_since": self._watermark}
+            rows = self.http.pages("/tasks", changed, "list changed project tasks")
         latest = None
         for task in rows:
             key = _last_line(task.get("notes"))
@@ -216,7 +116,8 @@ class AsanaConnector(SyncsBack):
 
     def _by_external(self, key: str) -> dict[str, Any] | None:
         """The task whose external gid is exactly `key` (the answer's own gid is checked too)."""
-        response = self.http.send("GET", f"/tasks/external:{quote(key, safe='')}", "find task by external gid",
+        response = self.http.send("GET", f"/tasks/external:{quote(key, safe='')}",
+                                  "find task by external gid",
                                   params={"opt_fields": "name,permalink_url,external"}, allow=(400, 403, 404))
         if response.status_code == 403:
             self._external = False
@@ -263,7 +164,8 @@ class AsanaConnector(SyncsBack):
             return self.http.call("POST", "/tasks", "create task", params=params,
                                   data={k: v for k, v in data.items() if k != "external"})
         if "external" in data and not (task.get("external") or {}).get("gid"):
-            log.warning("asana did not keep external data for this token; the notes marker alone will find tasks")
+            log.warning("asana did not keep external data for this token; "
+                        "the notes marker alone will find tasks")
             self._external = False
         return task
 
@@ -273,18 +175,20 @@ class AsanaConnector(SyncsBack):
                        data={"project": self.settings.project_gid, "section": self.settings.section_gid})
         log.info("asana task placed in section", external_id=ref.id, section=self.settings.section_gid)
 
-    def update(self, ref: ExternalRef, ticket: Ticket, desired: Desired, previous: Desired | None) -> ExternalRef:
+    def update(self, ref: ExternalRef, ticket: Ticket, desired: Desired,
+               previous: Desired | None) -> ExternalRef:
         fields = _task_fields(desired.record, previous.record if previous else None)
         if fields:
-            task = self.http.call("PUT", f"/tasks/{ref.id}", "update task", params={"opt_fields": "permalink_url"},
-                                  data=fields)
+            task = self.http.call("PUT", f"/tasks/{ref.id}", "update task",
+                                  params={"opt_fields": "permalink_url"}, data=fields)
             ref = ExternalRef(ref.id, None, task.get("permalink_url") or ref.url)
             log.info("asana task updated", external_id=ref.id, fields=sorted(fields))
         if previous is None and self.settings.section_gid:
             self._place(ref)  # adopted after a crash: the placement may never have happened
         return ref
 
-    def create_items(self, ref: ExternalRef, ticket: Ticket, items: dict[str, dict[str, Any]]) -> dict[str, ExternalRef]:
+    def create_items(self, ref: ExternalRef, ticket: Ticket,
+                     items: dict[str, dict[str, Any]]) -> dict[str, ExternalRef]:
         created = adopt_children(self, ref, items, "name") if self.templates.has("item_title") else {}
         for key, item in items.items():
             if key in created:
@@ -327,7 +231,8 @@ class AsanaConnector(SyncsBack):
                                           "check `section_gid` (it must be a section of `project_gid`)"))
         return checks
 
-    def _check_one(self, label: str, path: str, fields: str, belongs: tuple[str, str] | None, fix: str) -> Check:
+    def _check_one(self, label: str, path: str, fields: str, belongs: tuple[str, str] | None,
+                   fix: str) -> Check:
         try:
             found = self.http.call("GET", path, label, params={"opt_fields": fields})
         except ConnectorError as exc:
@@ -339,7 +244,7 @@ class AsanaConnector(SyncsBack):
             return Check(label, False, f"{found.get('name')!r} is archived", fix)
         return Check(label, True, str(found.get("name") or ""))
 
-    def _new_sync_back_source(self) -> Any:
+    def _new_sync_back_source(self) -> SyncBackSource:
         from connectors.asana.syncback import AsanaSyncBack
         return AsanaSyncBack(self)
 
@@ -354,7 +259,8 @@ def _task_fields(record: dict[str, Any], old: dict[str, Any] | None) -> dict[str
     task someone completed by hand; a done ticket still completes it.
     """
     fields = {k: record[k] for k in ("name", "notes") if old is None or old.get(k) != record[k]}
-    if "assignee" in record and (record["assignee"] if old is None else old.get("assignee") != record["assignee"]):
+    if "assignee" in record and (record["assignee"] if old is None
+                                 else old.get("assignee") != record["assignee"]):
         fields["assignee"] = record["assignee"]
     if old is None:
         if record["completed"]:
@@ -378,23 +284,3 @@ def _last_line(notes: str | None) -> str:
     lines = (notes or "").strip().splitlines()
     return lines[-1].strip() if lines else ""
 
-
-def _one_line(title: str) -> str:
-    return " ".join(title.split())
-
-
-def render_notes(ticket: Ticket) -> str:
-    """The task's plain-text notes; the marker `cogny:<id>` is always the last line."""
-    lines: list[str] = []
-    if ticket.description.strip():
-        lines += [ticket.description.strip(), ""]
-    lines += [f"{label}: {value}" for label, value in render.facts(ticket)]
-    data = render.supporting(ticket)
-    if data:
-        lines += ["", "Supporting data:", *(f"- {k}: {v}" for k, v in data)]
-    if ticket.action_items:
-        lines += ["", "Action items (one subtask each):", *(f"- {i.title}" for i in ticket.action_items)]
-    url = render.source_url(ticket)  # plain text: the link only when it is one syncd may render
-    if url:
-        lines += ["", f"Cogny ticket: {url}"]
-    return "\n".join([*lines, "", marker(ticket.id)])

@@ -24,7 +24,7 @@ poll's refs in batches, and the changes found are kept for the batches that foll
 
 Webhooks: `create_webhook(target)` asks Asana to create the project's webhook (`POST /webhooks`);
 Asana then sends the handshake, a request with `X-Hook-Secret`, to `target` before it answers.
-The engine (syncd.inbound) accepts a handshake only while this call runs, stores the secret and
+The daemon (syncd.daemon.inbound) accepts a handshake only while this call runs, stores the secret and
 echoes it. Deliveries (`parse_webhook`) carry `X-Hook-Signature` = hex HMAC-SHA256 of the body
 keyed by that secret. `{"events": []}` is a heartbeat. A delivery names each task event's
 resource and, for a subtask `added` to a task, that parent.
@@ -76,7 +76,8 @@ class AsanaSyncBack:
         self._read_at: dict[str, float] = {}        # task gid -> clock() of its last full read
 
     # -- reading -----------------------------------------------------------------------------
-    def read_states(self, refs: Sequence[ExternalRef], since: datetime | None = None) -> dict[str, RemoteState]:
+    def read_states(self, refs: Sequence[ExternalRef],
+                    since: datetime | None = None) -> dict[str, RemoteState]:
         gids = list(dict.fromkeys(r.id for r in refs if r.id))
         if since is not None:
             self._start_round(since)
@@ -88,7 +89,8 @@ class AsanaSyncBack:
         with self._lock:
             if gid in self._dirty or gid not in self._read_at:
                 return True
-            if self.full_read_seconds is not None and self.clock() - self._read_at[gid] >= self.full_read_seconds:
+            full = self.full_read_seconds
+            if full is not None and self.clock() - self._read_at[gid] >= full:
                 return True
             return any(self._parent_of.get(d) == gid for d in self._dirty)
 
@@ -97,13 +99,14 @@ class AsanaSyncBack:
         with self._lock:
             row = self._listed.get(gid) if listed else None  # a webhook's read is always fresh
         if row is None:
-            response = self.http.send("GET", f"/tasks/{gid}", "sync-back get task", params={"opt_fields": FIELDS},
-                                      allow=(404,))
+            response = self.http.send("GET", f"/tasks/{gid}", "sync-back get task",
+                                      params={"opt_fields": FIELDS}, allow=(404,))
             if response.status_code == 404:
                 self._forget(gid)
                 return RemoteState(gid, "deleted", None, {}, "task deleted (404)")
             row = answer_data(response, "sync-back get task")
-        subtasks = list(self.http.pages(f"/tasks/{gid}/subtasks", {"opt_fields": FIELDS}, "sync-back list subtasks"))
+        subtasks = list(self.http.pages(f"/tasks/{gid}/subtasks", {"opt_fields": FIELDS},
+                                        "sync-back list subtasks"))
         with self._lock:
             for sub in subtasks:
                 self._parent_of[str(sub["gid"])] = gid
@@ -219,6 +222,7 @@ class AsanaSyncBack:
 
 def _state(gid: str, row: Mapping[str, Any], subtasks: Sequence[Mapping[str, Any]]) -> RemoteState:
     items: dict[str, Category] = {str(s["gid"]): "done" if s.get("completed") else "todo" for s in subtasks}
-    updated = latest(parse_time(row.get("modified_at")), *(parse_time(s.get("modified_at")) for s in subtasks))
+    updated = latest(parse_time(row.get("modified_at")),
+                     *(parse_time(s.get("modified_at")) for s in subtasks))
     done = bool(row.get("completed"))
     return RemoteState(gid, "done" if done else "todo", updated, items, "completed" if done else "incomplete")

@@ -49,8 +49,9 @@ class JiraClient:
         from jira import JIRA, JIRAError
 
         s = self.settings
-        auth: dict[str, Any] = ({"token_auth": s.token.get_secret_value()} if s.token else
-                                {"basic_auth": (s.email, s.api_token.get_secret_value())})  # type: ignore[union-attr]
+        auth: dict[str, Any] = (
+            {"token_auth": s.token.get_secret_value()} if s.token else
+            {"basic_auth": (s.email, s.api_token.get_secret_value())})  # type: ignore[union-attr]
         try:
             client = JIRA(server=s.url, max_retries=0, timeout=self.policy.timeout, get_server_info=False,
                           options={"check_update": False}, **auth)
@@ -63,7 +64,8 @@ class JiraClient:
         except JIRAError as exc:
             raise _error(exc, "connect") from None
         except Exception as exc:
-            raise ConnectorError("jira", f"cannot reach {s.url}: {type(exc).__name__}", retryable=True) from None
+            raise ConnectorError("jira", f"cannot reach {s.url}: {type(exc).__name__}",
+                                 retryable=True) from None
         return client
 
 

@@ -28,12 +28,13 @@ class Components:
         known = self.known()
         missing = [n for n in names if n.casefold() not in known]
         if missing:
-            raise ConnectorError("jira", f"connectors.{self.connector}.category_map.{ticket.category}.components: "
-                                         f"no component {missing[0]!r} in project {self.settings.project} "
-                                         f"(components: {self._listed(known)})")
+            where = f"connectors.{self.connector}.category_map.{ticket.category}.components"
+            raise ConnectorError("jira", f"{where}: no component {missing[0]!r} in project "
+                                         f"{self.settings.project} (components: {self._listed(known)})")
         return [known[n.casefold()][0] for n in names]
 
-    def changes(self, record: dict[str, Any], old: dict[str, Any] | None, ticket: Ticket) -> list[dict[str, Any]]:
+    def changes(self, record: dict[str, Any], old: dict[str, Any] | None,
+                ticket: Ticket) -> list[dict[str, Any]]:
         """`update.components` ops taking ours from `old` to `record`: people's components stay.
 
         `old` None (an adopted issue): only adds. A component that vanished from JIRA is not removed.
@@ -48,13 +49,14 @@ class Components:
         return ops + [{"remove": {"id": known[n.casefold()][0]}} for n in gone if n.casefold() in known]
 
     def check(self) -> Check:
-        """Every component `category_map` names exists in the project (each unknown one named with its key)."""
+        """Every component `category_map` names exists in the project (each unknown one named with its
+        key)."""
         try:
             known = self.known()
         except ConnectorError as exc:
             return Check("jira components", False, str(exc), "check `project` and the browse permission")
-        unknown = [f"connectors.{self.connector}.category_map.{cat}.components: no component {name!r} in project "
-                   f"{self.settings.project}" for cat, entry in self.settings.category_map.items()
+        unknown = [f"connectors.{self.connector}.category_map.{cat}.components: no component {name!r} "
+                   f"in project {self.settings.project}" for cat, entry in self.settings.category_map.items()
                    for name in entry.components if name.casefold() not in known]
         return Check("jira components", not unknown, "; ".join(unknown) or "all mapped components exist",
                      f"components of {self.settings.project}: {self._listed(known)}; fix category_map or add "

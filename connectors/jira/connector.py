@@ -1,16 +1,17 @@
 """JIRA: one issue per ticket, one sub-task per action item, through the `jira` library.
 
-Where a JIRA value comes from, in one place: summary ← title; description ← the ticket's
-description, facts and link in wiki markup; priority ← `priority_map`; labels ← the marker
-label `cogny-<ticket id>` plus `labels` plus the category's `category_map` labels; components ←
-the category's `category_map` components (by name, resolved to ids once through the project's
-component list; only ours are added and removed, people's stay); status ← `done_transition` /
-`dismissed_transition` when the ticket is completed / dismissed.
+The connector does the I/O: find, create and update issues and sub-tasks, and transition them.
+What an issue should look like (summary, description, priority, labels, components, status) is
+rendered by `render.render_issue`, a pure function; the settings are in `settings.py`, wiki
+markup in `text.py`, the HTTP session in `client.py`. Components are resolved from names to ids
+once through the project's component list (`components.py`); only ours are added and removed,
+people's stay. Status ← `done_transition` / `dismissed_transition` when the ticket is completed /
+dismissed.
 
 The marker label is what `find` searches when the store has no (or an unfinished) link. JQL
 search lags behind writes on JIRA Cloud, so the engine trusts the store first and the label
 second; children are recovered from the parent's `subtasks` field, which does not lag. Every
-JQL value is escaped by `jira_jql.jql_string`, and a hit is adopted only if it carries this
+JQL value is escaped by `jql.jql_string`, and a hit is adopted only if it carries this
 ticket's marker exactly (JQL compares labels ignoring case).
 """
 
@@ -25,38 +26,25 @@ import structlog
 from connectors.jira.client import JiraClient
 from connectors.jira.components import Components
 from connectors.jira.jql import labels_query
-from connectors.jira.settings import DEFAULT_PRIORITIES, JiraCategory, JiraSettings
-from connectors.jira.text import (
-    DESCRIPTION_LIMIT,
-    clip_description,
-    escape_wiki,
-    one_line_summary,
-    render_description,
-    source_link,
-)
+from connectors.jira.render import render_issue, renderer
+from connectors.jira.settings import JiraSettings
 from syncd.http import RetryPolicy
 from syncd.sdk import (
-    ActionItem,
     Check,
     ConnectorError,
     Desired,
     ExternalRef,
     PartialItems,
-    Raw,
-    Renderer,
+    SyncBackSource,
     SyncsBack,
     Ticket,
     adopt_children,
-    check_unique_titles,
-    identity,
     is_ticket_id,
     register_basic_auth,
     render,
-    render_fields,
 )
 
-__all__ = ["DEFAULT_PRIORITIES", "DESCRIPTION_LIMIT", "JiraCategory", "JiraConnector", "JiraSettings",
-           "clip_description", "escape_wiki", "render_description"]
+__all__ = ["JiraConnector"]
 log = structlog.get_logger("syncd.connectors.jira")
 BULK_LIMIT = 50  # JIRA's issue/bulk accepts at most 50 issues per call
 
@@ -74,53 +62,14 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
         self._lock = threading.Lock()
         if settings.email and settings.api_token:
             register_basic_auth(settings.email, settings.api_token.get_secret_value())
-        self.templates = Renderer("jira", settings.template, {"description": (escape_wiki, identity),
-                                                              "item_description": (escape_wiki, identity)})
+        self.templates = renderer(settings)
         self._field_ids: dict[str, str] | None = None  # display name (lower-cased) -> field id, fetched once
         self.components = Components(name, settings, self._call)  # category_map's, as ids
 
     # -- rendering (pure) ----------------------------------------------------------------
     def render(self, ticket: Ticket) -> Desired:
-        s = self.settings
-        # Without templates or `fields:` nothing reads the template context, and the shipped
-        # default description template renders exactly `render_description` (held equal byte for
-        # byte by tests/test_templates.py and tests/test_properties.py): the built-in path skips
-        # both, about half of a render (what a no-op cycle spends per unchanged ticket).
-        ctx = self._context(ticket) if self.templates.configured or s.fields else {}
-        description = (self.templates.render("description", ctx).strip() if self.templates.has("description")
-                       else render_description(ticket))
-        category = s.category_map.get(ticket.category) or JiraCategory()
-        record = {
-            "summary": one_line_summary(self.templates.render_or("title", ctx, ticket.title)),
-            "description": clip_description(description, render.source_url(ticket)),
-            "priority": s.priority_map.get(ticket.priority, s.priority_map["medium"]),
-            "labels": sorted({render.marker_label(ticket.id), *s.labels, *category.labels}),
-            "status": _status(ticket.status),
-            "fields": render_fields(self.templates, s.fields, ctx),
-        }
-        if s.uses_components:  # absent unless configured (hashes of records rendered before stay)
-            record["components"] = sorted(set(category.components))
-        known, account = s.assignee(ticket)
-        if known:  # absent unless configured and known
-            record["assignee"] = {"accountId": account} if account else None
-        items = {item.title: self._item(ticket, item, ctx) for item in ticket.action_items}
-        if self.templates.has("item_title"):
-            check_unique_titles("jira.template.item_title", {k: v["summary"] for k, v in items.items()})
-        return Desired(record, items)
-
-    def _item(self, ticket: Ticket, item: ActionItem, ctx: dict[str, Any]) -> dict[str, Any]:
-        """One sub-task: the built-in summary and description, or the `item_*` templates."""
-        title, description = self.templates.render_item(ctx, item, escape_wiki)
-        return {"summary": one_line_summary(title), "description": description,
-                "completed": item.completed or ticket.status == "completed"}
-
-    def _context(self, ticket: Ticket) -> dict[str, Any]:
-        s = self.settings
-        categories = {name: c.model_dump() for name, c in s.category_map.items()}
-        # the source link comes ready-made (`wiki_link`): a template never puts a raw url into markup
-        ctx = s.template_context(ticket, category_map=categories, priority_map=s.priority_map,
-                                 source_link=Raw(source_link(ticket)))
-        return render.checked_context(ctx)
+        """The issue and sub-tasks `ticket` should have; see `render.render_issue` (no I/O)."""
+        return render_issue(self.settings, self.templates, ticket)
 
     # -- reading ---------------------------------------------------------------------------
     def find(self, ticket: Ticket) -> ExternalRef | None:
@@ -172,7 +121,8 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
             answers[n] = answer
         return answers
 
-    def update(self, ref: ExternalRef, ticket: Ticket, desired: Desired, previous: Desired | None) -> ExternalRef:
+    def update(self, ref: ExternalRef, ticket: Ticket, desired: Desired,
+               previous: Desired | None) -> ExternalRef:
         old = previous.record if previous else {}
         fields = self._issue_fields(desired.record, old if previous else None)
         components = self.components.changes(desired.record, old if previous else None, ticket)
@@ -184,7 +134,8 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
             self._move_to(ref, desired.record["status"], old.get("status"))
         return ref
 
-    def create_items(self, ref: ExternalRef, ticket: Ticket, items: dict[str, dict[str, Any]]) -> dict[str, ExternalRef]:
+    def create_items(self, ref: ExternalRef, ticket: Ticket,
+                     items: dict[str, dict[str, Any]]) -> dict[str, ExternalRef]:
         adopted = adopt_children(self, ref, items, "summary") if self.templates.has("item_title") else {}
         fresh = {k: v for k, v in items.items() if k not in adopted}  # adopted ones were brought up to date
         (answer,) = self.create_items_many([(ref, ticket, fresh)]) if fresh else [{}]
@@ -214,12 +165,14 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
         return [self._finish_subtasks(ref, items, made[n], failed[n], rejected[n])
                 for n, (ref, _, items) in enumerate(parents)]
 
-    def _finish_subtasks(self, ref: ExternalRef, items: dict[str, dict[str, Any]], made: dict[str, ExternalRef],
-                         failed: Exception | None, rejected: list[str]) -> dict[str, ExternalRef] | PartialItems:
+    def _finish_subtasks(self, ref: ExternalRef, items: dict[str, dict[str, Any]],
+                         made: dict[str, ExternalRef], failed: Exception | None,
+                         rejected: list[str]) -> dict[str, ExternalRef] | PartialItems:
         """Move the completed ones to done; the parent's answer for `create_items_many`."""
         if made:
             log.info("jira sub-tasks created", parent=ref.key, count=len(made))
-        error = failed or (ConnectorError("jira", "sub-task rejected: " + "; ".join(rejected)) if rejected else None)
+        error = failed or (ConnectorError("jira", "sub-task rejected: " + "; ".join(rejected))
+                           if rejected else None)
         unfinished = set()
         for key, sub in made.items():
             if items[key]["completed"]:
@@ -230,7 +183,8 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
                     error = error or exc
         return made if error is None else PartialItems(made, error, frozenset(unfinished))
 
-    def _bulk(self, what: str, bodies: list[tuple[Any, dict[str, Any]]]) -> list[tuple[Any, ExternalRef | str | Exception]]:
+    def _bulk(self, what: str, bodies: list[tuple[Any, dict[str, Any]]]
+              ) -> list[tuple[Any, ExternalRef | str | Exception]]:
         """`issue/bulk` in calls of up to 50: per (tag, fields), the issue made, JIRA's reason for
         rejecting it, or the error of the call it was in (then it is unknown whether it was made)."""
         out: list[tuple[Any, ExternalRef | str | Exception]] = []
@@ -244,12 +198,14 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
                 continue
             for (tag, _), res in zip(chunk, results):
                 ok = res["status"] == "Success"
-                out.append((tag, self._ref(res["issue"].id, res["issue"].key) if ok else _rejection(res["error"])))
+                answer = self._ref(res["issue"].id, res["issue"].key) if ok else _rejection(res["error"])
+                out.append((tag, answer))
         return out
 
     def update_item(self, ref: ExternalRef, item_ref: ExternalRef, item: dict[str, Any],
                     previous: dict[str, Any] | None) -> None:
-        fields = {k: item[k] for k in ("summary", "description") if previous is None or previous.get(k) != item[k]}
+        fields = {k: item[k] for k in ("summary", "description")
+                  if previous is None or previous.get(k) != item[k]}
         if fields:
             self._put(item_ref, fields)
             log.info("jira sub-task updated", external_key=item_ref.key, fields=sorted(fields))
@@ -261,7 +217,8 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
         checks = []
         try:
             me = self._call("myself", lambda j: j.myself())
-            checks.append(Check("jira credentials", True, f"authenticated as {me.get('displayName') or me.get('name')}"))
+            who = me.get("displayName") or me.get("name")
+            checks.append(Check("jira credentials", True, f"authenticated as {who}"))
         except ConnectorError as exc:
             return [Check("jira credentials", False, str(exc), "check url, email and api_token (or token)")]
         try:
@@ -269,14 +226,16 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
             types = {t.name for t in getattr(project, "issueTypes", [])}
             checks.append(Check(f"jira project {self.settings.project}", True, project.name))
             for wanted in (self.settings.issue_type, self.settings.subtask_type):
-                checks.append(Check(f"jira issue type {wanted!r}", wanted in types, "" if wanted in types else
-                                    f"available: {', '.join(sorted(types))}", "set issue_type / subtask_type"))
+                detail = "" if wanted in types else f"available: {', '.join(sorted(types))}"
+                checks.append(Check(f"jira issue type {wanted!r}", wanted in types, detail,
+                                    "set issue_type / subtask_type"))
         except ConnectorError as exc:
             checks.append(Check(f"jira project {self.settings.project}", False, str(exc), "check `project`"))
         try:
             names = {p.name for p in self._call("priorities", lambda j: j.priorities())}
             bad = sorted(set(self.settings.priority_map.values()) - names)
-            checks.append(Check("jira priorities", not bad, f"unknown: {bad}" if bad else "all mapped priorities exist",
+            checks.append(Check("jira priorities", not bad,
+                                f"unknown: {bad}" if bad else "all mapped priorities exist",
                                 f"available: {', '.join(sorted(names))}; fix priority_map"))
         except ConnectorError as exc:
             checks.append(Check("jira priorities", False, str(exc)))
@@ -284,7 +243,7 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
             checks.append(self.components.check())
         return checks
 
-    def _new_sync_back_source(self) -> Any:
+    def _new_sync_back_source(self) -> SyncBackSource:
         from connectors.jira.syncback import JiraSyncBack
         return JiraSyncBack(self, canceled_resolutions=self.settings.canceled_resolutions)
 
@@ -298,7 +257,8 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
                                if old is None or old.get(k) != record[k]}
         if old is None or old.get("priority") != record["priority"]:
             out["priority"] = {"name": record["priority"]}
-        if "assignee" in record and (record["assignee"] if old is None else old.get("assignee") != record["assignee"]):
+        if "assignee" in record and (record["assignee"] if old is None
+                                     else old.get("assignee") != record["assignee"]):
             out["assignee"] = record["assignee"]
         before = (old or {}).get("fields", {})
         for key, value in record["fields"].items():
@@ -325,9 +285,11 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
 
     def _new_issue_fields(self, ticket: Ticket, desired: Desired) -> dict[str, Any]:
         fields = self._issue_fields(desired.record, None)
-        fields.update({"project": {"key": self.settings.project}, "issuetype": {"name": self.settings.issue_type}})
+        fields.update({"project": {"key": self.settings.project},
+                       "issuetype": {"name": self.settings.issue_type}})
         if desired.record.get("components"):
-            fields["components"] = [{"id": cid} for cid in self.components.ids(desired.record["components"], ticket)]
+            ids = self.components.ids(desired.record["components"], ticket)
+            fields["components"] = [{"id": cid} for cid in ids]
         return fields
 
     def _subtask_fields(self, parent: ExternalRef, item: dict[str, Any]) -> dict[str, Any]:
@@ -356,7 +318,8 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
                       or t.get("to", {}).get("name", "").lower() == target.lower()), None)
         if match is None:
             current = self._call("get issue", lambda j: j.issue(key, fields="status")).fields.status.name
-            if current.lower() == target.lower() or (status != "open" and current.lower() in ("done", "closed")):
+            finished = status != "open" and current.lower() in ("done", "closed")
+            if current.lower() == target.lower() or finished:
                 return
             names = ", ".join(t["name"] for t in transitions) or "none"
             raise ConnectorError("jira", f"{key}: no transition {target!r} (available: {names})")
@@ -405,10 +368,6 @@ def _rejection(errors: Any) -> str:
     if isinstance(errors, dict) and errors:
         return "; ".join(f"{k}: {v}" for k, v in errors.items())
     return str(errors or "rejected without a reason")
-
-
-def _status(status: str) -> str:
-    return {"completed": "done", "dismissed": "dismissed"}.get(status, "open")
 
 
 _SYSTEM_IDS = frozenset({"summary", "description", "labels", "priority", "assignee", "reporter", "components",

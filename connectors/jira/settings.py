@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from syncd.sdk import FieldValue, MappingSettings, http_url
+from syncd.sdk import PRIORITIES, FieldValue, MappingSettings, http_url
 
 DEFAULT_PRIORITIES = {"critical": "Highest", "high": "High", "medium": "Medium", "low": "Low"}
 # Resolutions that close an issue without doing the work: sync-back reads them as "canceled".
@@ -75,8 +75,10 @@ class JiraSettings(MappingSettings):
         "{'Story Points': '{{ ticket.effort | map_value(effort_map) }}'}"))
     category_map: dict[str, JiraCategory] = Field(default_factory=dict, description=(
         "category -> {labels, components}; a plain list means labels"))
-    canceled_resolutions: list[str] = Field(default_factory=lambda: list(DEFAULT_CANCELED_RESOLUTIONS), description=(
-        "sync-back: a done issue with one of these resolutions counts as canceled (the ticket is dismissed)"))
+    canceled_resolutions: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CANCELED_RESOLUTIONS), description=(
+            "sync-back: a done issue with one of these resolutions counts as canceled (the ticket is "
+            "dismissed)"))
 
     @field_validator("url")
     @classmethod
@@ -93,11 +95,12 @@ class JiraSettings(MappingSettings):
     def _auth(self) -> "JiraSettings":
         if self.token is None and (self.email is None or self.api_token is None):
             raise ValueError("set email + api_token (JIRA Cloud) or token (Server/Data Center PAT)")
-        missing = sorted(set(DEFAULT_PRIORITIES) - set(self.priority_map))
+        missing = sorted(set(PRIORITIES) - set(self.priority_map))
         if missing:
             raise ValueError(f"priority_map: no JIRA priority for {', '.join(missing)}")
         if self.uses_components and any(k.casefold() in ("components", "component/s") for k in self.fields):
-            raise ValueError("fields.components: components already come from category_map; set them in one place")
+            raise ValueError("fields.components: components already come from category_map; "
+                             "set them in one place")
         return self
 
     @property

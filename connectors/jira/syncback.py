@@ -104,10 +104,10 @@ class JiraSyncBack:
 
     def _pages(self, jql: str) -> list[dict[str, Any]]:
         """All pages of one search: `/search/jql` token paging on Cloud, `/search` offsets on Server/DC."""
-        def page(j: Any, token: Any) -> dict[str, Any]:
+        def page(j: Any, token: Any) -> Any:  # the search's JSON answer
             if j._is_cloud:
-                return j.enhanced_search_issues(jql, nextPageToken=token, maxResults=BATCH, fields=list(FIELDS),
-                                                json_result=True, use_post=True)
+                return j.enhanced_search_issues(jql, nextPageToken=token, maxResults=BATCH,
+                                                fields=list(FIELDS), json_result=True, use_post=True)
             return j.search_issues(jql, startAt=token or 0, maxResults=BATCH, validate_query="warn",
                                    fields=list(FIELDS), json_result=True, use_post=True)
 
@@ -152,16 +152,18 @@ class JiraSyncBack:
         """
         delivery_id = headers.get("x-atlassian-webhook-identifier", "")
         if not [s for s in secrets if s]:
-            return Delivery(False, delivery_id, reason="no webhook_secret is configured for this JIRA connector: "
-                                                       "register the webhook with a secret so JIRA signs it")
+            return Delivery(False, delivery_id,
+                            reason="no webhook_secret is configured for this JIRA connector: "
+                                   "register the webhook with a secret so JIRA signs it")
         given = headers.get("x-hub-signature", "")
         scheme, _, digest = given.partition("=")
         if scheme.strip().lower() != "sha256" or not digest:
-            return Delivery(False, delivery_id, reason="missing or malformed X-Hub-Signature (want sha256=<hex>)")
+            return Delivery(False, delivery_id,
+                            reason="missing or malformed X-Hub-Signature (want sha256=<hex>)")
         payload, reason = signed_json(body, digest, secrets, "X-Hub-Signature")
         if payload is None:
             return Delivery(False, delivery_id, reason=reason)
-        issue = payload.get("issue") if isinstance(payload.get("issue"), dict) else {}
+        issue: dict[str, Any] = payload["issue"] if isinstance(payload.get("issue"), dict) else {}
         parent = (issue.get("fields") or {}).get("parent") or {}
         ids = [str(x) for x in (issue.get("id"), parent.get("id") if isinstance(parent, dict) else None) if x]
         return Delivery(True, delivery_id, tuple(dict.fromkeys(ids)))

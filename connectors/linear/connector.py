@@ -1,33 +1,32 @@
 """Linear: one issue per ticket, one sub-issue per action item, over GraphQL with httpx.
 
-Where a Linear value comes from: title ← title; description ← description, facts and link in
-Markdown (ticket text escaped); priority ← `priority_map` (0 none, 1 urgent … 4 low); labels ←
-`label_ids` plus the category's `category_map` label ids; project ← `project_id`; state ←
-`done_state` / `canceled_state` when the ticket is completed / dismissed. Marker (docs/design.md
-invariant 1): an attachment with url `https://app.cogny.com/tickets/<id>` (Cogny's own ticket
-url, built from the ticket id alone) and metadata `{"ticketId": <id>}`; `attachmentCreate`
-upserts on issue + url, `attachmentsForURL` finds it. Never the ticket's `url` field: a ticket
-carrying another's url would adopt that ticket's issue. A found attachment is adopted only if its
-url is exactly the marker and it names this ticket. Issues also get a client-chosen id derived
-from (team, ticket), sub-issues from (parent, item title), so a crash between `issueCreate` and
-`attachmentCreate`, or a timed-out batch, is found again, not duplicated.
-The GraphQL documents and the transport (rate limits, error mapping) are in `linear_graphql.py`.
+The connector does the I/O: find, create and update issues and sub-issues, and stamp the marker.
+What an issue should look like is rendered by `render.render_issue`, a pure function; the
+settings are in `settings.py`; the GraphQL documents and the transport (rate limits, error
+mapping) are in `graphql.py`. The record's status becomes the team's `done_state` /
+`canceled_state` (else its first completed / canceled workflow state).
+
+Marker (docs/design.md invariant 1): an attachment with url `https://app.cogny.com/tickets/<id>`
+(Cogny's own ticket url, built from the ticket id alone) and metadata `{"ticketId": <id>}`;
+`attachmentCreate` upserts on issue + url, `attachmentsForURL` finds it. Never the ticket's `url`
+field: a ticket carrying another's url would adopt that ticket's issue. A found attachment is
+adopted only if its url is exactly the marker and it names this ticket. Issues also get a
+client-chosen id derived from (team, ticket), sub-issues from (parent, item title), so a crash
+between `issueCreate` and `attachmentCreate`, or a timed-out batch, is found again, not duplicated.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable
+from typing import Any, Callable
 from urllib.parse import quote
 
 import httpx
 import structlog
-from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.linear.graphql import (
     ATTACHMENT_CREATE,
@@ -37,77 +36,34 @@ from connectors.linear.graphql import (
     ISSUE_CREATE,
     ISSUE_UPDATE,
     ISSUES_BY_ID,
-    OPERATIONS,
     TEAM_BY_ID,
     TEAM_BY_KEY,
     VIEWER,
     LinearGraphQL,
-    Operation,
-    auth_header,
 )
+from connectors.linear.render import render_issue, renderer
+from connectors.linear.settings import LinearSettings
 from syncd.http import RetryPolicy
 from syncd.sdk import (
-    ActionItem,
     Check,
     ConnectorError,
     Desired,
     ExternalRef,
-    FieldValue,
-    MappingSettings,
     PartialItems,
-    Raw,
-    Renderer,
+    SyncBackSource,
     SyncsBack,
     Ticket,
-    check_unique_titles,
-    http_url,
-    identity,
     render,
-    render_fields,
-    safe_url,
 )
 
-__all__ = ["OPERATIONS", "LinearConnector", "LinearSettings", "Operation", "auth_header", "escape_markdown",
-           "issue_id", "item_id", "render_description"]
+__all__ = ["LinearConnector", "Team", "issue_id", "item_id", "marker_url"]
 
 log = structlog.get_logger("syncd.connectors.linear")
-DEFAULT_PRIORITIES = {"critical": 1, "high": 2, "medium": 3, "low": 4}
 BATCH_LIMIT = 50  # issues per issueBatchCreate (an assumption: Linear documents no figure)
 PAGE_SIZE = 100
 MAX_PAGES = 20    # bounded paging; 2,000 sub-issues is far beyond any ticket
 _ID_NAMESPACE = b"syncd/linear/v1"
 MARKER_BASE = "https://app.cogny.com/tickets/"  # Cogny's ticket url: markers stamped before stay valid
-
-
-class LinearSettings(MappingSettings):
-    api_key: SecretStr = Field(description="personal API key (lin_api_…) or OAuth token (lin_oauth_…)")
-    team_id: str | None = None
-    team_key: str | None = None
-    api_url: str = "https://api.linear.app/graphql"
-    priority_map: dict[str, Annotated[int, Field(ge=0, le=4)]] = Field(
-        default_factory=lambda: dict(DEFAULT_PRIORITIES))
-    label_ids: list[str] = Field(default_factory=list)
-    project_id: str | None = None
-    done_state: str | None = Field(None, description="state name or id; default: the team's first completed state")
-    canceled_state: str | None = Field(None, description="for dismissed tickets; default: first canceled state")
-    fields: dict[str, FieldValue] = Field(default_factory=dict, description=(
-        "extra IssueCreateInput/IssueUpdateInput fields; values may be templates, e.g. "
-        "{estimate: '{{ ticket.effort | map_value(effort_map) }}'}"))
-    category_map: dict[str, list[str]] = Field(default_factory=dict, description="category -> extra label ids")
-
-    @field_validator("api_url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        return http_url(v)
-
-    @model_validator(mode="after")
-    def _team_and_priorities(self) -> "LinearSettings":
-        if (self.team_id is None) == (self.team_key is None):
-            raise ValueError("set exactly one of team_id or team_key")
-        missing = sorted(set(DEFAULT_PRIORITIES) - set(self.priority_map))
-        if missing:
-            raise ValueError(f"priority_map: no Linear priority for {', '.join(missing)}")
-        return self
 
 
 @dataclass(frozen=True)
@@ -134,39 +90,12 @@ class LinearConnector(SyncsBack):
                                  transport=transport, sleep=sleep)
         self._team: Team | None = None
         self._team_lock = threading.Lock()
-        self.templates = Renderer("linear", settings.template, {"description": (escape_markdown, identity),
-                                                                "item_description": (escape_markdown, identity)})
+        self.templates = renderer(settings)
 
     # -- rendering (pure) ----------------------------------------------------------------
     def render(self, ticket: Ticket) -> Desired:
-        s = self.settings
-        render.checked_id(ticket.id)  # the marker is built from it: refuse before anything is written
-        ctx = render.checked_context(s.template_context(
-            ticket, category_map=s.category_map, priority_map=s.priority_map,
-            source_link=Raw(_link(f"Cogny ticket {ticket.id}", render.source_url(ticket)))))
-        record = {
-            "title": _title(self.templates.render_or("title", ctx, ticket.title)),
-            "description": self.templates.render("description", ctx).strip(),
-            "priority": s.priority_map.get(ticket.priority, s.priority_map["medium"]),
-            "labelIds": sorted({*s.label_ids, *s.category_map.get(ticket.category, [])}),
-            "projectId": s.project_id,
-            "status": {"completed": "done", "dismissed": "canceled"}.get(ticket.status, "open"),
-        }
-        known, user = s.assignee(ticket)
-        if known:  # absent unless configured (hashes of records rendered before stay) and known
-            record["assigneeId"] = user
-        if s.fields:  # likewise absent unless configured
-            record["fields"] = render_fields(self.templates, s.fields, ctx)
-        items = {item.title: self._item(ticket, item, ctx) for item in ticket.action_items}
-        if self.templates.has("item_title"):
-            check_unique_titles("linear.template.item_title", {k: v["title"] for k, v in items.items()})
-        return Desired(record, items)
-
-    def _item(self, ticket: Ticket, item: ActionItem, ctx: dict[str, Any]) -> dict[str, Any]:
-        """One sub-issue: the built-in title and description, or the `item_*` templates."""
-        title, description = self.templates.render_item(ctx, item, escape_markdown)
-        return {"title": _title(title), "description": description,
-                "completed": item.completed or ticket.status == "completed"}
+        """The issue and sub-issues `ticket` should have; see `render.render_issue` (no I/O)."""
+        return render_issue(self.settings, self.templates, ticket)
 
     # -- reading ---------------------------------------------------------------------------
     def find(self, ticket: Ticket) -> ExternalRef | None:
@@ -174,7 +103,8 @@ class LinearConnector(SyncsBack):
         nodes = self.api.execute(ATTACHMENTS_FOR_URL, {"url": marker})["attachmentsForURL"]["nodes"]
         issues = [n["issue"] for n in nodes if _marks(n, marker, ticket.id, team.id)]
         if len(issues) > 1:
-            log.warning("several issues carry the marker; using the first", keys=[i["identifier"] for i in issues])
+            log.warning("several issues carry the marker; using the first",
+                        keys=[i["identifier"] for i in issues])
         if issues:
             return _ref(issues[0])
         found = self._issues_by_id([issue_id(team.id, ticket.id)])
@@ -196,8 +126,9 @@ class LinearConnector(SyncsBack):
     # -- writing ---------------------------------------------------------------------------
     def create(self, ticket: Ticket, desired: Desired) -> ExternalRef:
         team, record = self.team(), desired.record
-        fields: dict[str, Any] = {"id": issue_id(team.id, ticket.id), "teamId": team.id, "title": record["title"],
-                                  "description": record["description"], "priority": record["priority"]}
+        fields: dict[str, Any] = {"id": issue_id(team.id, ticket.id), "teamId": team.id,
+                                  "title": record["title"], "description": record["description"],
+                                  "priority": record["priority"]}
         if record["labelIds"]:
             fields["labelIds"] = record["labelIds"]
         if record["projectId"]:
@@ -212,11 +143,13 @@ class LinearConnector(SyncsBack):
         self._stamp(ref, ticket)
         return ref
 
-    def update(self, ref: ExternalRef, ticket: Ticket, desired: Desired, previous: Desired | None) -> ExternalRef:
+    def update(self, ref: ExternalRef, ticket: Ticket, desired: Desired,
+               previous: Desired | None) -> ExternalRef:
         old = previous.record if previous else None
         changes = self._record_changes(old, desired.record)
         if changes:
-            ref = _ref(self.api.mutate(ISSUE_UPDATE, {"id": ref.id, "input": changes}, "issueUpdate", "issue"))
+            answer = self.api.mutate(ISSUE_UPDATE, {"id": ref.id, "input": changes}, "issueUpdate", "issue")
+            ref = _ref(answer)
             log.info("linear issue updated", external_key=ref.key, fields=sorted(changes))
         if old is None:  # adopted (found by marker or derived id): make sure the marker is there
             self._stamp(ref, ticket)
@@ -236,7 +169,8 @@ class LinearConnector(SyncsBack):
             chunk = todo[start:start + BATCH_LIMIT]
             batch = [self._child_fields(team, ref, ids[key], items[key]) for key in chunk]
             try:
-                made = self.api.mutate(ISSUE_BATCH_CREATE, {"input": {"issues": batch}}, "issueBatchCreate", "issues")
+                made = self.api.mutate(ISSUE_BATCH_CREATE, {"input": {"issues": batch}}, "issueBatchCreate",
+                                       "issues")
             except ConnectorError as exc:
                 raise PartialItems(created, exc) from None
             by_id = {i["id"]: _ref(i) for i in made}
@@ -244,12 +178,14 @@ class LinearConnector(SyncsBack):
             log.info("linear sub-issues created", parent=ref.key, count=len(by_id))
             missing = [key for key in chunk if ids[key] not in by_id]
             if missing:
-                raise PartialItems(created, ConnectorError("linear", f"sub-issues missing from the answer: {missing}"))
+                raise PartialItems(created, ConnectorError("linear", f"sub-issues missing from the answer: "
+                                                                     f"{missing}"))
         return created
 
     def update_item(self, ref: ExternalRef, item_ref: ExternalRef, item: dict[str, Any],
                     previous: dict[str, Any] | None) -> None:
-        changes = {k: item[k] for k in ("title", "description") if previous is None or previous.get(k) != item[k]}
+        changes = {k: item[k] for k in ("title", "description")
+                   if previous is None or previous.get(k) != item[k]}
         was = None if previous is None else bool(previous.get("completed"))
         if was != item["completed"] and (was is not None or item["completed"]):
             changes["stateId"] = self._state_for("done" if item["completed"] else "open")["id"]
@@ -277,7 +213,7 @@ class LinearConnector(SyncsBack):
             checks.append(Check("linear workflow states", False, str(exc), "set done_state / canceled_state"))
         return checks
 
-    def _new_sync_back_source(self) -> Any:
+    def _new_sync_back_source(self) -> SyncBackSource:
         from connectors.linear.syncback import LinearSyncBack
         return LinearSyncBack(self)
 
@@ -299,7 +235,8 @@ class LinearConnector(SyncsBack):
         else:
             nodes = self.api.execute(TEAM_BY_KEY, {"key": s.team_key})["teams"]["nodes"]
             if not nodes:
-                raise ConnectorError("linear", f"team_key {s.team_key!r}: no such team visible to this api_key")
+                raise ConnectorError("linear", f"team_key {s.team_key!r}: no such team visible to this "
+                                               "api_key")
             node = nodes[0]
         states = sorted(node["states"]["nodes"], key=lambda st: st["position"])
         return Team(node["id"], node["key"], node["name"], tuple(states))
@@ -326,10 +263,12 @@ class LinearConnector(SyncsBack):
     # -- plumbing --------------------------------------------------------------------------
     def _record_changes(self, old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
         """The IssueUpdateInput taking the issue from `old` (None: unknown, adopted) to `new`."""
-        changes = {k: new[k] for k in ("title", "description", "priority") if old is None or old.get(k) != new[k]}
+        changes = {k: new[k] for k in ("title", "description", "priority")
+                   if old is None or old.get(k) != new[k]}
         if new["projectId"] if old is None else old.get("projectId") != new["projectId"]:
             changes["projectId"] = new["projectId"]
-        if "assigneeId" in new and (new["assigneeId"] if old is None else old.get("assigneeId") != new["assigneeId"]):
+        if "assigneeId" in new and (new["assigneeId"] if old is None
+                                    else old.get("assigneeId") != new["assigneeId"]):
             changes["assigneeId"] = new["assigneeId"]
         before = (old or {}).get("fields", {})
         changes.update({k: v for k, v in new.get("fields", {}).items()
@@ -344,7 +283,8 @@ class LinearConnector(SyncsBack):
             changes["stateId"] = self._state_for(new["status"])["id"]
         return changes
 
-    def _child_fields(self, team: Team, parent: ExternalRef, child_id: str, item: dict[str, Any]) -> dict[str, Any]:
+    def _child_fields(self, team: Team, parent: ExternalRef, child_id: str,
+                      item: dict[str, Any]) -> dict[str, Any]:
         fields: dict[str, Any] = {"id": child_id, "teamId": team.id, "parentId": parent.id,
                                   "title": item["title"], "description": item["description"]}
         if self.settings.project_id:
@@ -406,41 +346,3 @@ def _marks(node: dict[str, Any], marker: str, ticket_id: str, team_id: str) -> b
 def _ref(issue: dict[str, Any]) -> ExternalRef:
     return ExternalRef(issue["id"], issue.get("identifier"), issue.get("url"))
 
-
-def _title(title: str) -> str:
-    """One line of at most 255 characters."""
-    one_line = " ".join(title.split())
-    return one_line if len(one_line) <= 255 else one_line[:254] + "…"
-
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-!|~&=@])")
-_ORDERED = re.compile(r"^(\s*\d+)\.(?=\s|$)", re.MULTILINE)  # "1. " would start a list
-
-
-def escape_markdown(text: str) -> str:
-    """Make user text inert in Markdown: no emphasis, links, HTML, headings, lists, tables or mentions."""
-    return _ORDERED.sub(r"\1\\.", _MD_SPECIAL.sub(r"\\\1", text))
-
-
-
-def _link(text: str, url: str) -> str:
-    """`[text](url)` with the text escaped, when `url` is a link syncd may render (re-checked); else ''."""
-    url = safe_url(url)
-    return f"[{escape_markdown(text)}]({url})" if url else ""
-
-
-def render_description(ticket: Ticket) -> str:
-    """The issue description in Markdown; ticket text is escaped, our structure is not."""
-    lines = [escape_markdown(ticket.description), ""]
-    lines += [f"**{label}:** {escape_markdown(value)}  " for label, value in render.facts(ticket)]
-    data = render.supporting(ticket)
-    if data:
-        lines += ["", "### Supporting data", ""]
-        lines += [f"- {escape_markdown(k)}: {escape_markdown(v)}" for k, v in data]
-    if ticket.action_items:
-        lines += ["", "### Action items (one sub-issue each)", ""]
-        lines += [f"- {escape_markdown(i.title)}" for i in ticket.action_items]
-    link = _link(f"Cogny ticket {ticket.id}", render.source_url(ticket))
-    if link:
-        lines += ["", f"Source: {link}"]
-    return "\n".join(lines).strip()

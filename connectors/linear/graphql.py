@@ -17,7 +17,7 @@ from typing import Any, Callable
 import httpx
 import structlog
 
-from syncd.http import RetryPolicy, make_client, retry_after_seconds
+from syncd.http import RetryPolicy, make_client
 from syncd.sdk import ConnectorError, redact, register_secret
 
 log = structlog.get_logger("syncd.connectors.linear")
@@ -41,17 +41,21 @@ TEAM_BY_KEY = Operation("TeamByKey", """query TeamByKey($key: String!) {
 ATTACHMENTS_FOR_URL = Operation("AttachmentsForUrl", """query AttachmentsForUrl($url: String!) {
   attachmentsForURL(url: $url) { nodes { id url metadata issue { id identifier url team { id } } } } }""")
 ISSUES_BY_ID = Operation("IssuesById", """query IssuesById($ids: [ID!]!, $first: Int!) {
-  issues(filter: {id: {in: $ids}}, first: $first, includeArchived: true) { nodes { id identifier url title } } }""")
-ISSUE_CHILDREN = Operation("IssueChildren", """query IssueChildren($id: String!, $first: Int!, $after: String) {
+  issues(filter: {id: {in: $ids}}, first: $first, includeArchived: true) {
+    nodes { id identifier url title } } }""")
+ISSUE_CHILDREN = Operation("IssueChildren", """
+query IssueChildren($id: String!, $first: Int!, $after: String) {
   issue(id: $id) { children(first: $first, after: $after) {
     nodes { id identifier url title } pageInfo { hasNextPage endCursor } } } }""")
 ISSUE_CREATE = Operation("IssueCreate", """mutation IssueCreate($input: IssueCreateInput!) {
   issueCreate(input: $input) { success issue { id identifier url } } }""", mutation=True)
-ISSUE_BATCH_CREATE = Operation("IssueBatchCreate", """mutation IssueBatchCreate($input: IssueBatchCreateInput!) {
+ISSUE_BATCH_CREATE = Operation("IssueBatchCreate", """
+mutation IssueBatchCreate($input: IssueBatchCreateInput!) {
   issueBatchCreate(input: $input) { success issues { id identifier url } } }""", mutation=True)
 ISSUE_UPDATE = Operation("IssueUpdate", """mutation IssueUpdate($id: String!, $input: IssueUpdateInput!) {
   issueUpdate(id: $id, input: $input) { success issue { id identifier url } } }""", mutation=True)
-ATTACHMENT_CREATE = Operation("AttachmentCreate", """mutation AttachmentCreate($input: AttachmentCreateInput!) {
+ATTACHMENT_CREATE = Operation("AttachmentCreate", """
+mutation AttachmentCreate($input: AttachmentCreateInput!) {
   attachmentCreate(input: $input) { success attachment { id url } } }""", mutation=True)
 OPERATIONS = (VIEWER, TEAM_BY_ID, TEAM_BY_KEY, ATTACHMENTS_FOR_URL, ISSUES_BY_ID, ISSUE_CHILDREN,
               ISSUE_CREATE, ISSUE_BATCH_CREATE, ISSUE_UPDATE, ATTACHMENT_CREATE)
@@ -96,14 +100,15 @@ class LinearGraphQL:
                 self._sleep(delay)
         else:
             raise ConnectorError("linear", f"{op.name}: still rate limited (RATELIMITED) after "
-                                           f"{self.policy.max_attempts} attempts", status=response.status_code,
-                                 code="RATELIMITED", retryable=True)
+                                           f"{self.policy.max_attempts} attempts",
+                                 status=response.status_code, code="RATELIMITED", retryable=True)
         if errors:
             raise to_connector_error(op.name, response.status_code, errors)
         if response.status_code >= 400 or not isinstance(body.get("data"), dict):
             raise ConnectorError("linear", f"{op.name}: unexpected answer", status=response.status_code,
                                  retryable=response.status_code >= 500)
-        return body["data"]
+        data: dict[str, Any] = body["data"]
+        return data
 
     def _post(self, op: Operation, variables: dict[str, Any]) -> tuple[httpx.Response, dict[str, Any]]:
         payload = {"query": op.document, "variables": variables, "operationName": op.name}
@@ -118,14 +123,13 @@ class LinearGraphQL:
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            raise ConnectorError("linear", f"{op.name}: the answer is not GraphQL JSON", status=response.status_code,
-                                 retryable=response.status_code >= 500)
+            raise ConnectorError("linear", f"{op.name}: the answer is not GraphQL JSON",
+                                 status=response.status_code, retryable=response.status_code >= 500)
         return response, body
 
     def _rate_limit_delay(self, attempt: int, response: httpx.Response) -> float:
         """Retry-After when Linear sends it (bounded), else the shared policy's backoff."""
-        after = retry_after_seconds(response.headers)
-        return self.policy.backoff_delay(attempt) if after is None else min(after, self.policy.max_retry_after)
+        return self.policy.wait_after(attempt, response.headers)
 
 
 def error_code(error: Any) -> str | None:
@@ -135,8 +139,8 @@ def error_code(error: Any) -> str | None:
 
 def to_connector_error(op_name: str, status: int, errors: list[Any]) -> ConnectorError:
     """A GraphQL `errors` list as one clear, redacted line (Linear's user-facing message first)."""
-    first = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
-    ext = first.get("extensions") if isinstance(first.get("extensions"), dict) else {}
+    first: dict[str, Any] = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
+    ext: dict[str, Any] = first["extensions"] if isinstance(first.get("extensions"), dict) else {}
     text = str(ext.get("userPresentableMessage") or first.get("message") or "unknown error")
     text += f" (and {len(errors) - 1} more error(s))" if len(errors) > 1 else ""
     if ext.get("code") == "AUTHENTICATION_ERROR":

@@ -39,7 +39,8 @@ MAX_PAGES = 20   # children pages for one issue (1,000 sub-issues)
 _CATEGORY: dict[str, Category] = {"triage": "todo", "backlog": "todo", "unstarted": "todo",
                                   "started": "in_progress", "completed": "done", "canceled": "canceled"}
 
-SYNC_BACK_ISSUES = Operation("SyncBackIssues", """query SyncBackIssues($ids: [ID!]!, $first: Int!, $children: Int!) {
+SYNC_BACK_ISSUES = Operation("SyncBackIssues", """
+query SyncBackIssues($ids: [ID!]!, $first: Int!, $children: Int!) {
   issues(filter: {id: {in: $ids}}, first: $first, includeArchived: true) {
     nodes { id identifier updatedAt trashed state { id name type }
       children(first: $children, includeArchived: true) {
@@ -65,7 +66,8 @@ class LinearSyncBack:
         out: dict[str, RemoteState] = {}
         for start in range(0, len(ids), PAGE):
             chunk = ids[start:start + PAGE]
-            data = self.connector.api.execute(SYNC_BACK_ISSUES, {"ids": chunk, "first": len(chunk), "children": PAGE})
+            variables = {"ids": chunk, "first": len(chunk), "children": PAGE}
+            data = self.connector.api.execute(SYNC_BACK_ISSUES, variables)
             for node in data["issues"]["nodes"]:
                 children = node["children"]["nodes"]
                 if node["children"]["pageInfo"]["hasNextPage"]:
@@ -76,7 +78,8 @@ class LinearSyncBack:
     def _more_children(self, issue_id: str, after: str | None) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         for _ in range(MAX_PAGES):
-            page = self.connector.api.execute(SYNC_BACK_CHILDREN, {"id": issue_id, "first": PAGE, "after": after})
+            page = self.connector.api.execute(SYNC_BACK_CHILDREN,
+                                              {"id": issue_id, "first": PAGE, "after": after})
             children = page["issue"]["children"]
             found += children["nodes"]
             if not children["pageInfo"]["hasNextPage"]:
@@ -87,10 +90,12 @@ class LinearSyncBack:
     # -- webhooks -------------------------------------------------------------------------------
     def parse_webhook(self, body: bytes, headers: Mapping[str, str], secrets: Sequence[str],
                       tolerance_seconds: int, *, now: float | None = None) -> Delivery:
-        """Verify `Linear-Signature`, refuse replays (`webhookTimestamp` outside the tolerance), name the issues."""
+        """Verify `Linear-Signature`, refuse replays (`webhookTimestamp` outside the tolerance), name the
+        issues."""
         delivery_id = headers.get("linear-delivery", "")
         if not [s for s in secrets if s]:
-            return Delivery(False, delivery_id, reason="no webhook_secret is configured for this Linear connector")
+            return Delivery(False, delivery_id,
+                            reason="no webhook_secret is configured for this Linear connector")
         payload, reason = signed_json(body, headers.get("linear-signature", ""), secrets, "Linear-Signature")
         if payload is None:
             return Delivery(False, delivery_id, reason=reason)
@@ -122,6 +127,6 @@ def _record_ids(payload: Mapping[str, Any]) -> tuple[str, ...]:
     if payload.get("type") != "Issue" or not isinstance(payload.get("data"), dict):
         return ()
     data = payload["data"]
-    before = payload.get("updatedFrom") if isinstance(payload.get("updatedFrom"), dict) else {}
+    before: dict[str, Any] = payload["updatedFrom"] if isinstance(payload.get("updatedFrom"), dict) else {}
     ids = [data.get("id"), data.get("parentId"), before.get("parentId")]
     return tuple(dict.fromkeys(str(i) for i in ids if i))

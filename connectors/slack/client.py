@@ -100,7 +100,8 @@ class PolicyRetryHandler(RetryHandler):
         idempotent = _method(request.url) not in WRITE_METHODS
         if response is not None:
             count_call("slack", str(response.status_code))
-            headers = {k: (v[0] if isinstance(v, list) and v else str(v)) for k, v in response.headers.items()}
+            headers = {k: (v[0] if isinstance(v, list) and v else str(v))
+                       for k, v in response.headers.items()}
             return self.policy.delay_for(attempt, response.status_code, headers, idempotent)
         if error is None or attempt >= self.policy.max_attempts:
             return None
@@ -108,7 +109,8 @@ class PolicyRetryHandler(RetryHandler):
         return self.policy.delay_for_error(attempt, _never_sent(error), idempotent)
 
     def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
-                                 response: HttpResponse | None = None, error: Exception | None = None) -> None:
+                                 response: HttpResponse | None = None,
+                                 error: Exception | None = None) -> None:
         delay = float((state.custom_values or {}).get("delay") or 0.0)
         reason = str(response.status_code) if response is not None else type(error).__name__
         count_retry("slack", reason)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from syncd.engine.app import policy_for
 from syncd.cogny import CognyClient
 from syncd.config import Config
-from syncd.sdk.connector import Check, build_connectors
+from syncd.engine.app import policy_for
 from syncd.errors import SyncdError
 from syncd.redact import redact
+from syncd.sdk.connector import Check, build_connectors
 
 
 def cogny_checks(config: Config) -> list[Check]:

@@ -6,7 +6,7 @@ import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 import yaml
 from rich.console import Console
@@ -14,17 +14,25 @@ from rich.table import Table
 
 from syncd import config as config_mod
 from syncd.cli import sandboxes
+from syncd.cli.runner import _with_progress, print_summary
 from syncd.engine.app import App
 from syncd.engine.cycle import run_cycle
-from syncd.cli.runner import _with_progress, print_summary
+from syncd.models import STATUSES
 from syncd.terminal import cells
+
+if TYPE_CHECKING:
+    from syncd.daemon.daemon import Daemon
+    from syncd.sandbox import Sandbox
+    from syncd.sandbox.cogny.sandbox import CognySandbox
+    from syncd.sandbox.jira.sandbox import JiraSandbox
+    from syncd.store.database import ItemLink, Link, Store
 
 WEBHOOK_SECRET = "whsec_demo_secret"
 JIRA_HOOK_SECRET = "jira_demo_hook_secret"
 
 
 def run_demo(*, console: Console, tickets: int = 12, serve: bool = False, workdir: Path | None = None,
-             on_finish: Any = None) -> bool:
+             on_finish: Callable[[CognySandbox, dict[str, Sandbox]], None] | None = None) -> bool:
     """The guided tour; `on_finish(cogny, targets)` sees the sandboxes before they stop (tests)."""
     from syncd import log
 
@@ -32,7 +40,7 @@ def run_demo(*, console: Console, tickets: int = 12, serve: bool = False, workdi
     workdir = Path(workdir or tempfile.mkdtemp(prefix="syncd-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        cogny = stack.enter_context(sandboxes.make("cogny", tickets=tickets, seed=1))
+        cogny = stack.enter_context(sandboxes.cogny(tickets, seed=1))
         targets = {name: stack.enter_context(sandboxes.make(name)) for name in sandboxes.available()}
         console.rule("[bold]syncd demo")
         console.print(f"Cogny sandbox {cogny.url}; targets: " +
@@ -47,7 +55,8 @@ def run_demo(*, console: Console, tickets: int = 12, serve: bool = False, workdi
             writes_before = _writes(cogny, targets)
             ok &= _sync(console, cfg, app, "2. second sync: nothing changed")
             extra = _writes(cogny, targets) - writes_before
-            console.print(f"[bold green]{extra} writes[/bold green] on the second run (content hashes matched)")
+            console.print(f"[bold green]{extra} writes[/bold green] on the second run "
+                          "(content hashes matched)")
             ok &= extra == 0
         ok &= _webhook_step(console, cfg, cogny, targets)
         if on_finish is not None:
@@ -56,14 +65,17 @@ def run_demo(*, console: Console, tickets: int = 12, serve: bool = False, workdi
         console.print(f"config: {path}")
         console.print(f"store:  {cfg.store.url}")
         if serve:
-            console.print(f"daemon: syncd run -c {path}    (in another shell; the sandboxes stay up until Ctrl-C here)")
+            console.print(f"daemon: syncd run -c {path}    "
+                          "(in another shell; the sandboxes stay up until Ctrl-C here)")
             _wait_forever()
         else:
-            console.print("next:   syncd demo --serve   keeps the sandboxes running, then: syncd run -c <the config it prints>")
+            console.print("next:   syncd demo --serve   keeps the sandboxes running, "
+                          "then: syncd run -c <the config it prints>")
     return ok
 
 
-def _webhook_step(console: Console, cfg: Any, cogny: Any, targets: dict[str, Any]) -> bool:
+def _webhook_step(console: Console, cfg: config_mod.Config, cogny: CognySandbox,
+                  targets: dict[str, Sandbox]) -> bool:
     """Start the daemon in-process, edit a ticket in Cogny, and time the signed webhook's effect."""
     from syncd.daemon.daemon import Daemon
 
@@ -81,25 +93,27 @@ def _webhook_step(console: Console, cfg: Any, cogny: Any, targets: dict[str, Any
         console.print(f"edited {ticket_id} in the Cogny sandbox (title; priority → critical); "
                       f"Cogny signs and posts the event to {url}")
         assert daemon.app is not None
-        synced = _wait(lambda: all(_newer(ln, started) for ln in daemon.app.store.links_for_ticket(ticket_id)), 10)
+        store = daemon.app.store
+        synced = _wait(lambda: all(_newer(ln, started) for ln in store.links_for_ticket(ticket_id)), 10)
         elapsed = time.monotonic() - started
         table = Table("connector", "record", "state", title=f"{ticket_id} after the webhook")
-        for ln in daemon.app.store.links_for_ticket(ticket_id):
+        for ln in store.links_for_ticket(ticket_id):
             table.add_row(*cells(ln.connector, ln.external_key or ln.external_id, ln.state))
         console.print(table)
         writes = _writes(cogny, targets) - before
         if synced:
-            console.print(f"[bold green]synced {elapsed:.2f}s after the edit[/bold green] ({writes} write calls)")
+            console.print(f"[bold green]synced {elapsed:.2f}s after the edit[/bold green] "
+                          f"({writes} write calls)")
         else:
             console.print("[red]the webhook's change did not arrive within 10 s[/red]")
         if "jira" in targets:
-            synced &= _sync_back_step(console, daemon, cogny, targets["jira"])
+            synced &= _sync_back_step(console, daemon, cogny, cast("JiraSandbox", targets["jira"]))
         return synced
     finally:
         daemon.shutdown()
 
 
-def _first_with_subtasks(store: Any) -> tuple[str, dict[str, Any]] | None:
+def _first_with_subtasks(store: Store) -> tuple[str, dict[str, ItemLink]] | None:
     """The first ticket linked to JIRA that has sub-tasks, with them (the edited one may have none)."""
     for link in store.list_links(connector="jira"):
         items = store.items(link.id) if link.id is not None else {}
@@ -108,35 +122,40 @@ def _first_with_subtasks(store: Any) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
-def _sync_back_step(console: Console, daemon: Any, cogny: Any, jira: Any) -> bool:
+def _sync_back_step(console: Console, daemon: Daemon, cogny: CognySandbox, jira: JiraSandbox) -> bool:
     """Close a JIRA sub-task as a person would; JIRA's webhook carries it into the Cogny ticket."""
     console.rule("4. progress in JIRA flows back into Cogny (sync_back: true)")
     jira.add_webhook(f"http://127.0.0.1:{daemon.server.port}/webhooks/jira", secret=JIRA_HOOK_SECRET)
-    store = daemon.app.store
-    found = _first_with_subtasks(store)
+    assert daemon.app is not None
+    found = _first_with_subtasks(daemon.app.store)
     if found is None:
         console.print("no JIRA issue with sub-tasks to close")
         return True
     ticket_id, items = found
     title, item = sorted(items.items())[0]
+    key = item.external_key or item.external_id  # JIRA gives every sub-task a key
     started = time.monotonic()
-    jira.set_status(item.external_key, "Done")
-    console.print(f"closed sub-task {item.external_key} of {ticket_id} in the JIRA sandbox; JIRA posts a signed webhook")
-    done = _wait(lambda: any(a["title"] == title and a["completed"] for a in cogny.ticket(ticket_id)["action_items"]), 10)
+    jira.set_status(key, "Done")
+    console.print(f"closed sub-task {key} of {ticket_id} in the JIRA sandbox; JIRA posts a signed webhook")
+    done = _wait(lambda: any(a["title"] == title and a["completed"]
+                             for a in cogny.ticket(ticket_id)["action_items"]), 10)
     status = cogny.ticket(ticket_id)["status"]
     if done:
-        console.print(f"[bold green]action item {title!r} completed in Cogny {time.monotonic() - started:.2f}s "
+        took = time.monotonic() - started
+        console.print(f"[bold green]action item {title!r} completed in Cogny {took:.2f}s "
                       f"later[/bold green]; ticket status: {status}")
     else:
         console.print("[red]the sub-task's progress did not reach Cogny within 10 s[/red]")
     return done
 
 
-def _newer(link: Any, started: float) -> bool:
-    return link.synced_at is not None and link.synced_at.timestamp() >= time.time() - (time.monotonic() - started)
+def _newer(link: Link, started: float) -> bool:
+    """Whether `link` was synced after the moment `started` (a monotonic clock reading)."""
+    since = time.time() - (time.monotonic() - started)
+    return link.synced_at is not None and link.synced_at.timestamp() >= since
 
 
-def _wait(check: Any, timeout: float) -> bool:
+def _wait(check: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -145,16 +164,18 @@ def _wait(check: Any, timeout: float) -> bool:
     return False
 
 
-def write_config(workdir: Path, cogny: Any, targets: dict[str, Any]) -> Path:
-    doc = {
+def write_config(workdir: Path, cogny: CognySandbox, targets: dict[str, Sandbox]) -> Path:
+    """The demo's syncd.yaml: every connector on its sandbox, tickets of every status."""
+    connectors = {name: sandboxes.KINDS[name].connector(sb) for name, sb in targets.items()}
+    if "jira" in targets:  # progress made in JIRA flows back (step 4)
+        connectors["jira"].update(sync_back=True, webhook_secret=JIRA_HOOK_SECRET)
+    doc: dict[str, Any] = {
         "cogny": {"base_url": f"{cogny.url}/v1", "api_key": sandboxes.COGNY_KEY,
-                  "filters": {"status": ["open", "in_progress", "completed", "dismissed"]}},
+                  "filters": {"status": list(STATUSES)}},
         "store": {"url": f"sqlite:///{workdir / 'syncd.db'}"},
         "webhook": {"host": "127.0.0.1", "port": 0, "secret": WEBHOOK_SECRET},
-        "connectors": {name: sandboxes.KINDS[name].connector(sb) for name, sb in targets.items()},
+        "connectors": connectors,
     }
-    if "jira" in targets:  # progress made in JIRA flows back (step 4)
-        doc["connectors"]["jira"].update(sync_back=True, webhook_secret=JIRA_HOOK_SECRET)
     if {"jira", "slack"} <= set(targets):
         doc["routes"] = [{"match": {"priority": ["critical", "high"]}, "connectors": ["jira", "slack"]},
                          {"match": {}, "connectors": [n for n in targets if n not in ("jira", "slack")]}]
@@ -164,7 +185,7 @@ def write_config(workdir: Path, cogny: Any, targets: dict[str, Any]) -> Path:
     return path
 
 
-def show_tickets(console: Console, cogny: Any) -> None:
+def show_tickets(console: Console, cogny: CognySandbox) -> None:
     table = Table("ticket", "priority", "category", "title", "items", title="tickets found in Cogny")
     for t in sorted(cogny.tickets.values(), key=lambda t: t["id"]):
         table.add_row(*cells(t["id"], t["priority"], t["category"], t["title"][:60], len(t["action_items"])))
@@ -178,20 +199,21 @@ def show_links(console: Console, app: App) -> None:
     console.print(table)
 
 
-def show_notes(console: Console, cogny: Any, limit: int = 2) -> None:
+def show_notes(console: Console, cogny: CognySandbox, limit: int = 2) -> None:
     for t in sorted(cogny.tickets.values(), key=lambda t: t["id"])[:limit]:
         console.print(f"[bold]notes of {t['id']}[/bold] (written back):")
         console.print(t.get("notes") or "(empty)", markup=False)
 
 
-def _sync(console: Console, cfg: Any, app: App, title: str) -> bool:
+def _sync(console: Console, cfg: config_mod.Config, app: App, title: str) -> bool:
     console.rule(title)
-    report = _with_progress(console, lambda progress: run_cycle(cfg, app.reconciler(), app.cogny, progress=progress))
+    report = _with_progress(console, lambda progress: run_cycle(cfg, app.reconciler(), app.cogny,
+                                                                progress=progress))
     print_summary(report, console)
     return report.ok
 
 
-def _writes(cogny: Any, targets: dict[str, Any]) -> int:
+def _writes(cogny: CognySandbox, targets: dict[str, Sandbox]) -> int:
     return len(cogny.log.writes()) + sum(len(sb.log.writes()) for sb in targets.values())
 
 

@@ -71,7 +71,8 @@ def render(connectors: list[str], *, cogny_url: str, warehouses: list[str], stor
     if not connectors:
         text = text.replace("connectors:\n", "connectors: {}\n")
     if {"jira", "slack"} <= set(connectors):
-        text += ("routes:                                # critical/high to JIRA and Slack, everything to the rest\n"
+        text += ("routes:                                "
+                 "# critical/high to JIRA and Slack, everything to the rest\n"
                  "  - match: {priority: [critical, high]}\n    connectors: [jira, slack]\n")
         rest = [c for c in connectors if c not in ("jira", "slack")]
         if rest:

@@ -11,11 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from syncd.engine import routing
 from syncd.config import Config
-from syncd.sdk.connector import build_connectors
+from syncd.engine import routing
 from syncd.errors import ConfigError, SyncdError
 from syncd.models import Ticket
+from syncd.sdk.connector import build_connectors
 
 
 def load_ticket(cfg: Config, ticket_id: str, file: Path | None) -> Ticket:

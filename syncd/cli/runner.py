@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Callable
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from syncd.engine.app import App
 from syncd.config import Config
-from syncd.engine.cycle import CycleReport, run_cycle
-from syncd.engine.reconcile import Outcome
+from syncd.engine.app import App
+from syncd.engine.cycle import run_cycle
+from syncd.engine.outcome import Outcome
+from syncd.engine.reconcile import Reconciler
+from syncd.engine.report import CycleReport
 from syncd.redact import redact
 from syncd.terminal import cells, printable
 
 ACTIONS = ("created", "updated", "unchanged", "failed")
 PLAN_ACTIONS = ("would-create", "would-adopt", "would-update", "unchanged", "failed")
+ProgressBar = Callable[[int, int | None], None]  # (tickets done, total if known)
 
 
 def run_once(config: Config, *, dry_run: bool, console: Console) -> bool:
@@ -43,7 +46,7 @@ def _run(config: Config, *, dry_run: bool, console: Console) -> bool:
     return report.ok and back
 
 
-def _sync_back(app: App, config: Config, dry_run: bool, console: Console, reconciler: Any) -> bool:
+def _sync_back(app: App, config: Config, dry_run: bool, console: Console, reconciler: Reconciler) -> bool:
     """Carry progress from the targets into Cogny first, so the cycle then spreads it everywhere."""
     from syncd.config import sync_back_connectors
 
@@ -55,7 +58,7 @@ def _sync_back(app: App, config: Config, dry_run: bool, console: Console, reconc
     from syncd.engine.syncback import run_pass
 
     ok = True
-    for r in run_pass(app, locks=reconciler.locks):
+    for r in run_pass(app.syncback(locks=reconciler.locks)):
         written = sum(1 for a in r.applied if a.wrote)
         console.print(f"sync-back {r.connector}: {r.read} record(s) read, {r.changed} changed, "
                       f"{written} ticket(s) updated in Cogny", markup=False)
@@ -67,10 +70,17 @@ def _sync_back(app: App, config: Config, dry_run: bool, console: Console, reconc
     return ok
 
 
-def _with_progress(console: Console, body: Any) -> CycleReport:
+def _with_progress(console: Console, body: Callable[[ProgressBar | None], CycleReport]) -> CycleReport:
+    """Run `body` with a progress callback drawing a bar on a terminal (None elsewhere)."""
     if not console.is_terminal:
         return body(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # a terminal only
+    from rich.progress import (  # a terminal only
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     with Progress(TextColumn("syncing tickets"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
@@ -93,7 +103,8 @@ def print_summary(report: CycleReport, console: Console, actions: tuple[str, ...
     if planned:
         console.print(f"would write notes on {planned} ticket(s)")
     if report.listing_error:
-        console.print(Text("listing tickets failed: ", style="red") + Text(printable(redact(report.listing_error))))
+        console.print(Text("listing tickets failed: ", style="red")
+                      + Text(printable(redact(report.listing_error))))
     failures = report.failures()
     if failures:
         console.print(f"[red]{len(failures)} failure(s):[/red]")
@@ -108,7 +119,8 @@ def print_plan(report: CycleReport, console: Console) -> None:
     if not rows:
         console.print("plan: nothing to do — every record is up to date")
         return
-    table = Table("ticket", "connector", "action", "record", "why", title="plan (dry run: nothing was written)")
+    table = Table("ticket", "connector", "action", "record", "why",
+                  title="plan (dry run: nothing was written)")
     for ticket_id, o in rows:
         table.add_row(*cells(ticket_id, o.connector, o.action.removeprefix("would-"),
                              (o.ref.key or o.ref.id) if o.ref else "", redact(o.reason or "")))

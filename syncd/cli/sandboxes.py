@@ -8,21 +8,26 @@ from __future__ import annotations
 import importlib
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from syncd.sandbox import Sandbox
+    from syncd.sandbox.cogny.sandbox import CognySandbox
 
 
 @dataclass(frozen=True)
 class Kind:
     module: str
     cls: str
-    connector: Callable[[Any], dict[str, Any]]  # sandbox -> connector settings for syncd.yaml
+    connector: Callable[[Any], dict[str, Any]]  # the started sandbox -> connector settings for syncd.yaml
 
 
 KINDS: dict[str, Kind] = {
     "jira": Kind("syncd.sandbox.jira.sandbox", "JiraSandbox", lambda sb: {
-        "type": "jira", "url": sb.url, "email": "bot@example.com", "api_token": "jira-token", "project": "GROWTH"}),
+        "type": "jira", "url": sb.url, "email": "bot@example.com", "api_token": "jira-token",
+        "project": "GROWTH"}),
     "slack": Kind("syncd.sandbox.slack.sandbox", "SlackSandbox", lambda sb: {
         "type": "slack", "token": "xoxb-sandbox", "channel": "growth", "base_url": f"{sb.url}/api/"}),
     "linear": Kind("syncd.sandbox.linear.sandbox", "LinearSandbox", lambda sb: {
@@ -46,16 +51,23 @@ def available() -> list[str]:
     return names
 
 
-def make(name: str, **kw: Any) -> Any:
-    if name == "cogny":
-        from syncd.sandbox.cogny.sandbox import CognySandbox
-        from syncd.sandbox._common.tickets import generate_tickets
+def cogny(tickets: int = 25, seed: int = 0) -> CognySandbox:
+    """A Cogny sandbox holding `tickets` generated tickets (deterministic for a `seed`)."""
+    from syncd.sandbox._common.tickets import generate_tickets
+    from syncd.sandbox.cogny.sandbox import CognySandbox
 
-        return CognySandbox(generate_tickets(kw.get("tickets", 25), seed=kw.get("seed", 0)))
+    return CognySandbox(generate_tickets(tickets, seed=seed))
+
+
+def make(name: str, *, tickets: int = 25, seed: int = 0) -> Sandbox:
+    """The sandbox called `name` (not started); `tickets` and `seed` are for Cogny's."""
+    if name == "cogny":
+        return cogny(tickets, seed)
     if name not in KINDS:
         raise ValueError(f"unknown sandbox {name!r} (choose from cogny, {', '.join(KINDS)})")
     kind = KINDS[name]
-    return getattr(importlib.import_module(kind.module), kind.cls)()
+    sandbox: Sandbox = getattr(importlib.import_module(kind.module), kind.cls)()
+    return sandbox
 
 
 def serve(name: str, *, host: str, port: int, tickets: int, seed: int, console: Console) -> None:

@@ -23,7 +23,8 @@ def print_status(config: Config, console: Console) -> None:
         runs = Table("run", "kind", "started", "seconds", "seen", "created", "updated", "unchanged", "failed",
                      title="last runs")
         for r in store.last_runs(5):
-            runs.add_row(*cells(r["id"], r["kind"], str(r["started_at"])[:19], f"{r['duration_seconds'] or 0:.1f}",
+            runs.add_row(*cells(r["id"], r["kind"], str(r["started_at"])[:19],
+                                f"{r['duration_seconds'] or 0:.1f}",
                                 *(r[k] for k in ("seen", "created", "updated", "unchanged", "failed"))))
         console.print(runs)
         _print_sync_back(config, store, console)
@@ -51,6 +52,7 @@ def _print_sync_back(config: Config, store: Store, console: Console) -> None:
     for name in names:
         count, last, handshake = observed.summary(name)
         entry = config.connectors[name]
-        hook = "secret configured" if entry.webhook_secret else ("handshake secret stored" if handshake else "none")
+        hook = ("secret configured" if entry.webhook_secret
+                else "handshake secret stored" if handshake else "none")
         table.add_row(*cells(name, count, str(last)[:19] if last else "never", hook))
     console.print(table)

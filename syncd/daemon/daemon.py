@@ -17,33 +17,36 @@ import threading
 import time
 from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from datetime import datetime, timezone
+from typing import IO, Any, Callable, Generic, Iterator, Mapping, TypeVar
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from syncd import config as config_mod
-from syncd.daemon import inbound
-from syncd.engine import routing
-from syncd.engine.app import App
 from syncd.config import sync_back_connectors
-from syncd.sdk.connector import digest
-from syncd.engine.cycle import filters_match, run_cycle
-from syncd.errors import ConfigError, NotFound, SyncdError, TicketDataError
-from syncd.http.server import Limits, ServerThread
+from syncd.daemon import inbound
 from syncd.daemon.inbound import TargetHooks
-from syncd.store.inbox import Claim, Inbox, NewEvent
 from syncd.daemon.leader import Leadership
-from syncd.store.lockfile import lock_sqlite
-from syncd.models import Ticket
-from syncd.store.observed import LinkedRecord, ObservedStore
-from syncd.store.locks import TicketLocks
-from syncd.redact import redact
-from syncd.sdk.syncback import RemoteState
 from syncd.daemon.webhook import IngestWriter, Receiver
 from syncd.daemon.worker import IGNORED, Worker
+from syncd.engine import routing
+from syncd.engine.app import App
+from syncd.engine.cycle import run_cycle
+from syncd.engine.listing import filters_match
+from syncd.errors import ConfigError, NotFound, SyncdError, TicketDataError
+from syncd.http.server import Limits, ServerThread
+from syncd.models import Ticket
+from syncd.redact import redact
+from syncd.sdk.connector import Connector, digest
+from syncd.sdk.syncback import RemoteState
+from syncd.store.inbox import Claim, Inbox, NewEvent
+from syncd.store.lockfile import lock_sqlite
+from syncd.store.locks import TicketLocks
+from syncd.store.observed import LinkedRecord, ObservedStore
 
 log = structlog.get_logger("syncd.daemon")
 T = TypeVar("T")
@@ -95,8 +98,8 @@ class Daemon:
         self.locks = TicketLocks(config.store.url)
         self._stop = threading.Event()
         self._swap = threading.Lock()
-        self._lockfile: Any = None
-        self._back_since: dict[str, Any] = {}  # connector -> when its last clean sync-back poll started
+        self._lockfile: IO[str] | None = None
+        self._back_since: dict[str, datetime] = {}  # connector -> when its last clean sync-back poll started
         self._users: dict[int, int] = {}        # id(App) -> work in progress on it (see `_using`)
         self._retired: dict[int, App] = {}      # replaced Apps, closed when their last user is done
         self._reloads: Coalesced[tuple[bool, list[str]]] = Coalesced(self._reload_now, "reload")
@@ -115,10 +118,10 @@ class Daemon:
         # Built before the server starts, since /readyz reports it; the first poll runs when this
         # replica becomes leader (at once on SQLite), after `leadership.start()` below.
         self.leadership = Leadership(self.config.store.url, self.config.schedule.leader_check_seconds,
-                                     on_elected=lambda: self.scheduler.modify_job("poll", next_run_time=_now())
-                                     if self.scheduler else None)
+                                     on_elected=self._poll_now)
         w = self.config.webhook
-        targets = TargetHooks(writer=self.writer, observed=lambda: ObservedStore(self._live()[0].store.engine),
+        targets = TargetHooks(writer=self.writer,
+                              observed=lambda: ObservedStore(self._live()[0].store.engine),
                               current=self._using_connectors, read_timeout=w.read_timeout_seconds)
         self.receiver = Receiver(writer=self.writer, inbox=self.inbox,
                                  secrets=lambda: self.config.webhook.all_secrets(),
@@ -135,8 +138,8 @@ class Daemon:
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.scheduler.add_job(self.poll, self._trigger(), id="poll", max_instances=1, coalesce=True,
                                misfire_grace_time=None)
-        self.scheduler.add_job(self.poll_back, self._back_trigger(), id="syncback", max_instances=1, coalesce=True,
-                               misfire_grace_time=None)
+        self.scheduler.add_job(self.poll_back, self._back_trigger(), id="syncback", max_instances=1,
+                               coalesce=True, misfire_grace_time=None)
         self.scheduler.start()
         self.leadership.start()
         log.info("syncd running", webhook=f"http://{w.host}:{self.server.port}{w.path}",
@@ -203,7 +206,8 @@ class Daemon:
 
     def _enqueue_change(self, record: LinkedRecord, state: RemoteState) -> None:
         stamp = digest([state.category, dict(state.items), str(state.updated_at)])[:16]
-        payload = json.dumps({"connector": record.connector, "record_ids": [record.external_id], "delivery": "poll"})
+        payload = json.dumps({"connector": record.connector, "record_ids": [record.external_id],
+                              "delivery": "poll"})
         if self.inbox.add(NewEvent(f"{record.connector}:poll:{record.external_id}:{stamp}"[:255],
                                    inbound.EVENT_TYPE, record.ticket_id, payload, source=inbound.SOURCE)):
             self.worker.wake()
@@ -244,7 +248,8 @@ class Daemon:
         return None
 
     def _carry_back(self, app: App, config: config_mod.Config, claim: Claim) -> Ticket | None:
-        """Apply the claimed target events' changes to Cogny; the ticket as written, or None if not written."""
+        """Apply the claimed target events' changes to Cogny; the ticket as written, or None if not
+        written."""
         names = {e.payload.get("connector") for e in claim.events if e.source == inbound.SOURCE}
         enabled = [n for n in sync_back_connectors(config) if n in names and n in app.connectors]
         if not enabled:
@@ -284,7 +289,7 @@ class Daemon:
                 retired.close()  # the last user of a replaced App
 
     @contextmanager
-    def _using_connectors(self) -> Iterator[tuple[dict[str, Any], config_mod.Config]]:
+    def _using_connectors(self) -> Iterator[tuple[Mapping[str, Connector], config_mod.Config]]:
         """`_using` as the target webhooks see it: the live connectors and config."""
         with self._using() as (app, config):
             yield app.connectors, config
@@ -333,19 +338,22 @@ class Daemon:
         detail["leader"] = self.leadership.is_leader
         return ok, detail
 
-    def _back_trigger(self) -> Any:
+    def _poll_now(self) -> None:
+        """This replica just became leader: run the first poll at once, not at the next tick."""
+        if self.scheduler:
+            self.scheduler.modify_job("poll", next_run_time=_now())
+
+    def _back_trigger(self) -> BaseTrigger:
         return IntervalTrigger(seconds=self.config.sync_back.interval_seconds)
 
-    def _trigger(self) -> Any:
+    def _trigger(self) -> BaseTrigger:
         s = self.config.schedule
         if s.cron:
             return CronTrigger.from_crontab(s.cron, timezone="UTC")
         return IntervalTrigger(seconds=s.interval_seconds or 3600)
 
 
-def _now() -> Any:
-    from datetime import datetime, timezone
-
+def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 

@@ -3,7 +3,7 @@
     headers → verify (the connector's own scheme) → name the tickets → store one event each → 202
 
 A delivery is only a hint: it names records, and the worker reads them fresh from the target
-(syncd.syncback.refresh). So a forged or replayed delivery can at most cause a read, never a
+(syncd.engine.syncback). So a forged or replayed delivery can at most cause a read, never a
 write syncd would not otherwise make; signatures still keep strangers out. A delivery whose
 signature header is missing or malformed is refused before its body is read.
 
@@ -25,17 +25,21 @@ import hashlib
 import hmac
 import json
 import re
-from typing import Any, Callable, ContextManager, Mapping
+from typing import Callable, ContextManager, Mapping
 
 import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from syncd import metrics, redact
-from syncd.errors import SyncdError
+from syncd.config import Config, ConnectorEntry
+from syncd.daemon.webhook import IngestWriter, declared_over, read_capped, too_slow
+from syncd.errors import SlowBody, SyncdError
+from syncd.http.answers import envelope_error, reject
+from syncd.sdk.connector import Connector
+from syncd.sdk.syncback import Delivery, SyncBackSource
 from syncd.store.inbox import NewEvent
 from syncd.store.observed import ObservedStore
-from syncd.daemon.webhook import SlowBody, declared_over, envelope_error, read_capped, reject, too_slow
 
 log = structlog.get_logger("syncd.inbound")
 EVENT_TYPE = "target.changed"
@@ -67,8 +71,8 @@ class TargetHooks:
     closes the replaced connectors only once the block is done with them.
     """
 
-    def __init__(self, *, writer: Any, observed: Callable[[], ObservedStore],
-                 current: Callable[[], ContextManager[tuple[Mapping[str, Any], Any]]],
+    def __init__(self, *, writer: IngestWriter, observed: Callable[[], ObservedStore],
+                 current: Callable[[], ContextManager[tuple[Mapping[str, Connector], Config]]],
                  read_timeout: float = 10.0):
         self.writer = writer
         self.observed = observed
@@ -80,12 +84,14 @@ class TargetHooks:
         with self.current() as (connectors, config):
             return await self._receive(request, connectors, config)
 
-    async def _receive(self, request: Request, connectors: Mapping[str, Any], config: Any) -> Response:
+    async def _receive(self, request: Request, connectors: Mapping[str, Connector],
+                       config: Config) -> Response:
         name = request.path_params["connector"]
         entry = config.connectors.get(name)
-        connector = connectors.get(name)
-        if entry is None or connector is None or not entry.sync_back:
-            return reject(404, "NOT_FOUND", "no connector of that name with sync_back: true", "unknown_connector")
+        source = _sync_back_source(connectors.get(name))
+        if entry is None or source is None or not entry.sync_back:
+            return reject(404, "NOT_FOUND", "no connector of that name with sync_back: true",
+                          "unknown_connector")
         if "x-hook-secret" in request.headers:
             return await self._handshake(name, request.headers["x-hook-secret"], request)
         secrets = await asyncio.to_thread(self._secrets, name, entry)
@@ -102,22 +108,25 @@ class TargetHooks:
         if body is None:
             return self._refuse(name, 413, "PAYLOAD_TOO_LARGE", "body too large", "too_large")
         headers = {k.lower(): v for k, v in request.headers.items()}
-        delivery = connector.parse_webhook(body, headers, secrets, config.webhook.tolerance_seconds)
+        delivery = source.parse_webhook(body, headers, secrets, config.webhook.tolerance_seconds)
         if delivery.handshake_secret or not delivery.ok:
             outcome = "stale" if delivery.stale else "rejected_signature"
-            return self._refuse(name, 401, "INVALID_SIGNATURE", delivery.reason or "signature check failed", outcome)
-        tickets = await asyncio.to_thread(self.observed().tickets_for, name, list(dict.fromkeys(delivery.record_ids)))
+            return self._refuse(name, 401, "INVALID_SIGNATURE", delivery.reason or "signature check failed",
+                                outcome)
+        record_ids = list(dict.fromkeys(delivery.record_ids))
+        tickets = await asyncio.to_thread(self.observed().tickets_for, name, record_ids)
         if not tickets:
             metrics.inbound_webhooks.labels(name, "unknown_record").inc()
-            return JSONResponse({"success": True, "data": {"stored": 0, "reason": "no linked record"}}, status_code=202)
+            return JSONResponse({"success": True, "data": {"stored": 0, "reason": "no linked record"}},
+                                status_code=202)
         stored = await self._store(name, delivery, tickets, body)
         if stored is None:
             return self._refuse(name, 503, "UNAVAILABLE", "event could not be stored; retry later", "store")
         metrics.inbound_webhooks.labels(name, "accepted").inc()
-        return JSONResponse({"success": True, "data": {"stored": stored, "tickets": len(set(tickets.values()))}},
-                            status_code=202)
+        data = {"stored": stored, "tickets": len(set(tickets.values()))}
+        return JSONResponse({"success": True, "data": data}, status_code=202)
 
-    def _secrets(self, name: str, entry: Any) -> list[str]:
+    def _secrets(self, name: str, entry: ConnectorEntry) -> list[str]:
         out = [entry.webhook_secret.get_secret_value()] if entry.webhook_secret else []
         handed = self.observed().hook_secret(name)
         if handed and PLAUSIBLE_SECRET.fullmatch(handed):
@@ -130,7 +139,8 @@ class TargetHooks:
         with self.current() as (connectors, config):
             return await self._create(name, target, connectors, config)
 
-    async def _create(self, name: str, target: str, connectors: Mapping[str, Any], config: Any) -> Response:
+    async def _create(self, name: str, target: str, connectors: Mapping[str, Connector],
+                      config: Config) -> Response:
         entry, connector = config.connectors.get(name), connectors.get(name)
         if entry is None or connector is None or not entry.sync_back:
             return reject(404, "NOT_FOUND", "no connector of that name with sync_back: true",
@@ -191,7 +201,8 @@ class TargetHooks:
         log.info("webhook handshake answered; secret stored", connector=name)
         return Response(status_code=200, headers={"X-Hook-Secret": secret})  # the one echo the protocol needs
 
-    async def _store(self, name: str, delivery: Any, tickets: Mapping[str, str], body: bytes) -> int | None:
+    async def _store(self, name: str, delivery: Delivery, tickets: Mapping[str, str],
+                     body: bytes) -> int | None:
         delivery_id = delivery.delivery_id or hashlib.sha256(body).hexdigest()[:32]
         by_ticket: dict[str, list[str]] = {}
         for record_id, ticket_id in tickets.items():
@@ -199,7 +210,8 @@ class TargetHooks:
         stored = 0
         for ticket_id, record_ids in by_ticket.items():
             payload = json.dumps({"connector": name, "record_ids": record_ids, "delivery": delivery_id})
-            event = NewEvent(f"{name}:{delivery_id}:{ticket_id}"[:255], EVENT_TYPE, ticket_id, payload, source=SOURCE)
+            event = NewEvent(f"{name}:{delivery_id}:{ticket_id}"[:255], EVENT_TYPE, ticket_id, payload,
+                             source=SOURCE)
             try:
                 stored += bool(await self.writer.store(event))
             except Exception:
@@ -223,7 +235,12 @@ def _signature_problem(kind: str, headers: Mapping[str, str], secrets: list[str]
     return None
 
 
-def _webhook_creator(connector: Any) -> Callable[[str], tuple[str, str | None]] | None:
+def _sync_back_source(connector: Connector | None) -> SyncBackSource | None:
+    """The connector as a sync-back source (it parses its target's webhooks), or None if it is not one."""
+    return connector if isinstance(connector, SyncBackSource) else None
+
+
+def _webhook_creator(connector: Connector) -> Callable[[str], tuple[str, str | None]] | None:
     """The connector's `create_webhook(target)` (Asana), or None when its webhooks are made elsewhere."""
     try:
         source = getattr(connector, "sync_back_source", None)

@@ -8,10 +8,11 @@ next check (`schedule.leader_check_seconds`). On SQLite there is one process, so
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from typing import Callable
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.engine import Connection, Engine
 
 log = structlog.get_logger("syncd.leader")
 LOCK_KEY = 0x53594E4344  # "SYNCD": the advisory lock id every replica contends for
@@ -24,8 +25,9 @@ class Leadership:
         self.on_elected = on_elected
         self.postgres = url.startswith("postgresql")
         self._leader = not self.postgres
-        self._engine: Any = sa.create_engine(url, poolclass=sa.pool.NullPool) if self.postgres else None
-        self._conn: Any = None
+        self._engine: Engine | None = (sa.create_engine(url, poolclass=sa.pool.NullPool) if self.postgres
+                                       else None)
+        self._conn: Connection | None = None  # holds the lock while this replica leads
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="leadership", daemon=True)
 
@@ -58,6 +60,7 @@ class Leadership:
             except Exception as exc:  # the server or our session went away: we no longer lead
                 log.warning("lost scheduler leadership", error=type(exc).__name__)
                 self._release()
+        assert self._engine is not None  # checks run on PostgreSQL only
         try:
             conn = self._engine.connect()
             got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar()

@@ -1,7 +1,7 @@
 """The webhook receiver, health and metrics endpoints: a small Starlette app.
 
     POST {webhook.path}  verify signature → store event (committed) → 202
-    POST /webhooks/<connector>  a target's own webhook, for sync-back (syncd.inbound)
+    POST /webhooks/<connector>  a target's own webhook, for sync-back (syncd.daemon.inbound)
     GET  /healthz        the process is up
     GET  /readyz         store reachable and migrated, scheduler running
     GET  /metrics        Prometheus text format
@@ -25,7 +25,6 @@ import json
 import queue
 import re
 import threading
-import uuid
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Sequence
 
@@ -37,8 +36,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from syncd import metrics
-from syncd.store.inbox import Inbox, NewEvent
+from syncd.errors import SlowBody
+from syncd.http.answers import envelope_error, reject
 from syncd.signatures import verify_cogny, verify_standard
+from syncd.store.inbox import Inbox, NewEvent
+from syncd.store.schema import EVENT_STATES
 
 log = structlog.get_logger("syncd.webhook")
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -47,8 +49,8 @@ _STANDARD_SIG = re.compile(r"v1,[A-Za-z0-9+/]{43}=")  # base64 of an HMAC-SHA256
 ADMIN_BODY = 4096  # admin requests carry a few small fields
 
 
-class SlowBody(Exception):
-    """The client did not send its body within the read deadline."""
+# An event waiting for the writer thread, with the loop and future its caller awaits.
+_Pending = tuple[NewEvent, asyncio.AbstractEventLoop, asyncio.Future[bool]]
 
 
 class IngestWriter:
@@ -58,7 +60,7 @@ class IngestWriter:
         self.inbox = inbox
         self.on_stored = on_stored
         self.batch = batch
-        self._queue: queue.Queue[Any] = queue.Queue()
+        self._queue: queue.Queue[_Pending | None] = queue.Queue()  # None: stop
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
         self._thread.start()
 
@@ -88,31 +90,26 @@ class IngestWriter:
                     break
                 work.append(nxt)
             try:
-                results: list[Any] = self.inbox.add_many([w[0] for w in work])
-                error = None
+                results: Sequence[bool | None] = self.inbox.add_many([w[0] for w in work])
+                error: Exception | None = None
             except Exception as exc:  # answered 503: the sender keeps the event and retries
                 log.error("storing webhook events failed", error=str(exc), count=len(work))
                 results, error = [None] * len(work), exc
             for (_, loop, future), result in zip(work, results):
                 loop.call_soon_threadsafe(_settle, future, result, error)
-            if error is None and any(new and item.state == "pending" for (item, _, _), new in zip(work, results)):
+            pending = any(new and item.state == "pending" for (item, _, _), new in zip(work, results))
+            if error is None and pending:
                 self.on_stored()  # only work worth waking for: ignored events need none
 
 
-def _settle(future: asyncio.Future[bool], result: bool, error: Exception | None) -> None:
+def _settle(future: asyncio.Future[bool], result: bool | None, error: Exception | None) -> None:
+    """Answer one `store` caller: whether its event was new, or the error that kept it from the store."""
     if future.done():
         return
-    if error is not None:
-        future.set_exception(error)
+    if error is not None or result is None:
+        future.set_exception(error or RuntimeError("event not stored"))
     else:
         future.set_result(result)
-
-
-def envelope_error(status: int, code: str, message: str, **details: Any) -> JSONResponse:
-    """Errors in Cogny's envelope style, so senders see a familiar shape."""
-    return JSONResponse({"success": False, "error": {"code": code, "message": message, "details": details},
-                         "meta": {"timestamp": datetime.now(timezone.utc).isoformat(),
-                                  "request_id": f"req_{uuid.uuid4().hex[:12]}"}}, status_code=status)
 
 
 class Receiver:
@@ -133,7 +130,8 @@ class Receiver:
 
     def app(self) -> Starlette:
         # The Cogny path comes first: a connector can never shadow it.
-        target_routes = [Route("/webhooks/{connector}", self.targets, methods=["POST"])] if self.targets else []
+        target_routes = ([Route("/webhooks/{connector}", self.targets, methods=["POST"])]
+                         if self.targets else [])
         return Starlette(routes=[
             Route(self.path, self.receive, methods=["POST"]),
             *target_routes,
@@ -210,7 +208,7 @@ class Receiver:
 
     async def metrics(self, request: Request) -> Response:
         counts = await asyncio.to_thread(self.inbox.counts)
-        for state in ("pending", "running", "done", "dead", "ignored"):
+        for state in EVENT_STATES:
             metrics.inbox_depth.labels(state).set(counts.get(state, 0))
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
@@ -312,11 +310,6 @@ def _json_field(body: bytes | None, key: str) -> str | None:
         return None
     field = value.get(key) if isinstance(value, dict) else None
     return field if isinstance(field, str) else None
-
-
-def reject(status: int, code: str, message: str, reason: str) -> JSONResponse:
-    metrics.events_rejected.labels(reason).inc()
-    return envelope_error(status, code, message)
 
 
 def _shape_problem(payload: Any) -> str | None:

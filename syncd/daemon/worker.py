@@ -12,8 +12,8 @@ from typing import Callable
 
 import structlog
 
-from syncd.store.inbox import Claim, Inbox
 from syncd.redact import redact
+from syncd.store.inbox import Claim, Inbox
 
 log = structlog.get_logger("syncd.worker")
 Handler = Callable[[Claim], "str | None"]  # None: done; IGNORED: the handler settled it; else the error text

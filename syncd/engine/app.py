@@ -7,19 +7,19 @@ from typing import TYPE_CHECKING, Any
 
 from syncd.cogny import CognyClient
 from syncd.config import Config
-from syncd.sdk.connector import Connector, build_connectors
-from syncd.http import RetryPolicy
 from syncd.engine.reconcile import Reconciler
+from syncd.http import RetryPolicy
+from syncd.sdk.connector import Connector, build_connectors
 from syncd.store.database import Store
+from syncd.store.locks import TicketLocks
 
 if TYPE_CHECKING:
     from syncd.engine.syncback import SyncBack
 
 
 def policy_for(config: Config) -> RetryPolicy:
-    s = config.sync
-    return RetryPolicy(max_attempts=s.max_attempts, backoff=s.backoff_seconds, max_backoff=s.max_backoff_seconds,
-                       timeout=config.cogny.timeout_seconds)
+    """The retry policy `sync:` asks for, with Cogny's timeout (every client of a run shares it)."""
+    return RetryPolicy.from_settings(config.sync, timeout=config.cogny.timeout_seconds)
 
 
 @dataclass
@@ -39,7 +39,7 @@ class App:
     def reconciler(self, *, dry_run: bool = False, **kw: Any) -> Reconciler:
         return Reconciler(self.store, self.cogny, self.connectors, dry_run=dry_run, **kw)
 
-    def syncback(self, *, locks: Any = None) -> "SyncBack":
+    def syncback(self, *, locks: TicketLocks | None = None) -> "SyncBack":
         """The sync-back engine over the connectors with `sync_back: true`."""
         from syncd.config import sync_back_connectors
         from syncd.engine.syncback import SyncBack

@@ -13,7 +13,16 @@ allows too). Until then the next poll reads the ticket again; after that, it cos
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Mapping
+
+import structlog
+
+from syncd.models import Ticket
+from syncd.redact import redact
+from syncd.sdk import Connector
+from syncd.store.database import Link, Store
+
+log = structlog.get_logger("syncd.reconcile")
 
 KEY = "cogny_assignee"  # {"id": Cogny user id or None, "as_of": updated_at, "sealed": bool}
 SEAL_MARGIN = timedelta(minutes=5)
@@ -52,3 +61,56 @@ def parse(stamp: str | None) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+# -- the notes kept with links, for the engine ---------------------------------------------------
+def maps_assignees(connector: Connector) -> bool:
+    """Whether `connector` renders the ticket's assignee (so it needs it: a listing omits it)."""
+    return bool(getattr(getattr(connector, "settings", None), "assignee_map", None))
+
+
+def lacks(ticket: Ticket, targets: list[str], connectors: Mapping[str, Connector]) -> bool:
+    """A target renders the assignee and `ticket` (a listing's) does not say who it is."""
+    return "assignee" not in ticket.model_fields_set and any(maps_assignees(connectors[n]) for n in targets)
+
+
+def with_known(ticket: Ticket, targets: list[str], links: Mapping[str, Link],
+               connectors: Mapping[str, Connector]) -> Ticket:
+    """`ticket` completed with the assignee a link's note proves for it, when one does."""
+    if not lacks(ticket, targets, connectors):
+        return ticket
+    for link in links.values():
+        note = of_link(link)
+        if usable(note, ticket.updated_at):
+            return ticket.model_copy(update={"assignee": note["id"]})
+    return ticket
+
+
+def for_link(ticket: Ticket, link: Link, read_at: datetime | None) -> Any:
+    """A note of the assignee of a ticket read in full, else the link's note so far (it stays true)."""
+    if read_at is not None and "assignee" in ticket.model_fields_set:
+        return make(ticket.assignee, ticket.updated_at, read_at)
+    return of_link(link)
+
+
+def of_link(link: Link) -> Any:
+    if not (link.applied_json and KEY in link.applied_json):  # skip parsing the others
+        return None
+    return (link.applied or {}).get(KEY)
+
+
+def remember(
+    store: Store, ticket: Ticket, connector: Connector, link: Link, read_at: datetime | None
+) -> None:
+    """An unchanged link keeps a note of the fully read ticket's assignee, for later polls."""
+    if read_at is None or not maps_assignees(connector):
+        return
+    note = for_link(ticket, link, read_at)
+    blob = link.applied
+    if note is None or blob is None or same(blob.get(KEY), note):
+        return
+    link.applied = {**blob, KEY: note}
+    try:
+        store.save_link(link)
+    except Exception as exc:  # only a shortcut for the next poll is lost
+        log.warning("could not note the assignee", error=redact(str(exc)))

@@ -10,7 +10,8 @@ whose marker no record carries (the page's `find_many` said so) are created toge
    its children (one transaction).
 
 This is the first half of `Reconciler.reconcile` for tickets where that half is known to be
-"create", done for many at once; nothing else decides anything here. A ticket that fails at
+"create", done for many at once, recorded the same way (`syncd.engine.records`); nothing else
+decides anything here. A ticket that fails at
 any step keeps its unfinished row and goes to its worker like every other ticket, and
 `reconcile` finishes or repeats the work exactly as it does after a crash: it looks the marker
 up, adopts what exists, creates what is missing. The write-back of the notes always stays with
@@ -19,51 +20,53 @@ the worker, one ticket at a time.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Mapping
 
 import structlog
 
 from syncd import metrics
-from syncd.sdk.connector import BatchCreator, Desired, ExternalRef
-from syncd.engine.reconcile import Outcome, Reconciler, item_links
+from syncd.engine.outcome import Outcome
+from syncd.engine.plan import Work
+from syncd.engine.records import item_links, mark_synced
 from syncd.errors import PartialItems
 from syncd.redact import redact
-from syncd.store.database import ItemLink, Link, utcnow
-
-if TYPE_CHECKING:
-    from syncd.engine.plan import Work
+from syncd.sdk import BatchCreator, Connector, Desired, ExternalRef
+from syncd.store.database import ItemLink, Link, Store, utcnow
+from syncd.store.locks import TicketLocks
 
 log = structlog.get_logger("syncd.bulk")
+Batch = list[tuple[Work, Link, Desired]]
 
 
-def create_page(reconciler: Reconciler, work: list[Work]) -> None:
+def create_page(
+    store: Store, connectors: Mapping[str, Connector], locks: TicketLocks, work: list[Work]
+) -> None:
     """Per connector, one bulk create for the page's tickets whose marker no record carries."""
-    if reconciler.dry_run:
-        return
-    for name, connector in reconciler.connectors.items():
+    for name, connector in connectors.items():
         if isinstance(connector, BatchCreator):
-            _create_new(reconciler, name, [w for w in work if name in w.targets and not w.read_first
-                                           and name in w.found and w.found[name] is None])
+            new = [w for w in work if name in w.targets and not w.read_first and name in w.found
+                   and w.found[name] is None]
+            if new:
+                _create_new(store, locks, connector, name, new)
 
 
-def _create_new(reconciler: Reconciler, name: str, works: list[Work]) -> None:
-    """Create BatchCreator `name`'s records for `works` (all new there); each success lands in `Work.done`."""
-    connector = reconciler.connectors[name]
-    if not works:
-        return
+def _create_new(
+    store: Store, locks: TicketLocks, connector: BatchCreator, name: str, works: list[Work]
+) -> None:
+    """Create `name`'s records for `works` (all new there); each success lands in `Work.done`."""
     by_id = {w.ticket.id: w for w in works}
     try:
-        with reconciler.locks.try_hold_many(list(by_id)) as held:
-            claimed = reconciler.store.claim_creates([t for t in by_id if t in held], name)
+        with locks.try_hold_many(list(by_id)) as held:
+            claimed = store.claim_creates([t for t in by_id if t in held], name)
             batch = _rendered(connector, [(by_id[t], link) for t, link in claimed.items()])
             if batch:
-                _create(reconciler, connector, name, batch)
+                _create(store, connector, name, batch)
     except Exception as exc:  # every unfinished row is finished by its ticket's worker
         log.warning("bulk create failed; its tickets are reconciled one by one", connector=name,
                     error=redact(str(exc)), error_type=type(exc).__name__)
 
 
-def _rendered(connector: Any, claimed: list[tuple[Work, Link]]) -> list[tuple[Work, Link, Desired]]:
+def _rendered(connector: BatchCreator, claimed: list[tuple[Work, Link]]) -> Batch:
     out = []
     for work, link in claimed:
         try:
@@ -73,16 +76,16 @@ def _rendered(connector: Any, claimed: list[tuple[Work, Link]]) -> list[tuple[Wo
     return out
 
 
-def _create(reconciler: Reconciler, connector: Any, name: str, batch: list[tuple[Work, Link, Desired]]) -> None:
-    made = _create_records(reconciler, connector, name, batch)
-    finished = _create_children(reconciler, connector, name, made)
+def _create(store: Store, connector: BatchCreator, name: str, batch: Batch) -> None:
+    made = _create_records(store, connector, name, batch)
+    finished = _create_children(store, connector, name, made)
     for work, ref in finished:  # only now: the store holds them as synced
         work.done[name] = Outcome(name, "created", ref)
         metrics.reconcile_outcomes.labels(name, "created").inc()
         metrics.bulk_creates.labels(name, "created").inc()
 
 
-def _create_records(reconciler: Reconciler, connector: Any, name: str, batch: list[tuple[Work, Link, Desired]]
+def _create_records(store: Store, connector: BatchCreator, name: str, batch: Batch
                     ) -> list[tuple[Work, Link, Desired, ExternalRef]]:
     """The parent records, their ids recorded at once (still `creating`: the children may fail)."""
     made = []
@@ -95,11 +98,11 @@ def _create_records(reconciler: Reconciler, connector: Any, name: str, batch: li
             made.append((work, link, desired, answer))
         else:
             _leave(work, name, answer)
-    reconciler.store.save_links([(link, []) for _, link, _, _ in made])
+    store.save_links([(link, []) for _, link, _, _ in made])
     return made
 
 
-def _create_children(reconciler: Reconciler, connector: Any, name: str,
+def _create_children(store: Store, connector: BatchCreator, name: str,
                      made: list[tuple[Work, Link, Desired, ExternalRef]]) -> list[tuple[Work, ExternalRef]]:
     """Every parent's children, then one transaction: links synced, or left `creating` with what exists."""
     parents = [(ref, work.ticket, desired.items) for work, _, desired, ref in made if desired.items]
@@ -107,18 +110,20 @@ def _create_children(reconciler: Reconciler, connector: Any, name: str,
     saves: list[tuple[Link, list[ItemLink]]] = []
     finished = []
     for work, link, desired, ref in made:
-        answer = next(answers) if desired.items else {}
+        answer: dict[str, ExternalRef] | PartialItems = next(answers) if desired.items else {}
         partial = answer if isinstance(answer, PartialItems) else None
-        kids = partial.created if partial else answer
+        kids: dict[str, ExternalRef] = answer.created if isinstance(answer, PartialItems) else answer
         if kids:
-            log.info("created child records", ticket_id=work.ticket.id, connector=name, count=len(kids), bulk=True)
+            log.info(
+                "created child records", ticket_id=work.ticket.id, connector=name, count=len(kids), bulk=True
+            )
         if partial is None:
-            reconciler.mark_synced(work.ticket, link, desired, None if work.assignee_from_note else utcnow())
+            mark_synced(work.ticket, link, desired, None if work.assignee_from_note else utcnow())
             finished.append((work, ref))
         else:
             _leave(work, name, partial.cause)
         saves.append((link, item_links(desired, kids, partial.unfinished if partial else frozenset())))
-    reconciler.store.save_links(saves)
+    store.save_links(saves)
     return finished
 
 

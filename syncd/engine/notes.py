@@ -1,8 +1,18 @@
-"""Write-back: the ticket's notes keep the user's text and gain one line per linked connector."""
+"""Write-back: the ticket's notes keep the user's text and gain one line per linked connector.
+
+`line_for` formats a line, `merge` puts the wanted lines into the notes (the user's text kept,
+our stale lines dropped), and `write_back` sends the one PATCH a reconcile may make.
+"""
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Mapping
+
+from syncd import metrics
+from syncd.engine.outcome import CognyAPI
+from syncd.models import Ticket
+from syncd.sdk import Connector
+from syncd.store.database import Link, Store
 
 
 def line_for(label: str, key: str | None, url: str | None) -> str:
@@ -36,3 +46,56 @@ def merge(notes: str | None, wanted: Iterable[str], stale: Iterable[str] = ()) -
             kept.append("")  # one blank line between the user's text and our block
         kept.extend(missing)
     return "\n".join(kept)
+
+
+# -- the lines a ticket's links want, and the one PATCH that writes them ---------------------------
+def wanted_lines(
+    known: Iterable[Link], connectors: Mapping[str, Connector]
+) -> tuple[list[Link], dict[int | None, str]]:
+    """The links that have a record in a configured connector, and each one's notes line."""
+    links = [ln for ln in known if ln.external_id and ln.connector in connectors]
+    return links, {
+        ln.id: line_for(connectors[ln.connector].label, ln.external_key, ln.external_url) for ln in links
+    }
+
+
+def settled(ticket: Ticket, known: Iterable[Link], connectors: Mapping[str, Connector]) -> bool:
+    """The notes carry every link's line and the store knows it: `write_back` would do nothing."""
+    links, wanted = wanted_lines(known, connectors)
+    if any(ln.notes_line != wanted[ln.id] for ln in links):
+        return False
+    return ticket.notes is None or merge(ticket.notes, wanted.values()) == ticket.notes
+
+
+def write_back(cogny: CognyAPI, store: Store, ticket: Ticket, known: Iterable[Link],
+               connectors: Mapping[str, Connector], *, dry_run: bool = False) -> tuple[bool, bool]:
+    """Merge the links' lines into the ticket's notes with at most one PATCH; (written, planned).
+
+    Called under the ticket's lock. The store remembers each link's line, so a listing that omits
+    the notes still tells whether they are right.
+    """
+    links, wanted = wanted_lines(known, connectors)
+    if not links:
+        return False, False
+    confirmed = all(ln.notes_line == wanted[ln.id] for ln in links)
+    if confirmed and ticket.notes is None:
+        return False, False  # the listing omits notes; the store says our lines are there
+    if dry_run:
+        return False, not confirmed
+    stale = [ln.notes_line for ln in links if ln.notes_line and ln.notes_line != wanted[ln.id]]
+    current: str | None
+    if ticket.notes is not None and merge(ticket.notes, wanted.values(), stale) == ticket.notes:
+        current = ticket.notes  # already right; nothing to write
+    else:
+        # PATCH replaces the whole string: read it fresh, under the ticket lock, right before
+        # writing — the copy we were handed may predate another reconcile's write-back.
+        current = cogny.get_ticket(ticket.id).get("notes")
+    merged = merge(current, wanted.values(), stale)
+    written = merged != (current or "")
+    if written:
+        cogny.update_ticket(ticket.id, notes=merged)
+        metrics.writebacks.labels("written").inc()
+    store.set_notes_lines(
+        (ln.id, wanted[ln.id]) for ln in links if ln.id is not None and ln.notes_line != wanted[ln.id]
+    )
+    return written, False

@@ -25,8 +25,8 @@ from datetime import datetime
 from typing import Mapping
 
 from syncd.models import Ticket
+from syncd.sdk.syncback import Category, RemoteState
 from syncd.store.observed import Observed
-from syncd.sdk.syncback import RemoteState
 
 CLOSED = ("done", "canceled", "deleted")
 
@@ -53,7 +53,7 @@ def is_news(before: Observed | None, now: RemoteState) -> bool:
 
 
 def decide(ticket: Ticket, before: Observed | None, now: RemoteState, item_keys: Mapping[str, str],
-           status_map: Mapping[str, str]) -> Plan:
+           status_map: Mapping[Category, str]) -> Plan:
     plan = Plan()
     if ticket.status == "dismissed":
         plan.why.append("dismissed in Cogny: final")
@@ -91,12 +91,17 @@ def _item_changes(ticket: Ticket, before: Observed | None, now: RemoteState,
 
 
 def _parent_status(ticket: Ticket, before: Observed | None, now: RemoteState,
-                   status_map: Mapping[str, str], plan: Plan) -> str | None:
+                   status_map: Mapping[Category, str], plan: Plan) -> str | None:
     if before is not None and before.category == now.category:
         return None
     if before is None and now.category in ("todo", "in_progress") and ticket.status != "open":
         return None  # first sight: no step back
-    if now.category == "todo" and before is not None and before.category in CLOSED and ticket.status == "completed":
+    if (
+        now.category == "todo"
+        and before is not None
+        and before.category in CLOSED
+        and ticket.status == "completed"
+    ):
         plan.why.append(f"reopened in the target ({before.category} → todo)")
         return "in_progress"
     wanted = status_map.get(now.category)
@@ -105,7 +110,9 @@ def _parent_status(ticket: Ticket, before: Observed | None, now: RemoteState,
     return wanted
 
 
-def _track_completion(ticket: Ticket, wanted: str | None, completed: Mapping[str, bool], plan: Plan) -> str | None:
+def _track_completion(
+    ticket: Ticket, wanted: str | None, completed: Mapping[str, bool], plan: Plan
+) -> str | None:
     if not plan.items or wanted == "dismissed":
         return wanted
     if completed and all(completed.values()):
@@ -130,7 +137,9 @@ def _resolve_conflict(ticket: Ticket, now: RemoteState, plan: Plan) -> None:
     target_newer = ours is None or (theirs is not None and theirs > ours)
     wanted = "dismissed" if plan.dismiss else plan.status
     if target_newer:
-        plan.conflict = f"both changed; the target is newer ({theirs} > {ticket.updated_at}): {ticket.status} → {wanted}"
+        plan.conflict = (
+            f"both changed; the target is newer ({theirs} > {ticket.updated_at}): {ticket.status} → {wanted}"
+        )
         return
     plan.conflict = f"both changed; Cogny is newer ({ticket.updated_at} ≥ {theirs}): keeps {ticket.status}"
     plan.status, plan.dismiss = None, False

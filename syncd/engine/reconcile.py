@@ -2,7 +2,9 @@
 
 For each (ticket, connector): render the desired record, compare its hash with the one last
 applied, and only when they differ create or update — then write the references back into
-the ticket's notes with at most one PATCH. Poll cycles and webhook events both end here.
+the ticket's notes with at most one PATCH (`notes.write_back`). Poll cycles and webhook events
+both end here; a poll first settles what needs no work (`plan`) and creates a page's new
+records together (`bulk`), which record their work the same way (`records`).
 
 Crash safety (docs/design.md invariant 1): the link row is written in state `creating` before the
 external create, and a link that is missing or still `creating` is looked up by its marker
@@ -11,121 +13,87 @@ before anything is created, so a crash, a retry or a lost database never makes a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
 import structlog
 
 from syncd import metrics
-from syncd.engine import assignee_note
-from syncd.engine import notes
-from syncd.sdk.connector import Connector, Desired, ExternalRef
+from syncd.engine import assignee_note, notes
+from syncd.engine.outcome import Action, CognyAPI, Outcome, TicketResult
+from syncd.engine.records import item_links, mark_synced, ref_of
 from syncd.errors import PartialItems
 from syncd.models import Ticket
 from syncd.redact import redact
+from syncd.sdk import Connector, Desired, ExternalRef
 from syncd.store.database import ItemLink, Link, Store, utcnow
 from syncd.store.locks import TicketLocks
 
 log = structlog.get_logger("syncd.reconcile")
 
 
-@dataclass
-class Outcome:
-    connector: str
-    action: str  # created / updated / unchanged / failed; dry run: would-create / would-update / would-adopt
-    ref: ExternalRef | None = None
-    error: str | None = None
-    reason: str = ""
-
-
-@dataclass
-class TicketResult:
-    ticket_id: str
-    outcomes: list[Outcome] = field(default_factory=list)
-    notes_written: bool = False
-    notes_planned: bool = False
-    error: str | None = None
-
-    @property
-    def failed(self) -> bool:
-        return self.error is not None or any(o.action == "failed" for o in self.outcomes)
-
-
 class Reconciler:
     """Reconciles tickets against connectors, recording what was applied in the store."""
 
-    def __init__(self, store: Store, cogny: Any, connectors: dict[str, Connector], *, dry_run: bool = False,
-                 locks: TicketLocks | None = None):
+    def __init__(
+        self,
+        store: Store,
+        cogny: CognyAPI,
+        connectors: dict[str, Connector],
+        *,
+        dry_run: bool = False,
+        locks: TicketLocks | None = None,
+    ):
         self.store = store
         self.cogny = cogny
         self.connectors = connectors
         self.dry_run = dry_run
         self.locks = locks or TicketLocks(str(store.engine.url.render_as_string(hide_password=False)))
 
-    def reconcile(self, ticket: Ticket, targets: list[str], *, found: Mapping[str, ExternalRef | None] | None = None,
-                  assignee_from_note: bool = False, done: Mapping[str, Outcome] | None = None) -> TicketResult:
+    def reconcile(
+        self,
+        ticket: Ticket,
+        targets: list[str],
+        *,
+        found: Mapping[str, ExternalRef | None] | None = None,
+        assignee_from_note: bool = False,
+        done: Mapping[str, Outcome] | None = None,
+    ) -> TicketResult:
         """Bring every target in `targets` in line with `ticket`, then write references back.
 
         `found` holds marker look-ups already made for this ticket (connector -> record, None when
         no record carries the marker), e.g. by one batched search per listing page. One is used only
         when the store has no link at all for that connector; otherwise `find` is asked as usual.
         `assignee_from_note`: the ticket's assignee comes from a link's note, not from reading it.
-        `done`: targets this cycle has already brought in line (a page's bulk create, syncd.bulk),
+        `done`: targets this cycle has already brought in line (a page's bulk create, syncd.engine.bulk),
         with their outcome; only the write-back is left for them.
         """
         with self.locks.hold(ticket.id), structlog.contextvars.bound_contextvars(ticket_id=ticket.id):
             result = TicketResult(ticket.id)
-            # when the assignee was read: no later than now (see syncd.assignee_note)
+            # when the assignee was read: no later than now (see syncd.engine.assignee_note)
             read_at = None if assignee_from_note else utcnow()
             links = {ln.connector: ln for ln in self.store.links_for_ticket(ticket.id)}  # one read for all
             for name in targets:
                 if done and name in done:
                     result.outcomes.append(done[name])
                     continue
-                outcome, link = self._reconcile_one(ticket, self.connectors[name], links.get(name), found or {},
-                                                    read_at)
+                outcome, link = self._reconcile_one(
+                    ticket, self.connectors[name], links.get(name), found or {}, read_at
+                )
                 result.outcomes.append(outcome)
                 if link is not None:
                     links[name] = link  # saved as it is: no need to read it back
             if result.failed:  # a failure may leave our copies ahead of the store: the store decides
                 links = {ln.connector: ln for ln in self.store.links_for_ticket(ticket.id)}
             try:
-                self._write_back(ticket, result, sorted(links.values(), key=lambda ln: ln.connector))
+                result.notes_written, result.notes_planned = notes.write_back(
+                    self.cogny, self.store, ticket, sorted(links.values(), key=lambda ln: ln.connector),
+                    self.connectors, dry_run=self.dry_run)
             except Exception as exc:  # the records exist; the next reconcile retries the notes
                 result.error = f"write-back: {redact(str(exc))}"
                 metrics.writebacks.labels("failed").inc()
                 log.error("write-back failed", error=result.error)
             return result
-
-    def settled(self, ticket: Ticket, targets: list[str], links: Mapping[str, Link]) -> TicketResult | None:
-        """The result of `reconcile` when it would do nothing at all, else None; no I/O, no lock.
-
-        Every target holds exactly this ticket's render and the notes are known to carry every
-        link: a poll skips such tickets without a thread, a query or a call. Deciding this from
-        links read outside the ticket lock is safe, because the decision writes nothing.
-        """
-        outcomes = []
-        for name in targets:
-            link = links.get(name)
-            if link is None or link.state != "synced" or link.applied_hash != self._hash_or_none(name, ticket):
-                return None
-            outcomes.append(Outcome(name, "unchanged", _ref(link)))
-        if not self._notes_settled(ticket, list(links.values())):
-            return None
-        for outcome in outcomes:
-            metrics.reconcile_outcomes.labels(outcome.connector, "unchanged").inc()
-        return TicketResult(ticket.id, outcomes)
-
-    def _hash_or_none(self, name: str, ticket: Ticket) -> str | None:
-        try:
-            return self.connectors[name].render(ticket).hash()
-        except Exception:  # reconcile reports it, with the connector's context
-            return None
-
-    def maps_assignees(self, name: str) -> bool:
-        """Whether connector `name` renders the ticket's assignee (needs it: a listing omits it)."""
-        return bool(getattr(getattr(self.connectors[name], "settings", None), "assignee_map", None))
 
     # -- one connector ---------------------------------------------------------------------
     def _reconcile_one(self, ticket: Ticket, connector: Connector, link: Link | None,
@@ -142,17 +110,26 @@ class Reconciler:
             metrics.reconcile_outcomes.labels(connector.name, outcome.action).inc()
             return outcome, link
 
-    def _apply(self, ticket: Ticket, connector: Connector, link: Link | None,
-               found: Mapping[str, ExternalRef | None], read_at: datetime | None) -> tuple[Outcome, Link | None]:
+    def _apply(
+        self,
+        ticket: Ticket,
+        connector: Connector,
+        link: Link | None,
+        found: Mapping[str, ExternalRef | None],
+        read_at: datetime | None,
+    ) -> tuple[Outcome, Link | None]:
         desired = connector.render(ticket)
         wanted_hash = desired.hash()
         if link and link.state == "synced" and link.applied_hash == wanted_hash:
-            self._remember_assignee(ticket, connector, link, read_at)
-            return Outcome(connector.name, "unchanged", _ref(link)), link
+            if not self.dry_run:
+                assignee_note.remember(self.store, ticket, connector, link, read_at)
+            return Outcome(connector.name, "unchanged", ref_of(link)), link
         if link and link.state == "synced" and _older(ticket, link):
             # A poll's listing can be older than the fresh GET a webhook reconcile used: never let
             # stale data revert a newer state (the next reconcile with fresh data converges).
-            return Outcome(connector.name, "unchanged", _ref(link), reason="ticket data older than applied"), link
+            return Outcome(
+                connector.name, "unchanged", ref_of(link), reason="ticket data older than applied"
+            ), link
         if self.dry_run:
             return self._plan(ticket, connector, link, desired, found), link
         new_row = False
@@ -166,22 +143,23 @@ class Reconciler:
         previous = Desired.from_json(link.applied) if trusted else None
         ref, action = self._ensure_record(ticket, connector, link, desired, previous, trusted, hint)
         # a record created just now has no children to recover; a trusted one has them in the store
-        made = self._ensure_items(ticket, connector, link, ref, desired, previous, trusted or action == "created",
-                                  stored={} if new_row else None)
-        self.mark_synced(ticket, link, desired, read_at, wanted_hash)
+        made = self._ensure_items(
+            ticket,
+            connector,
+            link,
+            ref,
+            desired,
+            previous,
+            trusted or action == "created",
+            stored={} if new_row else None,
+        )
+        mark_synced(ticket, link, desired, read_at, wanted_hash)
         self.store.save_link(link, new_items=made)  # one transaction: the link and its new children
         return Outcome(connector.name, action, ref), link
 
-    def mark_synced(self, ticket: Ticket, link: Link, desired: Desired, read_at: datetime | None,
-                    wanted_hash: str | None = None) -> None:
-        """Set what a link holds once its record and children are in line with `desired`."""
-        link.state, link.applied_hash = "synced", wanted_hash or desired.hash()
-        link.applied = applied_blob(ticket, desired, self._assignee_note(ticket, link, read_at))
-        link.synced_at, link.last_error = utcnow(), None
-
     def _ensure_record(self, ticket: Ticket, connector: Connector, link: Link, desired: Desired,
-                       previous: Desired | None, trusted: bool, hint: Any) -> tuple[ExternalRef, str]:
-        ref = _ref(link) if link.external_id else None
+                       previous: Desired | None, trusted: bool, hint: Any) -> tuple[ExternalRef, Action]:
+        ref = ref_of(link) if link.external_id else None
         if ref is None:
             ref = connector.find(ticket) if hint is NOT_SEARCHED else hint
             if ref is not None:
@@ -216,7 +194,9 @@ class Reconciler:
                 if key not in known:
                     known[key] = ItemLink(key, item_ref.id, item_ref.key, None)
         missing = {k: v for k, v in desired.items.items() if k not in known}
-        outdated = [k for k, item in known.items() if k in desired.items and item.applied_hash != desired.item_hash(k)]
+        outdated = [
+            k for k, item in known.items() if k in desired.items and item.applied_hash != desired.item_hash(k)
+        ]
         made: list[ItemLink] = []
         if missing:
             try:
@@ -231,7 +211,9 @@ class Reconciler:
         for key in outdated:
             item = known[key]
             before = previous.items.get(key) if previous and item.applied_hash else None
-            connector.update_item(ref, ExternalRef(item.external_id, item.external_key), desired.items[key], before)
+            connector.update_item(
+                ref, ExternalRef(item.external_id, item.external_key), desired.items[key], before
+            )
             item.applied_hash = desired.item_hash(key)
             item.completed = bool(desired.items[key].get("completed"))
         if outdated:
@@ -243,15 +225,21 @@ class Reconciler:
               found: Mapping[str, ExternalRef | None]) -> Outcome:
         if link is None or link.state != "synced":
             if link and link.external_id:
-                ref: ExternalRef | None = _ref(link)
+                ref: ExternalRef | None = ref_of(link)
             else:
-                ref = found[connector.name] if link is None and connector.name in found else connector.find(ticket)
+                ref = (
+                    found[connector.name]
+                    if link is None and connector.name in found
+                    else connector.find(ticket)
+                )
             if ref is None:
                 return Outcome(connector.name, "would-create",
                                reason=f"new record with {len(desired.items)} child record(s)")
-            return Outcome(connector.name, "would-adopt", ref, reason="record found by marker; bring it up to date")
+            return Outcome(
+                connector.name, "would-adopt", ref, reason="record found by marker; bring it up to date"
+            )
         previous = Desired.from_json(link.applied)
-        return Outcome(connector.name, "would-update", _ref(link), reason=_what_changed(previous, desired))
+        return Outcome(connector.name, "would-update", ref_of(link), reason=_what_changed(previous, desired))
 
     def _note_failure(self, ticket_id: str, connector: str, message: str) -> None:
         if self.dry_run:
@@ -264,102 +252,7 @@ class Reconciler:
         except Exception as exc:  # the store itself failing is reported by the caller's summary
             log.warning("could not record failure", error=redact(str(exc)))
 
-    # -- write-back ------------------------------------------------------------------------
-    def _wanted_lines(self, known: list[Link]) -> tuple[list[Link], dict[int | None, str]]:
-        links = [ln for ln in known if ln.external_id and ln.connector in self.connectors]
-        return links, {ln.id: notes.line_for(self.connectors[ln.connector].label, ln.external_key, ln.external_url)
-                       for ln in links}
-
-    def _notes_settled(self, ticket: Ticket, known: list[Link]) -> bool:
-        """The notes carry every link's line and the store knows it: `_write_back` would do nothing."""
-        links, wanted = self._wanted_lines(known)
-        if any(ln.notes_line != wanted[ln.id] for ln in links):
-            return False
-        return ticket.notes is None or notes.merge(ticket.notes, wanted.values()) == ticket.notes
-
-    def _write_back(self, ticket: Ticket, result: TicketResult, known: list[Link]) -> None:
-        links, wanted = self._wanted_lines(known)
-        if not links:
-            return
-        confirmed = all(ln.notes_line == wanted[ln.id] for ln in links)
-        if confirmed and ticket.notes is None:
-            return  # the listing omits notes; the store says our lines are there
-        if self.dry_run:
-            result.notes_planned = not confirmed
-            return
-        stale = [ln.notes_line for ln in links if ln.notes_line and ln.notes_line != wanted[ln.id]]
-        if ticket.notes is not None and notes.merge(ticket.notes, wanted.values(), stale) == ticket.notes:
-            current = ticket.notes  # already right; nothing to write
-        else:
-            # PATCH replaces the whole string: read it fresh, under the ticket lock, right before
-            # writing — the copy we were handed may predate another reconcile's write-back.
-            current = self.cogny.get_ticket(ticket.id).get("notes")
-        merged = notes.merge(current, wanted.values(), stale)
-        if merged != (current or ""):
-            self.cogny.update_ticket(ticket.id, notes=merged)
-            result.notes_written = True
-            metrics.writebacks.labels("written").inc()
-        self.store.set_notes_lines((ln.id, wanted[ln.id]) for ln in links if ln.notes_line != wanted[ln.id])
-
-    # -- the assignee a listing omits (see syncd.assignee_note) ---------------------------
-    def lacks_assignee(self, ticket: Ticket, targets: list[str]) -> bool:
-        """A target renders the assignee and `ticket` (a listing's) does not say who it is."""
-        return "assignee" not in ticket.model_fields_set and any(self.maps_assignees(n) for n in targets)
-
-    def with_known_assignee(self, ticket: Ticket, targets: list[str], links: Mapping[str, Link]) -> Ticket:
-        """`ticket` completed with the assignee a link's note proves for it, when one does."""
-        if not self.lacks_assignee(ticket, targets):
-            return ticket
-        for link in links.values():
-            note = _note_of(link)
-            if assignee_note.usable(note, ticket.updated_at):
-                return ticket.model_copy(update={"assignee": note["id"]})
-        return ticket
-
-    def _assignee_note(self, ticket: Ticket, link: Link, read_at: datetime | None) -> Any:
-        """A note of the assignee of a ticket read in full, else the link's note so far (it stays true)."""
-        if read_at is not None and "assignee" in ticket.model_fields_set:
-            return assignee_note.make(ticket.assignee, ticket.updated_at, read_at)
-        return _note_of(link)
-
-    def _remember_assignee(self, ticket: Ticket, connector: Connector, link: Link, read_at: datetime | None) -> None:
-        """An unchanged link keeps a note of the fully read ticket's assignee, for later polls."""
-        if self.dry_run or read_at is None or not self.maps_assignees(connector.name):
-            return
-        note = self._assignee_note(ticket, link, read_at)
-        blob = link.applied
-        if note is None or blob is None or assignee_note.same(blob.get(assignee_note.KEY), note):
-            return
-        link.applied = {**blob, assignee_note.KEY: note}
-        try:
-            self.store.save_link(link)
-        except Exception as exc:  # only a shortcut for the next poll is lost
-            log.warning("could not note the assignee", error=redact(str(exc)))
-
-
 NOT_SEARCHED: Any = object()  # `_ensure_record`: no marker look-up was made in advance
-
-
-def applied_blob(ticket: Ticket, desired: Desired, note: Any) -> dict[str, Any]:
-    """What a link records as applied: the desired record, what it was rendered from, the assignee note."""
-    blob: dict[str, Any] = {**desired.to_json(), "source_updated_at": ticket.updated_at}
-    if note is not None:
-        blob[assignee_note.KEY] = note
-    return blob
-
-
-def item_links(desired: Desired, made: dict[str, ExternalRef], unfinished: frozenset[str] = frozenset()
-               ) -> list[ItemLink]:
-    """The store's rows for children just made, as `desired` rendered them (`unfinished`: not applied)."""
-    return [ItemLink(k, r.id, r.key, None, False) if k in unfinished else
-            ItemLink(k, r.id, r.key, desired.item_hash(k), bool(desired.items[k].get("completed")))
-            for k, r in made.items()]
-
-
-def _note_of(link: Link) -> Any:
-    if not (link.applied_json and assignee_note.KEY in link.applied_json):  # skip parsing the others
-        return None
-    return (link.applied or {}).get(assignee_note.KEY)
 
 
 def _older(ticket: Ticket, link: Link) -> bool:
@@ -370,10 +263,6 @@ def _older(ticket: Ticket, link: Link) -> bool:
 def _ts(stamp: str) -> str:
     """ISO 8601 in UTC compares as text once the zone suffix is uniform."""
     return stamp.replace("+00:00", "Z")
-
-
-def _ref(link: Link) -> ExternalRef:
-    return ExternalRef(link.external_id or "", link.external_key, link.external_url)
 
 
 def _what_changed(previous: Desired | None, desired: Desired) -> str:

@@ -1,4 +1,4 @@
-"""Which connectors a ticket goes to: the union of every matching route, like Alertmanager's tree kept flat."""
+"""Which connectors a ticket goes to: the union of every matching route (an Alertmanager tree, kept flat)."""
 
 from __future__ import annotations
 

@@ -5,11 +5,11 @@ Two ways a change is noticed, one way it is applied:
 - `SyncBack.poll(connector)` reads every linked record of a connector in batches
   (`read_states`) and hands each one that changed since the last read to `on_change` — the
   daemon turns it into an inbox event, `run-once` applies it at once.
-- A target's webhook (syncd.inbound) is only a hint naming records: the worker calls
+- A target's webhook (syncd.daemon.inbound) is only a hint naming records: the worker calls
   `SyncBack.refresh`, which reads them fresh from the target. The payload is never trusted.
 
 `apply` runs under the ticket's lock (the same lock reconcile takes): read the ticket fresh,
-decide (syncd.progress), write to Cogny, then *absorb* — record in the source link that the
+decide (syncd.engine.progress), write to Cogny, then *absorb* — record in the source link that the
 target already holds the new state, so the forward reconcile that follows does not write it
 back to where it came from.
 """
@@ -23,13 +23,15 @@ from typing import Any, Callable, Mapping
 import structlog
 
 from syncd import metrics
-from syncd.sdk.connector import Desired, ExternalRef, digest
-from syncd.models import Ticket
-from syncd.store.observed import LinkedRecord, Observed, ObservedStore, iso
+from syncd.engine.outcome import CognyAPI
 from syncd.engine.progress import Plan, decide, is_news
+from syncd.models import Ticket
 from syncd.redact import redact
-from syncd.sdk.syncback import RemoteState
+from syncd.sdk.connector import Desired, ExternalRef, digest
+from syncd.sdk.syncback import Category, RemoteState
 from syncd.store.database import Store
+from syncd.store.locks import TicketLocks
+from syncd.store.observed import LinkedRecord, Observed, ObservedStore, iso
 
 log = structlog.get_logger("syncd.syncback")
 OnChange = Callable[[LinkedRecord, RemoteState], None]
@@ -60,8 +62,8 @@ class PollReport:
 
 
 class SyncBack:
-    def __init__(self, *, store: Store, cogny: Any, connectors: Mapping[str, Any], locks: Any,
-                 status_map: Mapping[str, str], dismiss_reason: str = "not_applicable"):
+    def __init__(self, *, store: Store, cogny: CognyAPI, connectors: Mapping[str, Any], locks: TicketLocks,
+                 status_map: Mapping[Category, str], dismiss_reason: str = "not_applicable"):
         self.store = store
         self.observed = ObservedStore(store.engine)
         self.cogny = cogny
@@ -119,7 +121,9 @@ class SyncBack:
             ticket = Ticket.parse(self.cogny.get_ticket(record.ticket_id))
             if not is_news(fresh.observed, state):
                 return Applied(ticket.id, name, Plan(why=["already seen"]), ticket)
-            plan = decide(ticket, fresh.observed, state, self.observed.item_keys(record.link_id), self.status_map)
+            plan = decide(
+                ticket, fresh.observed, state, self.observed.item_keys(record.link_id), self.status_map
+            )
             after = self._write(ticket, plan, name) if not plan.empty else ticket
             if plan.conflict:
                 metrics.syncback_changes.labels(name, "conflict_target_wins" if not plan.empty
@@ -136,12 +140,16 @@ class SyncBack:
         except Exception as exc:  # one ticket's failure must not stop the poll
             reason = redact(str(exc)) or type(exc).__name__
             report.failed.append((record.ticket_id, reason))
-            log.error("sync-back failed", ticket_id=record.ticket_id, connector=report.connector, error=reason)
+            log.error(
+                "sync-back failed", ticket_id=record.ticket_id, connector=report.connector, error=reason
+            )
 
     def _write(self, ticket: Ticket, plan: Plan, name: str) -> Ticket:
         """PATCH items and status (or dismiss); returns the ticket as Cogny now holds it."""
         update: dict[str, Any] = {}
-        items = [{"title": i.title, "completed": plan.items.get(i.title, i.completed)} for i in ticket.action_items]
+        items = [
+            {"title": i.title, "completed": plan.items.get(i.title, i.completed)} for i in ticket.action_items
+        ]
         if plan.items:
             update["action_items"] = items  # the whole list, as Cogny's "Track completion" example sends it
         if plan.status:
@@ -154,14 +162,18 @@ class SyncBack:
                 log.info("action item carried back", item=title, completed=done)
             if plan.status:
                 metrics.syncback_changes.labels(name, "status").inc()
-                log.info("status carried back", status=f"{ticket.status} → {plan.status}", why="; ".join(plan.why))
+                log.info(
+                    "status carried back", status=f"{ticket.status} → {plan.status}", why="; ".join(plan.why)
+                )
         status = plan.status or ticket.status
         if plan.dismiss:
             data = self.cogny.dismiss(ticket.id, self.dismiss_reason)
             stamp, status = data.get("dismissed_at", stamp), "dismissed"
             metrics.syncback_changes.labels(name, "dismiss").inc()
             log.info("ticket dismissed from the target", reason=self.dismiss_reason, why="; ".join(plan.why))
-        new_items = [i.model_copy(update={"completed": it["completed"]}) for i, it in zip(ticket.action_items, items)]
+        new_items = [
+            i.model_copy(update={"completed": it["completed"]}) for i, it in zip(ticket.action_items, items)
+        ]
         return ticket.model_copy(update={"status": status, "action_items": new_items, "updated_at": stamp})
 
     def _absorb(self, name: str, before: Ticket, shown: Ticket, children: set[str]) -> None:
@@ -185,7 +197,7 @@ class SyncBack:
                  if k in children and k in new.items else v for k, v in applied.items.items()}
         merged = Desired(record, items)
         # keep what else the link records beside the rendering (e.g. the assignee it last read)
-        link.applied = {**link.applied, **merged.to_json(), "source_updated_at": shown.updated_at}
+        link.applied = {**(link.applied or {}), **merged.to_json(), "source_updated_at": shown.updated_at}
         link.applied_hash = merged.hash()
         self.store.save_link(link)
         assert link.id is not None
@@ -231,10 +243,9 @@ def _ref(record: LinkedRecord) -> ExternalRef:
     return ExternalRef(record.external_id, record.external_key, record.external_url)
 
 
-def run_pass(app: Any, *, locks: Any = None) -> list[PollReport]:
+def run_pass(engine: SyncBack) -> list[PollReport]:
     """`run-once`'s sync-back: poll every sync-back connector and apply what changed, now."""
-    engine = app.syncback(locks=locks)
-    since = app.store.last_clean_start()
+    since = engine.store.last_clean_start()
     reports = []
     for name in engine.connectors:
         report = engine.poll(name, since)

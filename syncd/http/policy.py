@@ -21,17 +21,30 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, TypeVar
+from typing import Callable, Mapping, Protocol, TypeVar
 
 import structlog
 
-from syncd import metrics
+from syncd import backoff, metrics
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 # Header families that announce a request budget: Cogny/GitHub style, and Linear's request budget.
 RATE_LIMIT_PREFIXES = ("x-ratelimit", "x-ratelimit-requests")
 log = structlog.get_logger("syncd.http")
+
+
+class RetrySettings(Protocol):
+    """A config section that says how hard to retry (`syncd.config.SyncConfig`)."""
+
+    @property
+    def max_attempts(self) -> int: ...
+
+    @property
+    def backoff_seconds(self) -> float: ...
+
+    @property
+    def max_backoff_seconds(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -44,21 +57,31 @@ class RetryPolicy:
     max_retry_after: float = 300.0
     timeout: float = 30.0
 
-    def backoff_delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
-        """Full jitter (AWS architecture blog): uniform in [0, min(cap, base * 2**attempt))."""
-        return rng() * min(self.max_backoff, self.backoff * (2 ** (attempt - 1)))
+    @classmethod
+    def from_settings(cls, settings: RetrySettings, *, timeout: float = 30.0) -> "RetryPolicy":
+        """The policy a config section asks for (`sync:` in syncd.yaml): the one place that maps it."""
+        return cls(max_attempts=settings.max_attempts, backoff=settings.backoff_seconds,
+                   max_backoff=settings.max_backoff_seconds, timeout=timeout)
 
-    def delay_for(self, attempt: int, status: int, headers: Mapping[str, str], idempotent: bool) -> float | None:
+    def backoff_delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+        """Full jitter: uniform in [0, min(max_backoff, backoff * 2**(attempt - 1)))."""
+        return backoff.delay(attempt, self.backoff, self.max_backoff, rng=rng)
+
+    def delay_for(self, attempt: int, status: int, headers: Mapping[str, str],
+                  idempotent: bool) -> float | None:
         """Seconds to wait before attempt `attempt + 1`, or None to give this answer back."""
         if attempt >= self.max_attempts:
             return None
         if status == 429:
-            after = retry_after_seconds(headers)
-            return min(after, self.max_retry_after) if after is not None else self.backoff_delay(attempt)
+            return self.wait_after(attempt, headers)
         if status in RETRY_STATUSES and (idempotent or status == 503 and "retry-after" in _lower(headers)):
-            after = retry_after_seconds(headers)
-            return min(after, self.max_retry_after) if after is not None else self.backoff_delay(attempt)
+            return self.wait_after(attempt, headers)
         return None
+
+    def wait_after(self, attempt: int, headers: Mapping[str, str]) -> float:
+        """The answer's Retry-After (at most `max_retry_after`), else the backoff for `attempt`."""
+        after = retry_after_seconds(headers)
+        return min(after, self.max_retry_after) if after is not None else self.backoff_delay(attempt)
 
     def delay_for_error(self, attempt: int, never_sent: bool, idempotent: bool) -> float | None:
         """Seconds to wait after a transport error, or None to raise it.
@@ -192,7 +215,8 @@ def send_with_policy(req: Attempt, policy: RetryPolicy, pacer: Pacer, send: Call
         _note_retry(req, attempt, delay, str(code), sleep)
 
 
-def _note_retry(req: Attempt, attempt: int, delay: float, reason: str, sleep: Callable[[float], None]) -> None:
+def _note_retry(req: Attempt, attempt: int, delay: float, reason: str,
+                sleep: Callable[[float], None]) -> None:
     count_retry(req.service, reason)
     log.warning("retrying request", service=req.service, method=req.method, path=req.path, attempt=attempt,
                 reason=reason, wait_seconds=round(delay, 2))

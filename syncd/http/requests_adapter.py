@@ -18,13 +18,15 @@ class PolicyAdapter(HTTPAdapter):
         self.policy = policy
         self.pacer = pacer or Pacer(service)
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest,  # type: ignore[override]
+             **kwargs: Any) -> requests.Response:
         request.headers.setdefault("X-Request-ID", f"syncd-{uuid.uuid4().hex}")
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.policy.timeout
         method = request.method or "GET"
         return send_with_policy(
-            Attempt(self.service, method, (request.path_url or "").split("?")[0], method in IDEMPOTENT_METHODS),
+            Attempt(self.service, method, (request.path_url or "").split("?")[0],
+                    method in IDEMPOTENT_METHODS),
             self.policy, self.pacer, lambda: super(PolicyAdapter, self).send(request, **kwargs),
             transport_errors=(requests.ConnectionError, requests.Timeout), never_sent=_never_sent,
             status=lambda r: r.status_code, headers=lambda r: r.headers, discard=lambda r: r.close())
@@ -38,6 +40,6 @@ def _never_sent(exc: Exception) -> bool:
             and "Read timed out" not in str(exc) and "RemoteDisconnected" not in str(exc))
 
 
-def requests_adapter(service: str, policy: RetryPolicy) -> Any:
+def requests_adapter(service: str, policy: RetryPolicy) -> PolicyAdapter:
     """A requests HTTPAdapter applying the same policy (for libraries built on requests)."""
     return PolicyAdapter(service, policy)

@@ -10,7 +10,7 @@ on 127.0.0.1, run without):
 - at most `max_connections` connections in all (uvicorn's `limit_concurrency`: 503 beyond);
 - at most `max_per_client` requests in flight per client address (`PerClientLimit`: 429 beyond).
 
-A body the app does read is bounded by the app itself (`syncd.webhook.read_capped`: size cap
+A body the app does read is bounded by the app itself (`syncd.daemon.webhook.read_capped`: size cap
 and deadline).
 """
 
@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from syncd.daemon.webhook import reject
+from syncd.http.answers import reject
 
 MAX_HEAD_BYTES = 16 * 1024  # request line and headers; h11 answers 400 beyond (its default, made explicit)
 
@@ -45,7 +46,7 @@ class ServerThread:
     `limits` None serves as before (the sandboxes); the daemon passes its `Limits`.
     """
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, start_timeout: float = 10.0,
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, start_timeout: float = 10.0,
                  limits: Limits | None = None, name: str = "sandbox"):
         self.app = app
         self.name = name
@@ -157,12 +158,12 @@ class PerClientLimit:
     proxy forwarded). Counted on the event loop's thread only, so no lock.
     """
 
-    def __init__(self, app: Any, cap: int):
+    def __init__(self, app: ASGIApp, cap: int):
         self.app = app
         self.cap = cap
         self._in_flight: dict[str, int] = {}
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

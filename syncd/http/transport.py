@@ -26,17 +26,23 @@ class PolicyTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.headers.setdefault("X-Request-ID", f"syncd-{uuid.uuid4().hex}")
+        idempotent = request.method in IDEMPOTENT_METHODS or bool(request.extensions.get("idempotent"))
         return send_with_policy(
-            Attempt(self.service, request.method, request.url.path,
-                    idempotent=request.method in IDEMPOTENT_METHODS or bool(request.extensions.get("idempotent"))),
+            Attempt(self.service, request.method, request.url.path, idempotent=idempotent),
             self.policy, self.pacer, lambda: self.inner.handle_request(request),
             transport_errors=(httpx.TransportError,),
             never_sent=lambda e: isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)),
             status=lambda r: r.status_code, headers=lambda r: r.headers,
-            discard=lambda r: (r.read(), r.close()), sleep=self.sleep)
+            discard=_discard, sleep=self.sleep)
 
     def close(self) -> None:
         self.inner.close()
+
+
+def _discard(response: httpx.Response) -> None:
+    """Drain and close an answer that will be retried, so its connection goes back to the pool."""
+    response.read()
+    response.close()
 
 
 class SchemeTransport(httpx.BaseTransport):

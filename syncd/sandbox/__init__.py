@@ -5,7 +5,7 @@ HTTP server on 127.0.0.1 that accepts only what the real service accepts, and re
 request so a test can assert on what syncd sent.
 """
 
-from syncd.sandbox._common.base import Faults, Recorded, RequestLog, Sandbox
 from syncd.http.server import ServerThread
+from syncd.sandbox._common.base import Faults, Recorded, RequestLog, Sandbox
 
 __all__ = ["Faults", "Recorded", "RequestLog", "Sandbox", "ServerThread"]

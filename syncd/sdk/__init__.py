@@ -5,14 +5,17 @@ A connector is a class with `name`, a pydantic `Settings` model and the methods 
 `ExternalRef`s, and reports children made before a failure with `PartialItems`. Settings inherit
 `MappingSettings` (templates, effort and assignee maps) and validate URLs with `http_url`;
 renderings use `Renderer` (sandboxed Jinja2 with the target's escaping) and the helpers in
-`render`. Connectors that carry progress back implement `SyncBackSource` (mixin `SyncsBack`).
+`render`. Cogny's enums come from the model (`Priority`/`PRIORITIES`, `Status`/`STATUSES`); `Category`
+here is a target's state category for sync-back. Connectors that carry progress back implement
+`SyncBackSource` (mixin `SyncsBack`).
 Outbound HTTP goes through `syncd.http` (the one retry policy). Nothing else of syncd is needed;
 `syncd.testing` has an in-memory connector and Cogny for plugin tests.
 """
 
 from syncd.errors import ConnectorError, PartialItems, TicketDataError
-from syncd.models import ActionItem, Ticket, is_ticket_id, safe_url
-from syncd.redact import redact, register as register_secret, register_basic_auth
+from syncd.models import PRIORITIES, STATUSES, ActionItem, Priority, Status, Ticket, is_ticket_id, safe_url
+from syncd.redact import redact, register_basic_auth
+from syncd.redact import register as register_secret
 from syncd.sdk import render
 from syncd.sdk.connector import (
     BatchCreator,
@@ -46,9 +49,10 @@ from syncd.sdk.templates import (
 )
 
 __all__ = [
-    "ActionItem", "BatchCreator", "BatchFinder", "Category", "Check", "Connector", "ConnectorError", "Delivery",
-    "Desired", "ExternalRef", "FieldValue", "MappingSettings", "PartialItems", "Raw", "RemoteState", "Renderer",
-    "SyncBackSource", "SyncsBack", "Ticket", "TicketDataError", "adopt_children", "check_unique_titles",
-    "check_value", "digest", "http_url", "identity", "is_ticket_id", "json_string", "latest", "parse_time",
-    "redact", "register_basic_auth", "register_secret", "render", "render_fields", "safe_url", "signed_json",
+    "PRIORITIES", "STATUSES", "ActionItem", "BatchCreator", "BatchFinder", "Category", "Check", "Connector",
+    "ConnectorError", "Delivery", "Desired", "ExternalRef", "FieldValue", "MappingSettings", "PartialItems",
+    "Priority", "Raw", "RemoteState", "Renderer", "Status", "SyncBackSource", "SyncsBack", "Ticket",
+    "TicketDataError", "adopt_children", "check_unique_titles", "check_value", "digest", "http_url",
+    "identity", "is_ticket_id", "json_string", "latest", "parse_time", "redact", "register_basic_auth",
+    "register_secret", "render", "render_fields", "safe_url", "signed_json",
 ]

@@ -3,7 +3,7 @@
 A connector is the one place that knows a target: how a ticket looks there (`render`), how
 to find a record syncd made earlier (`find`, the marker look-up; optionally `find_many`, see
 `BatchFinder`), and how to create and update records and their per-action-item children
-(optionally many at once, see `BatchCreator`). The engine (syncd.reconcile) drives all of them
+(optionally many at once, see `BatchCreator`). The engine (syncd.engine) drives all of them
 the same way and never asks what kind a connector is.
 
 Connectors register under the entry-point group `syncd.connectors` (the four built-ins too),
@@ -18,15 +18,17 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, ClassVar, Mapping, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from syncd.http import RetryPolicy
+from syncd.errors import ConnectorTypeError, PartialItems
+from syncd.http import RetryPolicy, RetrySettings
 from syncd.models import Ticket
 
 GROUP = "syncd.connectors"
+SettingsModel = type[BaseModel]  # spelled once here: inside the protocols, `type` is an attribute
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class Connector(Protocol):
 
     type: ClassVar[str]          # the config `type:` value
     label: ClassVar[str]         # how the notes line names the target: "Synced to JIRA: ..."
-    Settings: ClassVar[type[BaseModel]]
+    Settings: ClassVar[SettingsModel]
 
     name: str                    # this instance's config name
 
@@ -97,13 +99,15 @@ class Connector(Protocol):
     def create(self, ticket: Ticket, desired: Desired) -> ExternalRef:
         """Create the parent record (stamped with the marker), in the desired state."""
 
-    def update(self, ref: ExternalRef, ticket: Ticket, desired: Desired, previous: Desired | None) -> ExternalRef:
+    def update(self, ref: ExternalRef, ticket: Ticket, desired: Desired,
+               previous: Desired | None) -> ExternalRef:
         """Bring an existing record to `desired`; `previous` is what was last applied, if known."""
 
     def find_items(self, ref: ExternalRef) -> dict[str, ExternalRef]:
         """Existing child records of `ref` by item key (used when the store cannot be trusted)."""
 
-    def create_items(self, ref: ExternalRef, ticket: Ticket, items: dict[str, dict[str, Any]]) -> dict[str, ExternalRef]:
+    def create_items(self, ref: ExternalRef, ticket: Ticket,
+                     items: dict[str, dict[str, Any]]) -> dict[str, ExternalRef]:
         """Create child records (one bulk call where the API allows); returns those created by key."""
 
     def update_item(self, ref: ExternalRef, item_ref: ExternalRef, item: dict[str, Any],
@@ -133,10 +137,10 @@ class BatchFinder(Protocol):
 
 
 @runtime_checkable
-class BatchCreator(Protocol):
+class BatchCreator(Connector, Protocol):
     """Optional, beside `Connector`: create many new records, then their children, in few calls.
 
-    A poll creates the records of a listing page's new tickets with it (`syncd.bulk`); a
+    A poll creates the records of a listing page's new tickets with it (`syncd.engine.bulk`); a
     connector without it creates them one ticket at a time, as before. Both must stamp the
     marker exactly as `create` does, so that recovery after a crash cannot tell them apart.
     """
@@ -149,32 +153,62 @@ class BatchCreator(Protocol):
         """
 
     def create_items_many(self, parents: list[tuple[ExternalRef, Ticket, dict[str, dict[str, Any]]]]
-                          ) -> list[Any]:
+                          ) -> list[dict[str, ExternalRef] | PartialItems]:
         """`create_items` for records created just now, answered in order: the children made by
-        key, or the `syncd.reconcile.PartialItems` that `create_items` would raise."""
+        key, or the `PartialItems` that `create_items` would raise."""
 
 
-class ConnectorTypeError(LookupError):
-    pass
+class ConnectorClass(Protocol):
+    """What an entry point of `syncd.connectors` names: a connector class, built from its settings."""
+
+    type: str
+    Settings: SettingsModel
+
+    def __call__(self, name: str, settings: Any, *, policy: RetryPolicy | None = None) -> Connector: ...
 
 
-def available_types() -> dict[str, Any]:
+class ConnectorEntry(Protocol):
+    """A connector's entry in the config (`syncd.config.ConnectorEntry`): its `type:`."""
+
+    @property
+    def type(self) -> str: ...
+
+
+class ConnectorsConfig(Protocol):
+    """The part of a loaded `syncd.config.Config` that connectors are built from.
+
+    A protocol, not the class: the config imports the SDK (settings validation), not the reverse.
+    """
+
+    @property
+    def connectors(self) -> Mapping[str, ConnectorEntry]: ...
+
+    @property
+    def connector_settings(self) -> Mapping[str, Any]: ...
+
+    @property
+    def sync(self) -> RetrySettings: ...
+
+
+def available_types() -> dict[str, EntryPoint]:
+    """Installed connector types: `type:` value -> its entry point (not loaded yet)."""
     return {ep.name: ep for ep in entry_points(group=GROUP)}
 
 
-def connector_class(type_name: str) -> Any:
+def connector_class(type_name: str) -> ConnectorClass:
     """Load the class registered for `type_name` in the `syncd.connectors` entry-point group."""
     eps = available_types()
     if type_name not in eps:
         known = ", ".join(sorted(eps)) or "none installed"
         raise ConnectorTypeError(f"unknown connector type {type_name!r} (installed: {known})")
     try:
-        return eps[type_name].load()
+        loaded: ConnectorClass = eps[type_name].load()  # whatever the plugin registered; checked on use
     except Exception as exc:  # a broken plugin must not take the CLI down with a traceback
         raise ConnectorTypeError(f"connector type {type_name!r} failed to load: {exc}") from None
+    return loaded
 
 
-def build_connectors(config: Any, policy: RetryPolicy | None = None,
+def build_connectors(config: ConnectorsConfig, policy: RetryPolicy | None = None,
                      names: list[str] | None = None) -> dict[str, Connector]:
     """Instantiate every configured connector (or just `names`) from a loaded Config."""
     out: dict[str, Connector] = {}
@@ -182,7 +216,6 @@ def build_connectors(config: Any, policy: RetryPolicy | None = None,
         if names is not None and name not in names:
             continue
         cls = connector_class(entry.type)
-        out[name] = cls(name, config.connector_settings[name], policy=policy or RetryPolicy(
-            max_attempts=config.sync.max_attempts, backoff=config.sync.backoff_seconds,
-            max_backoff=config.sync.max_backoff_seconds))
+        out[name] = cls(name, config.connector_settings[name],
+                        policy=policy or RetryPolicy.from_settings(config.sync))
     return out

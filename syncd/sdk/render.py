@@ -11,8 +11,6 @@ from typing import Any
 from syncd.errors import TicketDataError
 from syncd.models import ActionItem, Ticket, is_ticket_id, safe_url
 
-PRIORITIES = ("critical", "high", "medium", "low")
-
 
 def impact_detail(ticket: Ticket) -> str:
     """`conversion_rate: 0.027 → 0.034 (+25.9%), confidence 85%`."""

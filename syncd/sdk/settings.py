@@ -13,15 +13,14 @@ comes from an `item_title` template findable after a lost store.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import InitErrorDetails
 
-from syncd.sdk.connector import Connector, ExternalRef
-from syncd.errors import ConnectorError
+from syncd.errors import ConnectorError, PartialItems
 from syncd.models import Ticket
-from syncd.errors import PartialItems
+from syncd.sdk.connector import ExternalRef
 from syncd.sdk.templates import context, known_names, mapped_assignee, syntax_error
 
 TemplateName = Literal["title", "description", "item_title", "item_description"]
@@ -34,15 +33,18 @@ class MappingSettings(BaseModel):
 
     template: dict[TemplateName, str] = Field(default_factory=dict, description=(
         "Jinja2 templates overriding the built-in rendering; item_* render each child record"))
-    effort_map: dict[str, Any] = Field(default_factory=dict, description="for templates: map_value(effort_map)")
-    assignee_map: dict[str, str] = Field(default_factory=dict, description="Cogny user id -> the target's user id")
+    effort_map: dict[str, Any] = Field(default_factory=dict,
+                                       description="for templates: map_value(effort_map)")
+    assignee_map: dict[str, str] = Field(default_factory=dict,
+                                         description="Cogny user id -> the target's user id")
 
     @field_validator("template")
     @classmethod
     def _templates_compile(cls, templates: Mapping[str, str]) -> Mapping[str, str]:
         """Each template compiles and uses only the names its kind sees; errors name the template key."""
         errors = [InitErrorDetails(type="value_error", loc=(name,), input=source, ctx={"error": problem})
-                  for name, source in templates.items() if (problem := syntax_error(source, known_names(name)))]
+                  for name, source in templates.items()
+                  if (problem := syntax_error(source, known_names(name)))]
         if errors:
             raise ValidationError.from_exception_data(cls.__name__, errors)
         return templates
@@ -52,11 +54,20 @@ class MappingSettings(BaseModel):
         return context(ticket, effort_map=self.effort_map, assignee_map=self.assignee_map, **extra)
 
     def assignee(self, ticket: Ticket) -> tuple[bool, str | None]:
-        """(known, target user id) for the ticket's assignee; see `syncd.templates.mapped_assignee`."""
+        """(known, target user id) for the ticket's assignee; see `syncd.sdk.templates.mapped_assignee`."""
         return mapped_assignee(ticket, self.assignee_map)
 
 
-def adopt_children(connector: Connector, ref: ExternalRef, items: dict[str, dict[str, Any]],
+class ChildRecords(Protocol):
+    """The part of a `Connector` that lists and updates a record's children."""
+
+    def find_items(self, ref: ExternalRef) -> dict[str, ExternalRef]: ...
+
+    def update_item(self, ref: ExternalRef, item_ref: ExternalRef, item: dict[str, Any],
+                    previous: dict[str, Any] | None) -> None: ...
+
+
+def adopt_children(connector: ChildRecords, ref: ExternalRef, items: dict[str, dict[str, Any]],
                    title: str) -> dict[str, ExternalRef]:
     """Children already under `ref` with an item's rendered `title`, brought up to date; by item key.
 

@@ -11,15 +11,14 @@ JSON bodies) and `SyncsBack`, the mixin that gives a connector its sync-back met
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Literal, Mapping, Protocol, Sequence, get_args, runtime_checkable
 
 from syncd.sdk.connector import ExternalRef
+from syncd.signatures import hmac_hex_matches
 
 # todo: not started (JIRA "To Do", Linear backlog/unstarted/triage, Asana incomplete)
 # in_progress: started (JIRA "In Progress" category, Linear started)
@@ -28,7 +27,7 @@ from syncd.sdk.connector import ExternalRef
 #           Linear canceled)
 # deleted: the record is gone (Asana task deleted; a 404 on a read)
 Category = Literal["todo", "in_progress", "done", "canceled", "deleted"]
-CATEGORIES: tuple[str, ...] = ("todo", "in_progress", "done", "canceled", "deleted")
+CATEGORIES: tuple[Category, ...] = get_args(Category)
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,8 @@ class Delivery:
 class SyncBackSource(Protocol):
     """What a connector implements to carry progress back into Cogny."""
 
-    def read_states(self, refs: Sequence[ExternalRef], since: datetime | None = None) -> dict[str, RemoteState]:
+    def read_states(self, refs: Sequence[ExternalRef],
+                    since: datetime | None = None) -> dict[str, RemoteState]:
         """Read the given parent records (and their children) in as few calls as the API allows.
 
         Keyed by `ref.id`. A record that no longer exists comes back with category `deleted`
@@ -75,21 +75,8 @@ class SyncBackSource(Protocol):
 
 
 # -- helpers shared by sync-back sources ------------------------------------------------------------
-def hmac_hex_matches(body: bytes, given: str, secrets: Sequence[str]) -> bool:
-    """Whether `given` is the hex HMAC-SHA256 of `body` under any of `secrets` (constant-time compares).
-
-    Every secret is tried (no early exit), so timing does not tell which one, if any, matched.
-    """
-    given = given.strip().lower()
-    matched = False
-    for secret in secrets:
-        if secret:
-            expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-            matched |= hmac.compare_digest(expected, given)
-    return matched
-
-
-def signed_json(body: bytes, given: str, secrets: Sequence[str], header: str) -> tuple[dict[str, Any] | None, str]:
+def signed_json(body: bytes, given: str, secrets: Sequence[str],
+                header: str) -> tuple[dict[str, Any] | None, str]:
     """The body as a JSON object when `given` (the `header` value) is its hex HMAC under one of
     `secrets`; otherwise None and the reason, which never contains a secret."""
     if not [s for s in secrets if s]:
@@ -103,7 +90,8 @@ def signed_json(body: bytes, given: str, secrets: Sequence[str], header: str) ->
 
 
 def parse_time(value: Any) -> datetime | None:
-    """An aware datetime from the vendors' stamps (`…Z`, `…+00:00`, JIRA's `…+0000`); None if unreadable."""
+    """An aware datetime from the vendors' stamps (`…Z`, `…+00:00`, JIRA's `…+0000`); None if
+    unreadable."""
     if not isinstance(value, str) or not value:
         return None
     text = value.replace("Z", "+00:00")
@@ -143,11 +131,13 @@ class SyncsBack:
     # already applied when the target itself showed the change, so it is not written back.
     progress_keys: tuple[tuple[str, ...], tuple[str, ...]] = (("status",), ("completed",))
 
-    def _new_sync_back_source(self) -> Any:
+    def _new_sync_back_source(self) -> SyncBackSource:
+        """This connector's source, built once (each connector overrides it)."""
         raise NotImplementedError
 
     @property
-    def sync_back_source(self) -> Any:
+    def sync_back_source(self) -> SyncBackSource:
+        """The connector's one source object, built on first use."""
         source = self.__dict__.get("_sync_back_source")
         if source is None:
             with SyncsBack._sync_back_lock:
@@ -156,9 +146,10 @@ class SyncsBack:
                     source = self.__dict__["_sync_back_source"] = self._new_sync_back_source()
         return source
 
-    def read_states(self, refs: Sequence[ExternalRef], since: datetime | None = None) -> dict[str, RemoteState]:
-        return self.sync_back_source.read_states(refs, since)  # type: ignore[no-any-return]
+    def read_states(self, refs: Sequence[ExternalRef],
+                    since: datetime | None = None) -> dict[str, RemoteState]:
+        return self.sync_back_source.read_states(refs, since)
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str], secrets: Sequence[str],
                       tolerance_seconds: int) -> Delivery:
-        return self.sync_back_source.parse_webhook(body, headers, secrets, tolerance_seconds)  # type: ignore[no-any-return]
+        return self.sync_back_source.parse_webhook(body, headers, secrets, tolerance_seconds)

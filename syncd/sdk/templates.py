@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Mapping
 
 from pydantic import AfterValidator
 
-from syncd.sdk import render
 from syncd.errors import TicketDataError
 from syncd.models import ActionItem, Ticket
+from syncd.sdk import render
 
 if TYPE_CHECKING:
     from jinja2 import Template
@@ -77,7 +77,8 @@ def environment(escape: Escape = identity, encode: Escape = identity, *,
     from jinja2 import StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, finalize=finalize or _finalizer(escape, encode),
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined,
+                                        finalize=finalize or _finalizer(escape, encode),
                                         trim_blocks=True, lstrip_blocks=True, autoescape=False)
     env.filters["raw_markup"] = Raw
     env.filters["map_value"] = map_value
@@ -94,7 +95,8 @@ def _check_env() -> ImmutableSandboxedEnvironment:
 
 # Every name a connector puts in a template's context (see `context` and each connector's render).
 KNOWN_NAMES = frozenset({"ticket", "facts", "supporting", "impact_detail", "effort_map", "category_map",
-                         "priority_map", "assignee_map", "source_link", "title", "mention", "assignee_mention"})
+                         "priority_map", "assignee_map", "source_link", "title", "mention",
+                         "assignee_mention"})
 # What child-record templates (`item_title`, `item_description`) see on top: the action item.
 ITEM_NAMES = frozenset({"item", "item_detail"})
 
@@ -157,7 +159,8 @@ def _strings(value: Any) -> list[str]:
 @lru_cache(maxsize=None)
 def default_source(target: str, name: str) -> str:
     """The shipped default template `syncd/sdk/default_templates/<target>/<name>.j2`."""
-    return (resources.files("syncd.sdk") / "default_templates" / target / f"{name}.j2").read_text(encoding="utf-8")
+    path = resources.files("syncd.sdk") / "default_templates" / target / f"{name}.j2"
+    return path.read_text(encoding="utf-8")
 
 
 def mapped_assignee(ticket: Ticket, assignee_map: Mapping[str, str]) -> tuple[bool, str | None]:
@@ -198,7 +201,7 @@ class Renderer:
     """
 
     target: str
-    configured: Mapping[str, str]
+    configured: Mapping[Any, str]  # template name -> source (each target has its own names)
     escapes: Mapping[str, tuple[Escape, Escape]] = field(default_factory=dict)
     _compiled: dict[str, Template] = field(default_factory=dict, repr=False)
 
@@ -212,7 +215,8 @@ class Renderer:
         """Template `name` when the user configured one, else `default` (the built-in value)."""
         return self.render(name, ctx) if self.has(name) else default
 
-    def render_item(self, ctx: Mapping[str, Any], item: ActionItem, escape: Callable[[str], str]) -> tuple[str, str]:
+    def render_item(self, ctx: Mapping[str, Any], item: ActionItem,
+                    escape: Callable[[str], str]) -> tuple[str, str]:
         """A child record's (title, description): the `item_*` templates where configured, else the
         action item's title and its built-in detail text through `escape` (the target's escaping)."""
         ictx = item_context(ctx, item) if self.has_any("item_title", "item_description") else ctx
@@ -227,7 +231,8 @@ class Renderer:
         except TicketDataError:
             raise
         except Exception as exc:  # UndefinedError, SecurityError, TypeError from a filter...
-            where = f"{self.target}.template.{name}" if name in self.configured else f"default {self.target}/{name}.j2"
+            where = (f"{self.target}.template.{name}" if name in self.configured
+                     else f"default {self.target}/{name}.j2")
             raise TicketDataError(f"{where}: {type(exc).__name__}: {exc}") from None
 
     def value(self, text: str, ctx: Mapping[str, Any], where: str) -> Any:
@@ -347,5 +352,4 @@ def render_fields(renderer: Renderer, fields: Mapping[str, Any], ctx: Mapping[st
     return {key: render_values(renderer, value, ctx, key) for key, value in fields.items()}
 
 
-TemplateSource = Annotated[str, AfterValidator(check_source)]
 FieldValue = Annotated[Any, AfterValidator(check_value)]

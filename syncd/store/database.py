@@ -14,12 +14,12 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, RowMapping
 from sqlalchemy.exc import IntegrityError
 
-from syncd.errors import SyncdError
+from syncd.errors import StoreError
 from syncd.store.migrations import HEAD
-from syncd.store.schema import links, runs, subtask_links
+from syncd.store.schema import LinkState, links, runs, subtask_links
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x53594E4344 + 1
@@ -34,19 +34,17 @@ _INSERT_LINK = links.insert()
 _INSERT_ITEMS = subtask_links.insert()
 
 
-class StoreError(SyncdError):
-    """The store cannot be opened or used (bad URL, locked, unreachable, not migrated)."""
-
-
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
 @dataclass
 class Link:
+    """One row of `links`: where a ticket's record lives in one connector's target, and what it holds."""
+
     ticket_id: str
     connector: str
-    state: str
+    state: LinkState
     id: int | None = None
     external_id: str | None = None
     external_key: str | None = None
@@ -89,7 +87,8 @@ def create_engine(url: str) -> Engine:
     """An engine tuned for our use: WAL + busy timeout on SQLite, pre-ping on PostgreSQL."""
     if url.startswith("sqlite"):
         in_memory = sa.engine.make_url(url).database in (None, "", ":memory:")
-        pool: dict[str, Any] = {"poolclass": sa.pool.StaticPool} if in_memory else {"pool_size": 8, "max_overflow": 8}
+        pool: dict[str, Any] = ({"poolclass": sa.pool.StaticPool} if in_memory
+                                else {"pool_size": 8, "max_overflow": 8})
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **pool)
 
         @sa_event.listens_for(engine, "connect")
@@ -106,7 +105,7 @@ def create_engine(url: str) -> Engine:
 
 
 class Store:
-    """Links, subtask links and runs. Events live in syncd.inbox, on the same engine."""
+    """Links, subtask links and runs. Events live in syncd.store.inbox, on the same engine."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -166,7 +165,8 @@ class Store:
         except sa.exc.OperationalError as exc:
             if "alembic_version" in str(exc.orig):
                 return None  # an empty database: not migrated yet
-            raise StoreError(f"store.url: cannot open {_safe_url(str(self.engine.url))}: {exc.orig}") from None
+            raise StoreError(f"store.url: cannot open {_safe_url(str(self.engine.url))}: "
+                             f"{exc.orig}") from None
         except sa.exc.DatabaseError:
             return None
 
@@ -207,10 +207,6 @@ class Store:
         with self.engine.connect() as conn:
             return [_link(r) for r in conn.execute(query).mappings().all()]
 
-    def begin_create(self, ticket_id: str, connector: str) -> Link:
-        """Record the intent to create (state `creating`) before any external call (see `claim_create`)."""
-        return self.claim_create(ticket_id, connector)[0]
-
     def claim_create(self, ticket_id: str, connector: str) -> tuple[Link, bool]:
         """Record the intent to create (state `creating`); (the link, whether this call inserted it).
 
@@ -223,7 +219,7 @@ class Store:
             with self.engine.begin() as conn:
                 result = conn.execute(_INSERT_LINK, dict(ticket_id=ticket_id, connector=connector,
                                                          state="creating", created_at=now, updated_at=now))
-                return Link(ticket_id, connector, "creating", id=int(result.inserted_primary_key[0])), True
+                return Link(ticket_id, connector, "creating", id=_inserted_id(result)), True
         except IntegrityError:
             pass
         link = self.get_link(ticket_id, connector)
@@ -259,9 +255,10 @@ class Store:
         if not saves:
             return
         now = utcnow()
-        values = [dict(link_id=ln.id, state=ln.state, external_id=ln.external_id, external_key=ln.external_key,
-                       external_url=ln.external_url, applied_hash=ln.applied_hash, applied=ln.applied_json,
-                       notes_line=ln.notes_line, synced_at=ln.synced_at, last_error=ln.last_error, updated_at=now)
+        values = [dict(link_id=ln.id, state=ln.state, external_id=ln.external_id,
+                       external_key=ln.external_key, external_url=ln.external_url,
+                       applied_hash=ln.applied_hash, applied=ln.applied_json, notes_line=ln.notes_line,
+                       synced_at=ln.synced_at, last_error=ln.last_error, updated_at=now)
                   for ln, _ in saves]
         rows = [row for ln, items in saves for row in _item_rows(ln.id, items)]
         with self.engine.begin() as conn:
@@ -280,12 +277,12 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(_UPDATE_LINK, rows)
 
-    def link_counts(self) -> dict[str, dict[str, int]]:
+    def link_counts(self) -> dict[str, dict[LinkState, int]]:
         """connector -> state -> count, for `syncd status`."""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(links.c.connector, links.c.state, sa.func.count())
                                 .group_by(links.c.connector, links.c.state)).all()
-        out: dict[str, dict[str, int]] = {}
+        out: dict[str, dict[LinkState, int]] = {}
         for connector, state, count in rows:
             out.setdefault(connector, {})[state] = count
         return out
@@ -312,7 +309,8 @@ class Store:
         """Upsert item links by (link_id, item_key)."""
         with self.engine.begin() as conn:
             existing = {r[0]: r[1] for r in conn.execute(
-                sa.select(subtask_links.c.item_key, subtask_links.c.id).where(subtask_links.c.link_id == link_id))}
+                sa.select(subtask_links.c.item_key, subtask_links.c.id)
+                .where(subtask_links.c.link_id == link_id))}
             for item in items:
                 values = dict(external_id=item.external_id, external_key=item.external_key,
                               applied_hash=item.applied_hash, completed=item.completed)
@@ -320,7 +318,8 @@ class Store:
                     conn.execute(subtask_links.update().where(subtask_links.c.id == existing[item.item_key])
                                  .values(**values))
                 else:
-                    conn.execute(subtask_links.insert().values(link_id=link_id, item_key=item.item_key, **values))
+                    conn.execute(subtask_links.insert().values(link_id=link_id, item_key=item.item_key,
+                                                               **values))
 
     # -- runs ------------------------------------------------------------------------------
     def record_run(self, kind: str, started_at: datetime, counts: RunCounts, error: str | None = None) -> int:
@@ -331,12 +330,13 @@ class Store:
                 duration_seconds=(finished - started_at).total_seconds(), seen=counts.seen,
                 created=counts.created, updated=counts.updated, unchanged=counts.unchanged,
                 failed=counts.failed, error=error))
-            return int(result.inserted_primary_key[0])
+            return _inserted_id(result)
 
     def last_clean_start(self) -> datetime | None:
         """When the last cycle that saw everything without a listing error started."""
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.max(runs.c.started_at)).where(runs.c.error.is_(None))).scalar()
+            return conn.execute(sa.select(sa.func.max(runs.c.started_at))
+                                .where(runs.c.error.is_(None))).scalar()
 
     def last_runs(self, limit: int = 5) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -349,7 +349,7 @@ def _item_rows(link_id: int | None, items: Iterable[ItemLink]) -> list[dict[str,
                  applied_hash=i.applied_hash, completed=i.completed) for i in items]
 
 
-def _link(row: Any) -> Link:
+def _link(row: RowMapping) -> Link:
     return Link(
         id=row["id"], ticket_id=row["ticket_id"], connector=row["connector"], state=row["state"],
         external_id=row["external_id"], external_key=row["external_key"], external_url=row["external_url"],
@@ -364,3 +364,10 @@ def _safe_url(url: str) -> str:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "<unparseable URL>"
+
+
+def _inserted_id(result: Any) -> int:
+    """The primary key of the row an INSERT just made."""
+    key = result.inserted_primary_key
+    assert key is not None  # an INSERT of one row always has it
+    return int(key[0])

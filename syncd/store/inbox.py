@@ -1,8 +1,8 @@
 """The durable inbox: webhook events are stored before they are acknowledged, then worked off.
 
-States: pending → running → done; failures go back to pending with exponential backoff, and
-after `max_attempts` to dead (visible and retryable from the CLI). Event types that need no
-work are stored as `ignored`, so a repeated delivery is still recognised by its id.
+States (`EventState`): pending → running → done; failures go back to pending with exponential
+backoff, and after `max_attempts` to dead (visible and retryable from the CLI). Event types that
+need no work are stored as `ignored`, so a repeated delivery is still recognised by its id.
 
 Per-ticket order (docs/design.md invariant 3): `claim` never hands out a ticket that has an event in
 `running` under a live lease, and it hands out all pending events of one ticket together —
@@ -12,30 +12,33 @@ the worker reconciles the ticket once, fresh from Cogny, which serves every one 
 from __future__ import annotations
 
 import json
-import random
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, RowMapping
+from sqlalchemy.sql.dml import Insert
 
-from syncd.store.schema import events
+from syncd import backoff
 from syncd.store.database import utcnow
+from syncd.store.schema import EventState, events
 
-ACTIVE = ("pending", "running")
+FINISHED: tuple[EventState, ...] = ("done", "ignored", "dead")  # no work left: what `purge` may delete
 
 
 @dataclass
 class Event:
+    """One stored event: a webhook delivery (or a sync-back poll's change) and how its work went."""
+
     id: int
     event_id: str
     source: str
     type: str
     ticket_id: str | None
     payload: dict[str, Any]
-    state: str
+    state: EventState
     attempts: int
     last_error: str | None
     received_at: datetime
@@ -56,17 +59,19 @@ class Claim:
 
 @dataclass(frozen=True)
 class NewEvent:
+    """An event to store: `pending` if it needs work, `ignored` if it is kept only to spot replays."""
+
     event_id: str
     type: str
     ticket_id: str | None
     payload: str
     source: str = "cogny"
-    state: str = "pending"
+    state: EventState = "pending"
 
 
 class Inbox:
-    def __init__(self, engine: Engine, *, max_attempts: int = 8, backoff: float = 2.0, max_backoff: float = 600.0,
-                 lease_seconds: float = 300.0):
+    def __init__(self, engine: Engine, *, max_attempts: int = 8, backoff: float = 2.0,
+                 max_backoff: float = 600.0, lease_seconds: float = 300.0):
         self.engine = engine
         self.max_attempts = max_attempts
         self.backoff = backoff
@@ -84,7 +89,8 @@ class Inbox:
         now = utcnow()
         ids = [i.event_id for i in items]
         with self.engine.begin() as conn:
-            known = set(conn.execute(sa.select(events.c.event_id).where(events.c.event_id.in_(ids))).scalars())
+            known = set(conn.execute(sa.select(events.c.event_id)
+                                     .where(events.c.event_id.in_(ids))).scalars())
             fresh: dict[str, NewEvent] = {}
             for item in items:
                 if item.event_id not in known and item.event_id not in fresh:
@@ -118,7 +124,7 @@ class Inbox:
             if self._postgres:
                 due = due.with_for_update(skip_locked=True)
             rows = conn.execute(due).mappings().all()
-            groups: dict[str | None, list[Any]] = {}
+            groups: dict[str | None, list[RowMapping]] = {}
             for row in rows:
                 tid = row["ticket_id"]
                 if tid in busy or (tid not in groups and len(groups) >= limit):
@@ -137,14 +143,17 @@ class Inbox:
     def ignore(self, ids: list[int], reason: str) -> None:
         self._set(ids, state="ignored", last_error=reason[:2000], claimed_by=None, claimed_until=None)
 
-    def fail(self, claim: Claim, error: str) -> str:
-        """Back to pending with backoff, or dead after max_attempts; returns the new state."""
+    def fail(self, claim: Claim, error: str) -> EventState:
+        """Back to pending after a backoff delay (jitter keeps at least half of it), or dead after
+        max_attempts; returns the new state."""
         attempts = max(e.attempts for e in claim.events) + 1
         now = utcnow()
+        state: EventState
+        next_at: datetime | None
         if attempts >= self.max_attempts:
             state, next_at = "dead", None
         else:
-            delay = min(self.max_backoff, self.backoff * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)
+            delay = backoff.delay(attempts, self.backoff, self.max_backoff, floor=0.5)
             state, next_at = "pending", now + timedelta(seconds=delay)
         with self.engine.begin() as conn:
             conn.execute(events.update().where(events.c.id.in_(claim.ids)).values(
@@ -155,6 +164,13 @@ class Inbox:
     def release(self, ids: list[int]) -> None:
         """Hand claimed events back untouched (shutdown)."""
         self._set(ids, state="pending", claimed_by=None, claimed_until=None)
+
+    def _set(self, ids: list[int], **values: Any) -> None:
+        """Set `values` on the events `ids` (their `updated_at` too)."""
+        if not ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(events.update().where(events.c.id.in_(ids)).values(updated_at=utcnow(), **values))
 
     # -- operations ------------------------------------------------------------------------
     def retry(self, ids: list[int] | None = None, *, all_dead: bool = False) -> int:
@@ -172,15 +188,16 @@ class Inbox:
         cutoff = utcnow() - older_than
         with self.engine.begin() as conn:
             result = conn.execute(events.delete().where(
-                events.c.state.in_(("done", "ignored", "dead")), events.c.updated_at < cutoff))
+                events.c.state.in_(FINISHED), events.c.updated_at < cutoff))
             return result.rowcount or 0
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[EventState, int]:
         with self.engine.connect() as conn:
             return {s: n for s, n in conn.execute(
                 sa.select(events.c.state, sa.func.count()).group_by(events.c.state)).all()}
 
     def list(self, state: str | None = None, limit: int = 100) -> list[Event]:
+        """The newest `limit` events, of one state if given (any text: `syncd events list --state`)."""
         query = sa.select(events).order_by(events.c.id.desc()).limit(limit)
         if state:
             query = query.where(events.c.state == state)
@@ -192,26 +209,22 @@ class Inbox:
             row = conn.execute(sa.select(events).where(events.c.event_id == event_id)).mappings().first()
         return _event(row) if row else None
 
-    def _set(self, ids: list[int], **values: Any) -> None:
-        if not ids:
-            return
-        with self.engine.begin() as conn:
-            conn.execute(events.update().where(events.c.id.in_(ids)).values(updated_at=utcnow(), **values))
 
-
-def _insert_ignoring_duplicates(engine: Engine) -> Any:
+def _insert_ignoring_duplicates(engine: Engine) -> Insert:
     """A replay racing its original must not fail the batch: ON CONFLICT DO NOTHING on both dialects."""
     if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(events).on_conflict_do_nothing(index_elements=["event_id"])
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(events).on_conflict_do_nothing(index_elements=["event_id"])
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(events).on_conflict_do_nothing(index_elements=["event_id"])
 
 
-def _event(row: Any) -> Event:
+def _event(row: RowMapping) -> Event:
     try:
         payload = json.loads(row["payload"])
     except ValueError:
         payload = {}
-    return Event(row["id"], row["event_id"], row["source"], row["type"], row["ticket_id"], payload, row["state"],
-                 row["attempts"], row["last_error"], row["received_at"], row["next_attempt_at"])
+    return Event(row["id"], row["event_id"], row["source"], row["type"], row["ticket_id"], payload,
+                 row["state"], row["attempts"], row["last_error"], row["received_at"], row["next_attempt_at"])

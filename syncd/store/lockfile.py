@@ -5,17 +5,16 @@ from __future__ import annotations
 import fcntl
 import os
 from pathlib import Path
-from typing import Any
+from typing import IO
 
-from syncd.errors import SyncdError
-
-
-class StoreBusy(SyncdError):
-    """Another syncd process holds this SQLite store."""
+from syncd.errors import StoreBusy
 
 
-def lock_sqlite(url: str) -> Any:
-    """Hold the store's lock file (None for PostgreSQL or in-memory); raises StoreBusy if taken."""
+def lock_sqlite(url: str) -> IO[str] | None:
+    """Hold the store's lock file, open until closed (None for PostgreSQL or in-memory).
+
+    Raises StoreBusy when another process holds it.
+    """
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
@@ -28,7 +27,8 @@ def lock_sqlite(url: str) -> Any:
     except BlockingIOError:
         handle.close()
         raise StoreBusy(f"another syncd process is already using {parsed.database} (lock {path}); "
-                        "SQLite serves one process at a time — use PostgreSQL for several replicas") from None
+                        "SQLite serves one process at a time — use PostgreSQL for several replicas"
+                        ) from None
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))

@@ -1,11 +1,15 @@
-"""Per-ticket mutual exclusion (docs/design.md invariant 3): two workers never reconcile one ticket at once."""
+"""Per-ticket mutual exclusion (docs/design.md invariant 3): two workers never reconcile one ticket
+at once."""
 
 from __future__ import annotations
 
 import threading
 from collections import defaultdict
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 class TicketLocks:
@@ -19,7 +23,7 @@ class TicketLocks:
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._users: dict[str, int] = defaultdict(int)
-        self._engine: Any = None
+        self._engine: Engine | None = None  # PostgreSQL only: the advisory locks' connections
         if store_url and store_url.startswith("postgresql"):
             import sqlalchemy as sa
 

@@ -1,7 +1,7 @@
 """Sync-back's part of the store: what each linked record looked like when last read, the
 secrets targets hand over at run time, and the look-up from a target's record id to its ticket.
 
-It works on the same engine as syncd.store (like syncd.inbox), in its own tables.
+It works on the same engine as the links (like syncd.store.inbox), in its own tables.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from syncd.store.schema import hook_secrets, links, remote_states, subtask_links
 from syncd.store.database import utcnow
+from syncd.store.schema import LinkState, hook_secrets, links, remote_states, subtask_links
 
 
 @dataclass
@@ -123,7 +123,8 @@ class ObservedStore:
             old = conn.execute(sa.select(hook_secrets.c.secret)
                                .where(hook_secrets.c.connector == connector)).scalar()
             if old is None:
-                conn.execute(hook_secrets.insert().values(connector=connector, secret=secret, created_at=utcnow()))
+                conn.execute(hook_secrets.insert().values(connector=connector, secret=secret,
+                                                          created_at=utcnow()))
                 return True
             return bool(old == secret)
 
@@ -141,19 +142,24 @@ class ObservedStore:
     def forget_hook_secret(self, connector: str) -> bool:
         """Drop the stored handshake secret (before registering the webhook again); True if one was stored."""
         with self.engine.begin() as conn:
-            return bool(conn.execute(hook_secrets.delete().where(hook_secrets.c.connector == connector)).rowcount)
+            deleted = conn.execute(hook_secrets.delete().where(hook_secrets.c.connector == connector))
+            return bool(deleted.rowcount)
 
-def _synced(connector: str) -> Any:
+
+def _synced(connector: str) -> sa.Select[Any]:
     """Synced links of `connector` joined with their last observation (if any)."""
+    synced: LinkState = "synced"
     return (sa.select(links.c.id, links.c.connector, links.c.ticket_id, links.c.external_id,
                       links.c.external_key, links.c.external_url, remote_states.c.state)
             .select_from(links.outerjoin(remote_states, remote_states.c.link_id == links.c.id))
-            .where(links.c.connector == connector, links.c.state == "synced", links.c.external_id.is_not(None)))
+            .where(links.c.connector == connector, links.c.state == synced,
+                   links.c.external_id.is_not(None)))
 
 
 def _linked(row: Any) -> LinkedRecord:
     link_id, connector, ticket_id, ext_id, ext_key, ext_url, state = row
-    return LinkedRecord(link_id, connector, ticket_id, ext_id, ext_key, ext_url, Observed.from_json(state) if state else None)
+    observed = Observed.from_json(state) if state else None
+    return LinkedRecord(link_id, connector, ticket_id, ext_id, ext_key, ext_url, observed)
 
 
 def iso(value: datetime | None) -> str | None:

@@ -2,8 +2,34 @@
 
 from __future__ import annotations
 
-from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table,
-                        Text, UniqueConstraint)
+from typing import Literal, get_args
+
+from sqlalchemy import (
+                        Boolean,
+                        Column,
+                        DateTime,
+                        Float,
+                        ForeignKey,
+                        Index,
+                        Integer,
+                        MetaData,
+                        String,
+                        Table,
+                        Text,
+                        UniqueConstraint,
+)
+
+# A link's state (`links.state`):
+# creating: intent recorded, the external create may or may not have happened (look the marker up)
+# synced: the external record exists and `applied_hash` says what it holds
+LinkState = Literal["creating", "synced"]
+LINK_STATES: tuple[LinkState, ...] = get_args(LinkState)
+# An inbox event's state (`events.state`), see syncd.store.inbox:
+# pending: waiting for a worker (again, after a failure's backoff); running: claimed under a lease;
+# done: processed; dead: failed `inbox.max_attempts` times (`syncd events retry` revives it);
+# ignored: needs no work (stored so that a replay is still recognised)
+EventState = Literal["pending", "running", "done", "dead", "ignored"]
+EVENT_STATES: tuple[EventState, ...] = get_args(EventState)
 
 metadata = MetaData()
 
@@ -12,9 +38,7 @@ links = Table(
     Column("id", Integer, primary_key=True),
     Column("ticket_id", String(64), nullable=False),
     Column("connector", String(64), nullable=False),
-    # creating: intent recorded, the external create may or may not have happened (look the marker up)
-    # synced: external record exists and applied_hash says what it holds
-    Column("state", String(16), nullable=False),
+    Column("state", String(16), nullable=False),  # a LinkState
     Column("external_id", String(255)),
     Column("external_key", String(255)),
     Column("external_url", Text),
@@ -49,7 +73,7 @@ events = Table(
     Column("type", String(64), nullable=False),
     Column("ticket_id", String(64)),
     Column("payload", Text, nullable=False),
-    Column("state", String(16), nullable=False),  # pending / running / done / dead / ignored
+    Column("state", String(16), nullable=False),  # an EventState
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", DateTime(timezone=True)),
     Column("claimed_by", String(128)),

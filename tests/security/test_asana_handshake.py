@@ -22,12 +22,12 @@ import httpx
 import pytest
 
 from syncd import redact
+from syncd.cli.sandboxes import KINDS
 from syncd.sandbox.asana.sandbox import AsanaSandbox
 from syncd.sandbox.cogny.sandbox import CognySandbox
-from syncd.cli.sandboxes import KINDS
-from tests.conftest import free_port
-from tests.helpers import write_config
-from tests.test_e2e_daemon import ADMIN, ADMIN_TOKEN, Daemon, wait_for
+from tests.support.config import write_config
+from tests.support.daemon import ADMIN, ADMIN_TOKEN, Daemon
+from tests.support.process import free_port, wait_for
 
 pytestmark = [pytest.mark.e2e]
 HOSTILE = '", "'  # masking this would break the syntax of every JSON log line

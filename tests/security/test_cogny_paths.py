@@ -13,10 +13,10 @@ from syncd import errors
 from syncd.cogny import CognyClient, ticket_path
 from syncd.http import RetryPolicy
 from syncd.models import Ticket
-from syncd.sandbox.cogny.sandbox import CognySandbox
 from syncd.sandbox._common.tickets import make_ticket
-from tests.conftest import run_cli
-from tests.helpers import COGNY_KEY, ENV, jira_settings, write_config
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from tests.support.config import COGNY_KEY, ENV, jira_settings, write_config
+from tests.support.process import run_cli
 
 HOSTILE_IDS = ["tkt_victim#x", "tkt_victim?a=b", "../tickets/tkt_victim", "tkt_victim/dismiss",
                "tkt_x/../tkt_victim", "tkt_victim%23", "tkt_victim\n", " tkt_victim", "tkt_vic tim", ""]
@@ -59,26 +59,30 @@ def test_an_answer_about_another_ticket_is_refused() -> None:
     seen: list[str] = []
     client = CognyClient("http://127.0.0.1:9/v1", COGNY_KEY, transport=answering_with("tkt_other", seen))
     with client:
-        for call in (lambda: client.get_ticket("tkt_mine"), lambda: client.update_ticket("tkt_mine", notes="x"),
+        for call in (lambda: client.get_ticket("tkt_mine"),
+                     lambda: client.update_ticket("tkt_mine", notes="x"),
                      lambda: client.dismiss("tkt_mine", "not_relevant")):
             with pytest.raises(errors.CognyError, match="got 'tkt_other' back"):
                 call()
-    assert seen == ["GET /v1/tickets/tkt_mine", "PATCH /v1/tickets/tkt_mine", "POST /v1/tickets/tkt_mine/dismiss"]
+    assert seen == ["GET /v1/tickets/tkt_mine", "PATCH /v1/tickets/tkt_mine",
+                    "POST /v1/tickets/tkt_mine/dismiss"]
 
 
-@pytest.mark.parametrize("hostile", ['x"OR"labels"="cogny-tkt_victim', "tkt_victim#x", "../tickets/tkt_victim",
-                                     "tkt_\x1b]0;PWNED\x07"])
+@pytest.mark.parametrize("hostile", ['x"OR"labels"="cogny-tkt_victim', "tkt_victim#x",
+                                     "../tickets/tkt_victim", "tkt_\x1b]0;PWNED\x07"])
 def test_a_ticket_with_a_malformed_id_fails_alone_at_the_edge(hostile: str) -> None:
     with pytest.raises(errors.TicketDataError, match="id"):
         Ticket.parse(make_ticket(id=hostile))
 
 
 def test_run_once_fails_the_hostile_ticket_and_leaves_the_victim_alone(tmp_path: Path) -> None:
-    """End to end: the victim is synced once; the crafted ids fail alone; no request names the victim but its own."""
+    """End to end: the victim is synced once; the crafted ids fail alone; only the victim's own requests
+    name it."""
     from syncd.sandbox.jira.sandbox import JiraSandbox
 
     victim = make_ticket(id="tkt_victim", title="The victim's ticket")
-    crafted = [make_ticket(id=i, title="Attacker") for i in ("tkt_victim#x", "tkt_victim?a=b", "../tickets/tkt_victim")]
+    crafted = [make_ticket(id=i, title="Attacker")
+               for i in ("tkt_victim#x", "tkt_victim?a=b", "../tickets/tkt_victim")]
     with CognySandbox([victim]) as cogny, JiraSandbox() as jira:
         with cogny.lock:  # stored as a compromised workspace would serve them
             for t in crafted:

@@ -8,7 +8,7 @@ import pytest
 
 from syncd import config
 from syncd.errors import ConfigError
-from tests.conftest import run_cli
+from tests.support.process import run_cli
 
 BASE = "cogny: {api_key: k-12345678%s}\nconnectors:\n  %s\n"
 JIRA = "jira: {type: jira, url: '%s', email: a@b.c, api_token: t0k3n-x, project: GROWTH}"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from connectors.jira import connector as jira
+import connectors.jira as jira
 from syncd.models import Ticket
 from syncd.sandbox._common.tickets import make_ticket
 from syncd.sdk.templates import Renderer
@@ -27,16 +27,21 @@ def test_ticket_text_stays_a_string_whatever_it_looks_like(effort: str) -> None:
 
 def test_ticket_text_inside_template_json_is_data_not_structure() -> None:
     effort = '", "accountId": "attacker'
-    got = fields_for(effort, {"customfield_2": '{"value": "{{ ticket.effort }}"}',
-                              "customfield_3": '[{{ ticket.effort | map_value(effort_map) }}, "{{ ticket.effort }}"]'})
+    got = fields_for(effort, {
+        "customfield_2": '{"value": "{{ ticket.effort }}"}',
+        "customfield_3": '[{{ ticket.effort | map_value(effort_map) }}, "{{ ticket.effort }}"]'})
     assert got == {"customfield_2": {"value": effort}, "customfield_3": [None, effort]}
 
 
 def test_config_values_keep_their_type() -> None:
-    assert fields_for("large", {"Story Points": "{{ ticket.effort | map_value(effort_map) }}"}) == {"Story Points": 8}
-    assert fields_for("huge", {"Story Points": "{{ ticket.effort | map_value(effort_map) }}"}) == {"Story Points": None}
-    assert fields_for("large", {"labels": '["{{ ticket.effort }}", "growth"]'}) == {"labels": ["large", "growth"]}
-    assert fields_for("large", {"summary_note": "{{ ticket.effort }} effort"}) == {"summary_note": "large effort"}
+    assert fields_for("large",
+                      {"Story Points": "{{ ticket.effort | map_value(effort_map) }}"}) == {"Story Points": 8}
+    points = {"Story Points": "{{ ticket.effort | map_value(effort_map) }}"}
+    assert fields_for("huge", points) == {"Story Points": None}
+    assert fields_for("large",
+                      {"labels": '["{{ ticket.effort }}", "growth"]'}) == {"labels": ["large", "growth"]}
+    assert fields_for("large",
+                      {"summary_note": "{{ ticket.effort }} effort"}) == {"summary_note": "large effort"}
 
 
 def test_a_template_without_values_is_read_as_its_own_json() -> None:

@@ -14,17 +14,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.jira.connector import JiraConnector, JiraSettings
+from connectors.jira import JiraConnector, JiraSettings
 from connectors.jira.jql import jql_string, labels_query
 from syncd.errors import TicketDataError
 from syncd.models import Ticket
-from syncd.sandbox.jira import jql
-from syncd.sandbox.cogny.sandbox import CognySandbox
-from syncd.sandbox.jira.sandbox import JiraSandbox
 from syncd.sandbox._common.tickets import make_ticket
+from syncd.sandbox.cogny.sandbox import CognySandbox
+from syncd.sandbox.jira import jql
+from syncd.sandbox.jira.sandbox import JiraSandbox
 from syncd.store.database import Store
-from tests.conftest import run_cli
-from tests.helpers import ENV, JIRA_TOKEN, JIRA_USER, jira_issues, jira_settings, write_config
+from tests.support.config import ENV, JIRA_TOKEN, JIRA_USER, jira_settings, write_config
+from tests.support.process import run_cli
+from tests.support.records import jira_issues
 
 INJECTION = 'x"OR"labels"="cogny-tkt_victim'
 SYNTAX = list('"\'\\()[]{}|,=!~<> \t\r\n\x00\x07\x1b\x7f\x85\u2028\ufffe\ud800é€😀') + [

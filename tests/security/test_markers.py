@@ -13,45 +13,28 @@ from typing import Any, Iterator
 
 import pytest
 
-from connectors.asana.connector import AsanaConnector, AsanaSettings, marker
-from connectors.linear.connector import LinearConnector, LinearSettings, issue_id, marker_url
-from connectors.slack.connector import SlackConnector, SlackSettings
+from connectors.asana import AsanaConnector, AsanaSettings
+from connectors.asana.render import marker
+from connectors.linear import LinearConnector, LinearSettings
+from connectors.linear.connector import issue_id, marker_url
+from connectors.slack import SlackConnector, SlackSettings
+from syncd.engine.reconcile import Reconciler
 from syncd.errors import TicketDataError
 from syncd.http import RetryPolicy
 from syncd.models import Ticket
-from syncd.engine.reconcile import Reconciler
+from syncd.sandbox._common.tickets import make_ticket
 from syncd.sandbox.asana.sandbox import AsanaSandbox
 from syncd.sandbox.linear.sandbox import LinearSandbox
 from syncd.sandbox.slack.sandbox import SlackSandbox
-from syncd.sandbox._common.tickets import make_ticket
-from syncd.store.database import Store
+from tests.support.engine import engine, reconcile
 
 FAST = RetryPolicy(max_attempts=3, backoff=0.01, max_backoff=0.05, timeout=5)
 HOSTILE_IDS = ["tkt_a\ncogny:tkt_victim", "tkt_victim/../tkt_a", "tkt_victim?x=1", "tkt_victim#x", "",
                'x"OR"labels"="cogny-tkt_victim', "TKT_victim", "tkt_victim "]
 
 
-class FakeCogny:
-    """Just enough Cogny for the engine's write-back: notes per ticket."""
-
-    def __init__(self) -> None:
-        self.notes: dict[str, str] = {}
-
-    def get_ticket(self, ticket_id: str) -> dict[str, Any]:
-        return {"id": ticket_id, "notes": self.notes.get(ticket_id, "")}
-
-    def update_ticket(self, ticket_id: str, **fields: Any) -> dict[str, Any]:
-        self.notes[ticket_id] = fields["notes"]
-        return {"id": ticket_id, **fields}
-
-
-def engine(tmp_path: Path, name: str, conn: Any) -> Reconciler:
-    """A reconcile engine with its own (empty) store: it must find records by marker alone."""
-    return Reconciler(Store.open(f"sqlite:///{tmp_path / name}.db"), FakeCogny(), {conn.type: conn})
-
-
 def sync(rec: Reconciler, t: Ticket, target: str) -> Any:
-    (outcome,) = rec.reconcile(t, [target]).outcomes
+    (outcome,) = reconcile(rec, t, [target]).outcomes
     assert outcome.action in ("created", "updated", "unchanged"), outcome.error
     return outcome
 
@@ -104,7 +87,7 @@ def test_linear_marker_is_cognys_ticket_url_built_from_the_id() -> None:
 
 def test_a_ticket_without_a_url_still_gets_a_marker(linear: LinearSandbox, tmp_path: Path) -> None:
     t = ticket(url="")
-    ref = sync(engine(tmp_path, "a", linear_conn(linear)), t, "linear").ref
+    ref = sync(engine(tmp_path, linear_conn(linear), "a.db"), t, "linear").ref
     (attachment,) = linear.attachments.values()
     assert attachment["url"] == f"https://app.cogny.com/tickets/{t.id}" and attachment["issueId"] == ref.id
     assert attachment["metadata"] == {"ticketId": t.id}
@@ -115,9 +98,9 @@ def test_a_ticket_without_a_url_still_gets_a_marker(linear: LinearSandbox, tmp_p
 def test_a_ticket_carrying_another_tickets_url_gets_its_own_issue(
         linear: LinearSandbox, tmp_path: Path) -> None:
     victim = ticket(title="Victim")
-    made = sync(engine(tmp_path, "victim", linear_conn(linear)), victim, "linear").ref
+    made = sync(engine(tmp_path, linear_conn(linear), "victim.db"), victim, "linear").ref
     attacker = ticket(title="Attacker", url=victim.url)
-    outcome = sync(engine(tmp_path, "attacker", linear_conn(linear)), attacker, "linear")
+    outcome = sync(engine(tmp_path, linear_conn(linear), "attacker.db"), attacker, "linear")
     assert outcome.action == "created" and outcome.ref.id != made.id
     assert issue_of(linear, made)["title"] == "Victim"
     assert {a["url"] for a in linear.attachments.values()} == {victim.url, marker_url(attacker.id)}
@@ -127,8 +110,8 @@ def test_a_ticket_carrying_another_tickets_url_gets_its_own_issue(
 def test_two_tickets_sharing_a_url_do_not_collide(linear: LinearSandbox, tmp_path: Path) -> None:
     shared = "https://app.cogny.com/tickets/shared"
     a, b = ticket(title="First", url=shared), ticket(title="Second", url=shared)
-    ref_a = sync(engine(tmp_path, "a", linear_conn(linear)), a, "linear").ref
-    ref_b = sync(engine(tmp_path, "b", linear_conn(linear)), b, "linear").ref
+    ref_a = sync(engine(tmp_path, linear_conn(linear), "a.db"), a, "linear").ref
+    ref_b = sync(engine(tmp_path, linear_conn(linear), "b.db"), b, "linear").ref
     assert ref_a.id != ref_b.id
     assert (issue_of(linear, ref_a)["title"], issue_of(linear, ref_b)["title"]) == ("First", "Second")
     assert f"]({shared})" in issue_of(linear, ref_b)["description"]  # Source: still the ticket's url
@@ -142,15 +125,15 @@ def test_an_attachment_that_does_not_name_this_ticket_is_not_adopted(
     theirs = person_issue(linear, "Someone's issue linking the ticket", marker_url(t.id), metadata)
     conn = linear_conn(linear)
     assert conn.find(t) is None
-    outcome = sync(engine(tmp_path, "a", conn), t, "linear")
+    outcome = sync(engine(tmp_path, conn, "a.db"), t, "linear")
     assert outcome.action == "created" and outcome.ref.id != theirs["id"]
     assert linear.issues[theirs["id"]]["title"] == "Someone's issue linking the ticket"
 
 
 def test_syncds_own_marker_is_adopted_after_the_store_is_lost(linear: LinearSandbox, tmp_path: Path) -> None:
     t = ticket()
-    made = sync(engine(tmp_path, "lost", linear_conn(linear)), t, "linear").ref
-    outcome = sync(engine(tmp_path, "fresh", linear_conn(linear)), t, "linear")
+    made = sync(engine(tmp_path, linear_conn(linear), "lost.db"), t, "linear").ref
+    outcome = sync(engine(tmp_path, linear_conn(linear), "fresh.db"), t, "linear")
     assert outcome.action == "updated" and outcome.ref == made
     # a marker without syncd's metadata counts on the issue syncd made for this ticket (derived id)
     (attachment,) = linear.attachments.values()
@@ -193,7 +176,7 @@ def test_a_forged_notes_marker_line_cannot_be_written(tmp_path: Path) -> None:
         assert sb.top_level() == []
         victim = ticket(id="tkt_victim", title="Victim")
         assert asana_conn(sb).find(victim) is None
-        made = sync(engine(tmp_path, "v", asana_conn(sb)), victim, "asana").ref
+        made = sync(engine(tmp_path, asana_conn(sb), "v.db"), victim, "asana").ref
         assert asana_conn(sb).find(victim) == made
         assert asana_conn(sb).find(ticket(id="tkt_VICTIM")) is None  # the last line must be exactly ours
 
@@ -202,7 +185,7 @@ def test_an_external_lookup_answered_with_another_tickets_task_is_not_adopted(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with AsanaSandbox() as sb:
         other = ticket(title="Other")
-        theirs = sync(engine(tmp_path, "o", asana_conn(sb)), other, "asana").ref
+        theirs = sync(engine(tmp_path, asana_conn(sb), "o.db"), other, "asana").ref
         # a confused server: every external look-up answers with the other ticket's task
         monkeypatch.setattr(sb, "by_external", lambda gid: sb.tasks[theirs.id])
         t = ticket(title="Mine")
@@ -238,6 +221,6 @@ def test_slack_adopts_only_a_message_naming_exactly_this_ticket(tmp_path: Path) 
         t = ticket(id="tkt_case")
         conn = slack_conn(sb)
         assert conn.find(t) is None
-        made = sync(engine(tmp_path, "s", conn), t, "slack").ref
+        made = sync(engine(tmp_path, conn, "s.db"), t, "slack").ref
         assert conn.render(t).record["metadata"]["event_payload"] == {"ticket_id": "tkt_case"}
         assert slack_conn(sb).find(t) == made

@@ -19,13 +19,13 @@ import httpx
 import pytest
 
 from syncd.daemon.daemon import Coalesced
-from syncd.http.server import Limits, ServerThread
 from syncd.daemon.webhook import Receiver
+from syncd.http.server import Limits, ServerThread
 from syncd.sandbox.cogny.sandbox import CognySandbox
 from syncd.sandbox.jira.sandbox import JiraSandbox
-from tests.conftest import free_port
-from tests.helpers import jira_settings, write_config
-from tests.test_e2e_daemon import ADMIN, ADMIN_TOKEN, SECRET, Daemon, wait_for
+from tests.support.config import jira_settings, write_config
+from tests.support.daemon import ADMIN, ADMIN_TOKEN, SECRET, Daemon
+from tests.support.process import free_port, wait_for
 
 BURST, SENDERS = 100, 10
 SETTLE = 15.0  # half the 30 s the old timers kept every replaced App open

@@ -10,12 +10,12 @@ import structlog
 from rich.table import Table
 
 from syncd import log
+from syncd.sandbox._common.tickets import make_ticket
 from syncd.sandbox.cogny.sandbox import CognySandbox
 from syncd.sandbox.jira.sandbox import JiraSandbox
-from syncd.sandbox._common.tickets import make_ticket
 from syncd.terminal import Terminal, cells, printable
-from tests.conftest import run_cli
-from tests.helpers import ENV, jira_settings, write_config
+from tests.support.config import ENV, jira_settings, write_config
+from tests.support.process import run_cli
 
 PWN = "\x1b]0;PWNED\x07\x1b[2J"
 FORGED = "\nFORGED 0 failure(s)"

@@ -17,18 +17,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.asana import connector as asana
-from connectors.jira import connector as jira
-from connectors.linear import connector as linear
-from connectors.slack import connector as slack
-from connectors.jira.text import DESCRIPTION_LIMIT, escape_wiki, source_link, wiki_link
+import connectors.asana as asana
+import connectors.jira as jira
+import connectors.linear as linear
+import connectors.slack as slack
+from connectors.asana import render as asana_render
+from connectors.jira.text import DESCRIPTION_LIMIT, escape_wiki, render_description, source_link, wiki_link
+from connectors.linear import render as linear_render
+from connectors.slack import render as slack_render
 from syncd.models import Ticket, safe_url
+from syncd.sandbox._common.tickets import make_ticket
 from syncd.sandbox.cogny.sandbox import CognySandbox
 from syncd.sandbox.jira.sandbox import JiraSandbox
-from syncd.sandbox._common.tickets import make_ticket
 from syncd.sdk.templates import default_source
-from tests.conftest import run_cli
-from tests.helpers import ENV, jira_issues, jira_settings, write_config
+from tests.support.config import ENV, jira_settings, write_config
+from tests.support.process import run_cli
+from tests.support.records import jira_issues
 
 EVIL_JIRA = ("https://x] [~accountid:5b10ac8d82e05b22cc7d4ef5] {html}<img src=x onerror=alert(1)>{html} "
              "[pwn|http://evil.example]")
@@ -84,7 +88,7 @@ def test_jira_renders_a_bad_url_without_the_link(url: str) -> None:
     t = with_url(url)
     templated = [jira_conn(template={"description": source}).render(t).record["description"]
                  for source in (default_source("jira", "description"), OLD_STYLE)]
-    for out in [jira.render_description(t), jira_conn().render(t).record["description"], *templated]:
+    for out in [render_description(t), jira_conn().render(t).record["description"], *templated]:
         assert "Source:" not in out and "evil" not in out and "[~" not in out and "{html}" not in out
         assert "[pwn" not in out and "<img" not in out
 
@@ -108,7 +112,8 @@ def test_wiki_link_escapes_the_text_and_rechecks_the_url() -> None:
 def test_linear_renders_a_bad_url_without_the_link(url: str) -> None:
     t = with_url(url)
     raw = linear_conn(template={"description": "{{ ticket.url | raw_markup }}"}).render(t).record
-    for out in (linear.render_description(t), linear_conn().render(t).record["description"], raw["description"]):
+    for out in (linear_render.render_description(t), linear_conn().render(t).record["description"],
+                raw["description"]):
         assert "Source:" not in out and "evil" not in out and "](" not in out and "<http" not in out
 
 
@@ -116,7 +121,7 @@ def test_linear_renders_a_bad_url_without_the_link(url: str) -> None:
 def test_asana_renders_a_bad_url_without_the_link(url: str) -> None:
     t = with_url(url)
     notes = asana_conn().render(t).record["notes"]
-    assert notes == asana.render_notes(t) and "Cogny ticket:" not in notes and "evil" not in notes
+    assert notes == asana_render.render_notes(t) and "Cogny ticket:" not in notes and "evil" not in notes
     assert notes.endswith(f"\n\ncogny:{t.id}")
 
 
@@ -125,19 +130,19 @@ def test_slack_renders_a_bad_url_without_the_button(url: str) -> None:
     t = with_url(url, priority="critical")
     conn = slack_conn(mention="<!here>")
     templated = slack_conn(template={"blocks": default_source("slack", "blocks")}).render(t).record["blocks"]
-    for blocks in (slack.render_blocks(t, None), conn.render(t).record["blocks"], templated):
+    for blocks in (slack_render.render_blocks(t, None), conn.render(t).record["blocks"], templated):
         assert urls_in(blocks) == [] and "evil" not in json.dumps(blocks)
-    assert slack.button_url(url) is None
+    assert slack_render.button_url(url) is None
 
 
 def test_a_good_url_is_linked_once_on_every_target() -> None:
     t = ticket()
-    assert jira.render_description(t).endswith(f"Source: [Cogny ticket {escape_wiki(t.id)}|{t.url}]")
-    link_text = linear.escape_markdown(f"Cogny ticket {t.id}")
-    assert linear.render_description(t).endswith(f"Source: [{link_text}]({t.url})")
-    assert asana.render_notes(t).endswith(f"Cogny ticket: {t.url}\n\ncogny:{t.id}")
+    assert render_description(t).endswith(f"Source: [Cogny ticket {escape_wiki(t.id)}|{t.url}]")
+    link_text = linear_render.escape_markdown(f"Cogny ticket {t.id}")
+    assert linear_render.render_description(t).endswith(f"Source: [{link_text}]({t.url})")
+    assert asana_render.render_notes(t).endswith(f"Cogny ticket: {t.url}\n\ncogny:{t.id}")
     blocks = slack_conn(template={"blocks": default_source("slack", "blocks")}).render(t).record["blocks"]
-    assert urls_in(slack.render_blocks(t, None)) == urls_in(blocks) == [t.url]
+    assert urls_in(slack_render.render_blocks(t, None)) == urls_in(blocks) == [t.url]
 
 
 def test_run_once_renders_a_ticket_with_a_hostile_url_without_the_link(tmp_path: Path) -> None:
@@ -185,7 +190,7 @@ def unescaped(markup: str) -> str:
 def test_jira_description_holds_no_link_macro_or_mention_but_syncds_own(
         ticket_id: str, url: str, title: str, body: str) -> None:
     t = hostile_ticket(ticket_id, url, title, body)
-    out = jira.render_description(t)
+    out = render_description(t)
     own = source_link(t)
     assert own == (f"[{escape_wiki('Cogny ticket ' + ticket_id)}|{safe_url(url)}]" if safe_url(url) else "")
     if own:
@@ -194,15 +199,16 @@ def test_jira_description_holds_no_link_macro_or_mention_but_syncds_own(
     assert not re.search(r"[\[\]{}|]", unescaped(out)), out  # no link, macro, mention or table left
     if t.id == ticket_id and re.fullmatch(r"tkt_[A-Za-z0-9_-]{1,64}", ticket_id):
         templated = jira_conn(template={"description": default_source("jira", "description")}).render(t)
-        assert templated.record["description"] == jira.render_description(t)
+        assert templated.record["description"] == render_description(t)
 
 
 @PROPS
 @given(ticket_id=ids, url=urls, title=text, body=text)
 def test_markdown_holds_no_link_but_the_tickets_own(ticket_id: str, url: str, title: str, body: str) -> None:
     t = hostile_ticket(ticket_id, url, title, body)
-    out = linear.render_description(t)
-    own = f"[{linear.escape_markdown('Cogny ticket ' + ticket_id)}]({safe_url(url)})" if safe_url(url) else ""
+    out = linear_render.render_description(t)
+    link_text = linear_render.escape_markdown("Cogny ticket " + ticket_id)
+    own = f"[{link_text}]({safe_url(url)})" if safe_url(url) else ""
     if own:
         assert out.endswith("Source: " + own)
         out = out[:-len(own)]
@@ -216,11 +222,11 @@ def test_slack_and_asana_hold_no_link_but_the_tickets_own(
     t = hostile_ticket(ticket_id, url, title, body)
     want = [safe_url(url)] if safe_url(url) and len(url) <= 3000 else []
     templated = slack_conn(template={"blocks": default_source("slack", "blocks")}).render(t).record
-    for blocks in (slack.render_blocks(t, None), templated["blocks"]):
+    for blocks in (slack_render.render_blocks(t, None), templated["blocks"]):
         assert urls_in(blocks) == want
         mrkdwn = [b["text"]["text"] for b in blocks if b.get("text", {}).get("type") == "mrkdwn"]
         assert not any("<" in m or ">" in m for m in mrkdwn)  # mrkdwn is ours; ticket text is plain_text
-    assert not re.search(r"[<>]", slack.fallback_text(t, None))  # escaped: no <url|text>, no mention
-    notes = asana.render_notes(t)
+    assert not re.search(r"[<>]", slack_render.fallback_text(t, None))  # escaped: no <url|text>, no mention
+    notes = asana_render.render_notes(t)
     tail = f"\n\nCogny ticket: {want[0]}\n\ncogny:{ticket_id}" if want else f"\n\ncogny:{ticket_id}"
     assert notes.endswith(tail) and notes.splitlines()[-1] == f"cogny:{ticket_id}"

@@ -26,9 +26,9 @@ import pytest
 
 from syncd.sandbox.cogny.sandbox import CognySandbox
 from syncd.sandbox.jira.sandbox import JiraSandbox
-from tests.conftest import free_port
-from tests.helpers import jira_settings, write_config
-from tests.test_e2e_daemon import SECRET, Daemon, wait_for
+from tests.support.config import jira_settings, write_config
+from tests.support.daemon import SECRET, Daemon
+from tests.support.process import free_port, wait_for
 
 pytestmark = [pytest.mark.e2e]
 READ_TIMEOUT = 2         # webhook.read_timeout_seconds in these tests

@@ -13,11 +13,14 @@ import random
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from syncd.http.server import ServerThread
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -69,7 +72,7 @@ FATES = ("fail", "drop", "error", "throttle", "slow")
 
 @dataclass
 class Faults:
-    """Deterministic fault injection (seeded): shares of 5xx, 429, slow and dropped answers, or the next N fail.
+    """Seeded fault injection: shares of 5xx, 429, slow and dropped answers, or a fate for the next N.
 
     Each request draws one number from a seeded generator and gets at most one fate, in this
     order: `error` (HTTP 500), `throttle` (429 with `Retry-After: retry_after`), `slow` (served
@@ -94,7 +97,7 @@ class Faults:
     drop_next: int = 0
     drop_after_apply: bool = False
     path_suffix: str = ""
-    injected: Counter = field(default_factory=Counter, repr=False)
+    injected: Counter[str] = field(default_factory=Counter, repr=False)
     _rng: random.Random = field(default_factory=random.Random, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -114,8 +117,8 @@ class Faults:
 
     def clear(self) -> "Faults":
         """No more faults from now on (the counts of those injected so far are kept)."""
-        return self.set(error_rate=0.0, throttle_rate=0.0, slow_rate=0.0, drop_rate=0.0, fail_next=0, drop_next=0,
-                        path_suffix="")
+        return self.set(error_rate=0.0, throttle_rate=0.0, slow_rate=0.0, drop_rate=0.0, fail_next=0,
+                        drop_next=0, path_suffix="")
 
     def pick(self, path: str = "") -> str | None:
         """Decide this request's fate: None (serve it), 'fail', 'drop', 'error', 'throttle' or 'slow'."""
@@ -196,7 +199,7 @@ class Recorder:
             return
         if fate == "drop":
             if self.faults.drop_after_apply:  # serve it (state changes), then lose the answer
-                async def swallow(message: dict) -> None:
+                async def swallow(message: Message) -> None:
                     if message["type"] == "http.response.start":
                         item.status = message["status"]
 
@@ -225,7 +228,7 @@ class Recorder:
                 self.log.add(item)
                 logged = True
 
-        async def send_wrapper(message: dict) -> None:
+        async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 item.status = message["status"]
                 record()  # before the client can see the answer, so tests never race the log
@@ -255,7 +258,7 @@ def _drop_connection(receive: Receive) -> None:
 def _replay(body: bytes) -> Receive:
     sent = False
 
-    async def receive() -> dict:
+    async def receive() -> Message:
         nonlocal sent
         if not sent:
             sent = True
@@ -284,21 +287,22 @@ class Sandbox:
         self.log = RequestLog()
         self.faults = Faults()
         self.lock = threading.RLock()
-        self._server: Any = None
+        self._server: ServerThread | None = None
 
     def routes(self) -> list[Any]:
         raise NotImplementedError
 
     def build_app(self) -> ASGIApp:
-        from starlette.applications import Starlette
-
         return Recorder(Starlette(routes=self.routes()), self.log, self.faults)
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> "Sandbox":
-        from syncd.http.server import ServerThread
-
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> Self:
         self._server = ServerThread(self.build_app(), host=host, port=port).start()
         return self
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is up (`url` answers only then)."""
+        return self._server is not None
 
     @property
     def url(self) -> str:
@@ -311,7 +315,7 @@ class Sandbox:
             self._server.stop()
             self._server = None
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

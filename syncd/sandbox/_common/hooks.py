@@ -11,12 +11,19 @@ connection error is retried after a short backoff, as the vendors retry). Every 
 in `deliveries()` so tests can assert on status codes, bodies and headers; `flush(timeout)`
 waits until the queue is drained, so a test never sleeps blindly. Everything stays on
 127.0.0.1: the client ignores proxy settings from the environment.
+
+`hmac_hex` is the one signing primitive the vendors share (hex HMAC-SHA256 of the raw body). It is
+the sandboxes' own, not `syncd.signatures`: the stand-ins sign as the vendors do, independently of
+the code in syncd that checks those signatures, so a mistake there cannot hide in both.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import itertools
+import json
 import queue
 import threading
 import time
@@ -28,6 +35,11 @@ import httpx
 
 # render(hook, payload, delivery) -> (body, headers): the vendor's wire format for one attempt.
 Render = Callable[["Hook", Any, "Delivery"], "tuple[bytes, dict[str, str]]"]
+
+
+def hmac_hex(secret: str, body: bytes) -> str:
+    """Hex HMAC-SHA256 of the raw body keyed by `secret`: how Asana, JIRA, Linear and Cogny sign."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 @dataclass
@@ -70,8 +82,6 @@ class Delivery:
         return self.statuses[-1] if self.statuses else None
 
     def json(self) -> Any:
-        import json
-
         return json.loads(self.body) if self.body else None
 
 

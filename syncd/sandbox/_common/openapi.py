@@ -51,7 +51,7 @@ class OpenAPI:
         doc = dict(self.doc)
         for pointer, value in overrides.items():
             parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.lstrip("#/").split("/")]
-            node = doc
+            node: Any = doc
             for part in parts[:-1]:
                 child = node[int(part)] if isinstance(node, list) else node[part]
                 child = list(child) if isinstance(child, list) else dict(child)
@@ -88,7 +88,8 @@ class OpenAPI:
         media = body.get("content", {}).get("application/json")
         if media is None or "schema" not in media:
             return None
-        return self.to_json_schema(media["schema"], writing=True)
+        schema: dict[str, Any] = self.to_json_schema(media["schema"], writing=True)
+        return schema
 
     def to_json_schema(self, node: Any, *, writing: bool, _refs: tuple[str, ...] = ()) -> Any:
         """Translate an OpenAPI schema node into JSON Schema (strict about unknown properties)."""
@@ -185,7 +186,8 @@ def describe(error: jsonschema.ValidationError) -> list[str]:
     at = field_path(where) or "body"
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = set(error.schema.get("properties", {})) if isinstance(error.schema, dict) else set()
-        return [f"{field_path([*where, name])}: Unknown field" for name in error.instance if name not in known]
+        return [f"{field_path([*where, name])}: Unknown field"
+                for name in error.instance if name not in known]
     if isinstance(error.schema, dict) and error.schema.get("x-read-only"):
         return [f"{at}: Cannot write this read-only field"]
     if error.validator == "type":

@@ -155,9 +155,11 @@ _SPECS: dict[str, _Category] = {
         "core_web_vitals_pass_rate", (0.28, 0.78), 3,
         (("Reduce {page} Page Load Time on {device}", "Largest Contentful Paint on the {page_l} page is "
           "{seconds}s on {device_l}; sessions slower than 3s convert {pct}% worse.", (0, 1, 4, 5)),
-         ("Fix JavaScript Errors Blocking Checkout on {browser}", "{small_pct}% of {browser} checkout sessions "
+         ("Fix JavaScript Errors Blocking Checkout on {browser}",
+          "{small_pct}% of {browser} checkout sessions "
           "hit an uncaught error before the payment form renders.", (2, 6)),
-         ("Compress and Lazy-Load Product Images", "Images make up {pct}% of page weight on product pages.", (0, 4, 5)),
+         ("Compress and Lazy-Load Product Images", "Images make up {pct}% of page weight on product pages.",
+          (0, 4, 5)),
          ("Cut API Latency on Search Results", "Search responses take {seconds}s at the 95th percentile and "
           "{pct}% of searchers leave before results load.", (3, 5))),
         (("Serve images in AVIF and WebP", "Fall back to JPEG for old browsers", 8),
@@ -166,7 +168,8 @@ _SPECS: dict[str, _Category] = {
          ("Cache search results at the edge", "Five-minute TTL keyed by normalized query", 14),
          ("Preload the hero image", "Add fetchpriority=high and preconnect hints", 2),
          ("Set performance budget in CI", "Fail builds that add more than 50 KB of JavaScript", 6),
-         ("Reproduce the errors on real devices", "Use the device lab for the top three failing versions", 6)),
+         ("Reproduce the errors on real devices", "Use the device lab for the top three failing versions",
+          6)),
         (("lcp_seconds_p75", 1.8, 6.5, 1), ("js_error_rate", 0.001, 0.05, 3),
          ("page_weight_kb", 900, 6000, 0), ("sample_size", 5000, 90000, 0))),
     "data_quality": _Category(
@@ -191,7 +194,8 @@ _SPECS: dict[str, _Category] = {
 
 # Steps any recommendation may carry besides its specific ones.
 _GENERIC_ACTIONS = (
-    ("Define the success metric and guardrails", "Agree on the primary metric and the ones that must not drop", 2),
+    ("Define the success metric and guardrails",
+     "Agree on the primary metric and the ones that must not drop", 2),
     ("Review results with the growth team", "Decide to roll out, iterate or revert after two weeks", 2),
 )
 _DEVICES = ("Mobile", "Desktop", "Tablet")
@@ -219,7 +223,8 @@ def _vocabulary(rng: random.Random) -> dict[str, Any]:
         "step_a": step_a, "step_b": step_b, "step_a_l": step_a.lower(), "step_b_l": step_b.lower(),
         "feature": feature, "feature_l": feature.lower(), "channel": channel, "channel2": channel2,
         "browser": rng.choice(_BROWSERS), "pct": rng.randint(12, 64), "small_pct": rng.randint(2, 9),
-        "ratio": round(rng.uniform(1.6, 3.4), 1), "n": rng.randint(3, 9), "days": rng.choice((14, 30, 60, 90)),
+        "ratio": round(rng.uniform(1.6, 3.4), 1), "n": rng.randint(3, 9),
+        "days": rng.choice((14, 30, 60, 90)),
         "minutes": rng.randint(3, 40), "seconds": round(rng.uniform(2.6, 7.5), 1),
         "threshold": rng.choice((50, 60, 75, 100)), "fields": rng.randint(8, 16),
     }
@@ -286,7 +291,7 @@ def generate_tickets(
     warehouses: Sequence[str] = ("wh_123abc",),
     app_url: str = "https://app.cogny.com",
     start: datetime | None = None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """`n` open tickets, oldest first, as `GET /v1/tickets/{id}` returns them; same seed, same tickets."""
     rng = random.Random(seed)
     categories = _spread(rng, CATEGORIES, n, None)
@@ -335,7 +340,8 @@ _make_counter = itertools.count(1)
 _DOCS_EXAMPLE: dict[str, Any] = {
     "warehouse_id": "wh_123abc",
     "title": "Optimize Mobile Checkout Flow",
-    "description": "Mobile users abandon cart at 2x desktop rate. Cart abandonment peaks at payment step (41%).",
+    "description": "Mobile users abandon cart at 2x desktop rate. "
+                   "Cart abandonment peaks at payment step (41%).",
     "category": "conversion_optimization",
     "priority": "high",
     "status": "open",
@@ -344,7 +350,8 @@ _DOCS_EXAMPLE: dict[str, Any] = {
     "effort": "medium",
     "action_items": [
         {"title": "Implement one-click checkout for returning users",
-         "description": "Add Apple Pay and Google Pay integration", "estimated_hours": 16, "completed": False},
+         "description": "Add Apple Pay and Google Pay integration", "estimated_hours": 16,
+         "completed": False},
         {"title": "Reduce form fields from 12 to 6",
          "description": "Remove redundant fields and auto-fill where possible", "estimated_hours": 8,
          "completed": False},

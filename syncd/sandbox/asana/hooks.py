@@ -1,4 +1,4 @@
-"""Events of the Asana sandbox: webhooks (with the X-Hook-Secret handshake) and the events stream.
+"""Events of the Asana sandbox: the event log, its webhooks and the events stream behind them.
 
 Every task change the sandbox makes — through the API (syncd's own writes) or the test helpers
 (`complete`, `delete`, a person in the app) — becomes Asana events (Event schema of the
@@ -15,52 +15,57 @@ subtasks"): it reaches the task itself, its parent task chain and every project 
   Deviation: real Asana refuses targets on localhost (403); here everything is on 127.0.0.1.
 - `GET /events?resource=R&sync=T`: the same events as a stream. Without (or with a stale) sync
   token: 412 with a fresh `sync` token; then up to 100 events per call, `has_more` for the rest.
+
+This module keeps the log and the registry and renders deliveries; the HTTP endpoints over them
+(`/webhooks`, `/events`, the handshake) are in `webhooks.py`. It reads the sandbox's state through
+the small `Workspace` protocol, so the state can own its events without the two importing each other.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import hashlib
-import hmac
 import json
-import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable, Protocol
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
-
-from syncd.sandbox.asana.sandbox import ApiError, now_iso
-from syncd.sandbox._common.hooks import Delivery, Hook, HookDispatcher
-
-if TYPE_CHECKING:
-    from syncd.sandbox.asana.sandbox import AsanaSandbox
+from syncd.sandbox._common import tokens
+from syncd.sandbox._common.hooks import Delivery, Hook, HookDispatcher, hmac_hex
+from syncd.sandbox.asana.wire import ApiError, now_iso
 
 EVENTS_PER_PAGE = 100
-HANDSHAKE_FAILED = ("Could not complete activation handshake with target URL. Please ensure that the receiving "
-                    "server is accepting connections and echoes the X-Hook-Secret header")
-STALE_SYNC = ("Sync token invalid or too old. If you are attempting to keep resources in sync, you must fetch the "
-              "full dataset for this query now and use the new sync token for the next sync.")
-WATCHED = ("name", "notes", "completed", "assignee", "due_on", "due_at", "custom_fields", "parent", "external")
+STALE_SYNC = ("Sync token invalid or too old. If you are attempting to keep resources in sync, you must "
+              "fetch the full dataset for this query now and use the new sync token for the next sync.")
+WATCHED = ("name", "notes", "completed", "assignee", "due_on", "due_at", "custom_fields", "parent",
+           "external")
+
+
+class Workspace(Protocol):
+    """What the events read from the sandbox's state: who acts, the tasks and projects, new gids."""
+
+    user: dict[str, Any]
+    tasks: dict[str, dict[str, Any]]
+    projects: dict[str, dict[str, Any]]
+
+    def new_gid(self) -> str: ...
 
 
 class AsanaEvents:
     """The event log and webhooks of one Asana sandbox (callers of the recording methods hold its lock)."""
 
-    def __init__(self, sb: "AsanaSandbox") -> None:
+    def __init__(self, sb: Workspace) -> None:
         self.sb = sb
         self.dispatcher = HookDispatcher()
-        self.log: list[tuple[int, frozenset[str], dict[str, Any]]] = []  # (sequence, reached resources, event)
+        # (sequence, reached resources, event)
+        self.log: list[tuple[int, frozenset[str], dict[str, Any]]] = []
         self.webhooks: dict[str, dict[str, Any]] = {}  # gid -> webhook record (secret kept by the dispatcher)
 
     # -- recording ----------------------------------------------------------------------------
     def added(self, task: dict[str, Any], parent_type: str, parent_gid: str) -> None:
-        self._record([self._event(task, "added", parent={"gid": parent_gid, "resource_type": parent_type})], task)
+        parent = {"gid": parent_gid, "resource_type": parent_type}
+        self._record([self._event(task, "added", parent=parent)], task)
 
     def changed(self, task: dict[str, Any], before: dict[str, Any]) -> None:
         fields = [f for f in WATCHED if before.get(f) != task.get(f)]
-        self._record([self._event(task, "changed", change={"field": f, "action": "changed"}) for f in fields], task)
+        self._record([self._event(task, "changed", change={"field": f, "action": "changed"})
+                      for f in fields], task)
 
     def deleted(self, task: dict[str, Any]) -> None:
         self._record([self._event(task, "deleted")], task)
@@ -90,19 +95,21 @@ class AsanaEvents:
         for event in events:
             self.log.append((len(self.log) + 1, reached, event))
         for hook in self.dispatcher.hooks():
-            wanted = [e for e in events if hook.data["resource"] in reached and _passes(e, hook.data["filters"])]
+            wanted = [e for e in events
+                      if hook.data["resource"] in reached and _passes(e, hook.data["filters"])]
             if wanted:
-                self.dispatcher.emit("events", {"events": wanted}, only=lambda h, gid=hook.id: h.id == gid)
+                self.dispatcher.emit("events", {"events": wanted}, only=_only(hook.id))
 
     def heartbeat(self) -> None:
         """The empty delivery Asana sends to every webhook now and then (8-hourly)."""
         for hook in self.dispatcher.hooks():
-            self.dispatcher.emit("events", {"events": []}, only=lambda h, gid=hook.id: h.id == gid)
+            self.dispatcher.emit("events", {"events": []}, only=_only(hook.id))
 
     # -- webhooks -------------------------------------------------------------------------------
-    def create(self, resource: str, target: str, filters: list[dict[str, Any]], secret: str) -> dict[str, Any]:
+    def create(self, resource: str, target: str, filters: list[dict[str, Any]],
+               secret: str) -> dict[str, Any]:
         gid = self.sb.new_gid()
-        record = {"gid": gid, "resource_type": "webhook", "active": True, "resource": self._resource(resource),
+        record = {"gid": gid, "resource_type": "webhook", "active": True, "resource": self.resource(resource),
                   "target": target, "created_at": now_iso(), "filters": filters, "last_success_at": None,
                   "last_failure_at": None, "last_failure_content": "", "delivery_retry_count": 0}
         self.webhooks[gid] = record
@@ -115,7 +122,8 @@ class AsanaEvents:
             raise ApiError(404, f"webhook: Unknown object: {gid}")
         self.dispatcher.remove(gid)
 
-    def _resource(self, gid: str) -> dict[str, Any]:
+    def resource(self, gid: str) -> dict[str, Any]:
+        """The compact record of a project or task a webhook or the events stream may watch; 400 otherwise."""
         sb = self.sb
         if gid in sb.projects:
             return {"gid": gid, "resource_type": "project", "name": sb.projects[gid]["name"]}
@@ -125,7 +133,7 @@ class AsanaEvents:
 
     # -- events stream --------------------------------------------------------------------------
     def page(self, resource: str, token: str | None) -> tuple[int, dict[str, Any]]:
-        self._resource(resource)
+        self.resource(resource)
         start = _read_sync(token, resource)
         if start is None or start > len(self.log):
             return 412, {"errors": [{"message": STALE_SYNC}], "sync": _sync(resource, len(self.log))}
@@ -134,6 +142,11 @@ class AsanaEvents:
         end = chunk[-1][0] if len(matching) > EVENTS_PER_PAGE else len(self.log)
         return 200, {"data": [e for _, e in chunk], "sync": _sync(resource, end),
                      "has_more": len(matching) > EVENTS_PER_PAGE}
+
+
+def _only(hook_id: str) -> Callable[[Hook], bool]:
+    """The filter that picks one webhook, so each gets only the events its own resource and filters want."""
+    return lambda hook: hook.id == hook_id
 
 
 def _passes(event: dict[str, Any], filters: list[dict[str, Any]]) -> bool:
@@ -154,104 +167,21 @@ def _passes(event: dict[str, Any], filters: list[dict[str, Any]]) -> bool:
 
 
 def _sync(resource: str, position: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps([resource, position]).encode()).decode().rstrip("=")
+    return tokens.encode(json.dumps([resource, position]).encode())
 
 
 def _read_sync(token: str | None, resource: str) -> int | None:
     if not token:
         return None
     try:
-        found, position = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        found, position = json.loads(tokens.decode(token))
     except (ValueError, TypeError):
         return None
     return position if found == resource and isinstance(position, int) and position >= 0 else None
 
 
-def sign(body: bytes, secret: str) -> str:
-    """`X-Hook-Signature`: hex HMAC-SHA256 of the raw body, keyed by the handshake secret."""
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 def _render(hook: Hook, payload: Any, delivery: Delivery) -> tuple[bytes, dict[str, str]]:
+    """One delivery: the compact JSON body, and `X-Hook-Signature` keyed by the handshake secret."""
     body = json.dumps(payload, separators=(",", ":")).encode()
-    return body, {"Content-Type": "application/json; charset=UTF-8", "X-Hook-Signature": sign(body, hook.secret or "")}
-
-
-# --- HTTP ------------------------------------------------------------------------------------------
-
-def build_routes(sb: "AsanaSandbox", prefix: str) -> list[Route]:
-    from syncd.sandbox.asana.routes import Call, endpoint
-
-    def listing(call: Call) -> tuple[int, dict[str, Any]]:
-        workspace = call.param("workspace")
-        if workspace is None:
-            raise ApiError(400, "workspace: Missing input")
-        if workspace != sb.workspace_gid:
-            raise ApiError(400, f"workspace: Not a recognized ID: {workspace}")
-        resource = call.param("resource")
-        rows = [_compact(w) for w in sb.events.webhooks.values() if resource in (None, w["resource"]["gid"])]
-        return 200, {"data": rows, "next_page": None}
-
-    def one(call: Call) -> tuple[int, dict[str, Any]]:
-        found = sb.events.webhooks.get(call.path("webhook_gid"))
-        if found is None:
-            raise ApiError(404, f"webhook: Unknown object: {call.path('webhook_gid')}")
-        return 200, {"data": found}
-
-    def remove(call: Call) -> tuple[int, dict[str, Any]]:
-        sb.events.delete(call.path("webhook_gid"))
-        return 200, {"data": {}}
-
-    def events(call: Call) -> tuple[int, dict[str, Any]]:
-        resource = call.param("resource")
-        if resource is None:
-            raise ApiError(400, "resource: Missing input")
-        return sb.events.page(resource, call.param("sync"))
-
-    return [
-        Route(prefix + "/webhooks", endpoint(sb, listing, "GET", None), methods=["GET"]),
-        Route(prefix + "/webhooks", _create_endpoint(sb), methods=["POST"]),
-        Route(prefix + "/webhooks/{webhook_gid}", endpoint(sb, one, "GET", None), methods=["GET"]),
-        Route(prefix + "/webhooks/{webhook_gid}", endpoint(sb, remove, "DELETE", None), methods=["DELETE"]),
-        Route(prefix + "/events", endpoint(sb, events, "GET", None), methods=["GET"]),
-    ]
-
-
-def _compact(webhook: dict[str, Any]) -> dict[str, Any]:
-    return {k: webhook[k] for k in ("gid", "resource_type", "active", "resource", "target")}
-
-
-def _create_endpoint(sb: "AsanaSandbox") -> Any:
-    """POST /webhooks: checks under the lock, the handshake outside it (the target may call back in)."""
-    from syncd.sandbox.asana.routes import _authenticate, _body_data, _count_request, _errors
-
-    async def create(request: Request) -> JSONResponse:
-        raw = await request.body()
-        try:
-            with sb.lock:
-                _count_request(sb, _authenticate(sb, request))
-                data = _body_data(sb, raw, "POST", "/webhooks")
-                sb.events._resource(str(data["resource"]))
-            secret = secrets.token_hex(32)
-            if not await asyncio.to_thread(_handshake, sb.events.dispatcher, str(data["target"]), secret):
-                raise ApiError(400, HANDSHAKE_FAILED)
-            with sb.lock:
-                record = sb.events.create(str(data["resource"]), str(data["target"]),
-                                          list(data.get("filters") or []), secret)
-        except ApiError as exc:
-            return _errors(exc.status, exc.messages)
-        return JSONResponse({"data": record, "X-Hook-Secret": secret}, status_code=201)
-
-    return create
-
-
-def _handshake(dispatcher: HookDispatcher, target: str, secret: str) -> bool:
-    """POST the handshake; the target must answer 200/204 with the same X-Hook-Secret."""
-    import httpx
-
-    try:
-        answer = dispatcher.post_now(target, b"", {"X-Hook-Secret": secret, "Content-Type": "application/json"})
-    except httpx.HTTPError:
-        return False
-    echoed = answer.headers.get("x-hook-secret", "")
-    return answer.status_code in (200, 204) and hmac.compare_digest(echoed, secret)
+    return body, {"Content-Type": "application/json; charset=UTF-8",
+                  "X-Hook-Signature": hmac_hex(hook.secret or "", body)}

@@ -1,4 +1,4 @@
-"""In-process Cogny: growth tickets, paging, rate limits and signed webhooks, as the API reference documents."""
+"""In-process Cogny: growth tickets, paging, rate limits and signed webhooks, as its API reference says."""
 
 from syncd.sandbox.cogny.sandbox import CognySandbox
 

@@ -1,27 +1,33 @@
 """The HTTP endpoints of the Cogny sandbox: validation and behaviour of each documented call.
 
-Kept apart from `cogny.py` (state, auth, rate limits, webhook sending) so each stays small.
 Every handler raises `ApiError` for a 4xx and returns a `Reply`; `CognySandbox.endpoint`
-adds auth, rate limiting and the envelope around it.
+(sandbox.py) adds auth, rate limiting and the envelope around it. Listing, filters, sorting and
+cursors, the checks of PATCH and bulk-update bodies, and the stats are here with the handlers.
 """
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 from typing import Any
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
-from starlette.routing import Route
 
-from syncd.sandbox.cogny.sandbox import (
-    DEFAULT_SORT, DISMISS_REASONS, LIST_OMITS, OTHER_EVENTS, PATCHABLE, PRIORITY_RANK, SORT_FIELDS, STATUS_RANK,
-    TICKET_EVENTS, ApiError, CognySandbox, Reply, epoch, parse_time, bad_param,
-)
+from syncd.sandbox._common import tokens
 from syncd.sandbox._common.tickets import CATEGORIES, PRIORITIES, STATUSES
+from syncd.sandbox.cogny.hooks import OTHER_EVENTS, TICKET_EVENTS
+from syncd.sandbox.cogny.state import CognyState
+from syncd.sandbox.cogny.wire import ApiError, Handler, Reply, bad_param, epoch, parse_time
 
+DISMISS_REASONS = ("not_applicable", "already_implemented", "insufficient_impact", "resource_constraints",
+                   "other")
+PATCHABLE = ("status", "priority", "assignee", "notes", "action_items")
+LIST_OMITS = ("notes", "assignee")  # the docs' list example has neither; GET returns the full ticket
+PRIORITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}  # so `-priority` puts critical first
+STATUS_RANK = {status: rank for rank, status in enumerate(STATUSES)}  # workflow order
+SORT_FIELDS = ("created_at", "updated_at", "priority", "status", "estimated_impact.increase_percentage")
+DEFAULT_SORT = "-created_at"
 ENUM_FILTERS: dict[str, tuple[str, ...] | None] = {
     "warehouse_id": None, "status": STATUSES, "priority": PRIORITIES, "category": CATEGORIES,
 }
@@ -31,23 +37,23 @@ PATCH_ANSWER = ("id", "status", "priority", "assignee", "notes", "updated_at")
 
 
 class TicketRoutes:
-    """Handlers bound to one sandbox; `routes()` is what the Starlette app serves."""
+    """Handlers bound to one sandbox; `table()` lists what the Starlette app serves."""
 
-    def __init__(self, sandbox: CognySandbox) -> None:
+    def __init__(self, sandbox: CognyState) -> None:
         self.sb = sandbox
 
-    def routes(self) -> list[Route]:
-        wrap = self.sb.endpoint
+    def table(self) -> list[tuple[str, str, Handler, bool]]:
+        """(path, method, handler, counts against the batch rate limit), in matching order."""
         return [
-            Route("/v1/tickets", wrap(self.list_tickets), methods=["GET"]),
-            Route("/v1/tickets/stats", wrap(self.stats), methods=["GET"]),
-            Route("/v1/tickets/bulk-update", wrap(self.bulk_update, batch=True), methods=["POST"]),
-            Route("/v1/tickets/export", wrap(self.export), methods=["POST"]),
-            Route("/v1/tickets/{ticket_id}", wrap(self.get_ticket), methods=["GET"]),
-            Route("/v1/tickets/{ticket_id}", wrap(self.patch_ticket), methods=["PATCH"]),
-            Route("/v1/tickets/{ticket_id}/dismiss", wrap(self.dismiss), methods=["POST"]),
-            Route("/v1/webhooks", wrap(self.list_webhooks), methods=["GET"]),
-            Route("/v1/webhooks", wrap(self.create_webhook), methods=["POST"]),
+            ("/v1/tickets", "GET", self.list_tickets, False),
+            ("/v1/tickets/stats", "GET", self.stats, False),
+            ("/v1/tickets/bulk-update", "POST", self.bulk_update, True),
+            ("/v1/tickets/export", "POST", self.export, False),
+            ("/v1/tickets/{ticket_id}", "GET", self.get_ticket, False),
+            ("/v1/tickets/{ticket_id}", "PATCH", self.patch_ticket, False),
+            ("/v1/tickets/{ticket_id}/dismiss", "POST", self.dismiss, False),
+            ("/v1/webhooks", "GET", self.list_webhooks, False),
+            ("/v1/webhooks", "POST", self.create_webhook, False),
         ]
 
     async def list_tickets(self, request: Request) -> Reply:
@@ -70,7 +76,8 @@ class TicketRoutes:
             data = [{k: copy.deepcopy(v) for k, v in t.items() if k not in LIST_OMITS} for _, _, t in page]
         has_more = len(rows) > limit
         next_cursor = encode_cursor(sort, page[-1][0], page[-1][1]) if has_more else None
-        return Reply(data, pagination={"has_more": has_more, "next_cursor": next_cursor, "total_count": total})
+        pagination = {"has_more": has_more, "next_cursor": next_cursor, "total_count": total}
+        return Reply(data, pagination=pagination)
 
     async def stats(self, request: Request) -> Reply:
         filters = parse_filters(request.query_params, ("warehouse_id", "created_after", "created_before"))
@@ -120,7 +127,8 @@ class TicketRoutes:
         _reject_unknown(body, ("reason", "notes"))
         reason, notes = body.get("reason"), body.get("notes")
         if reason not in DISMISS_REASONS:
-            raise bad_param("reason", "'reason' must be one of the dismiss reasons", allowed=list(DISMISS_REASONS))
+            raise bad_param("reason", "'reason' must be one of the dismiss reasons",
+                            allowed=list(DISMISS_REASONS))
         if notes is not None and not isinstance(notes, str):
             raise bad_param("notes", "'notes' must be a string", expected="string")
         if reason == "other" and not (notes or "").strip():
@@ -144,17 +152,19 @@ class TicketRoutes:
             raise bad_param("url", "'url' must be an http(s) URL", expected="URL")
         known = TICKET_EVENTS + OTHER_EVENTS
         if not isinstance(events, list) or not events or any(e not in known for e in events):
-            raise bad_param("events", "'events' must be a non-empty array of event types", allowed=list(known))
+            raise bad_param("events", "'events' must be a non-empty array of event types",
+                            allowed=list(known))
         if not isinstance(secret, str) or not secret:
             raise bad_param("secret", "'secret' must be a non-empty string", expected="string")
         return Reply(self.sb.subscribe(url, secret, list(dict.fromkeys(events))), status=201)
 
     async def list_webhooks(self, request: Request) -> Reply:
         with self.sb.lock:
-            subs = [{k: copy.deepcopy(v) for k, v in s.items() if k != "secret"} for s in self.sb.webhooks.values()]
+            subs = [{k: copy.deepcopy(v) for k, v in s.items() if k != "secret"}
+                    for s in self.sb.webhooks.values()]
         return Reply(subs, pagination={"has_more": False, "next_cursor": None, "total_count": len(subs)})
 
-    def _find(self, ticket_id: str) -> dict:
+    def _find(self, ticket_id: str) -> dict[str, Any]:
         """The stored ticket (caller holds the lock), or 404 NOT_FOUND."""
         ticket = self.sb.tickets.get(ticket_id)
         if ticket is None:
@@ -162,7 +172,7 @@ class TicketRoutes:
         return ticket
 
 
-def _reject_unknown(body: dict, allowed: tuple[str, ...]) -> None:
+def _reject_unknown(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
     unknown = sorted(set(body) - set(allowed))
     if unknown:
         raise bad_param(unknown[0], f"Unknown field '{unknown[0]}'", allowed=list(allowed))
@@ -180,13 +190,14 @@ def parse_filters(params: QueryParams, names: tuple[str, ...]) -> dict[str, Any]
         allowed = ENUM_FILTERS[name]
         for value in sorted(values):
             if allowed is not None and value not in allowed:
-                raise bad_param(name, f"Invalid value '{value}' for '{name}'", allowed=list(allowed), value=value)
+                raise bad_param(name, f"Invalid value '{value}' for '{name}'", allowed=list(allowed),
+                                value=value)
         if values:
             filters[name] = values
     return filters
 
 
-def matches(ticket: dict, filters: dict[str, Any]) -> bool:
+def matches(ticket: dict[str, Any], filters: dict[str, Any]) -> bool:
     """`*_after` is inclusive and `*_before` exclusive: ranges tile, and a poller re-asking from its
     last seen (whole-second) timestamp never misses a change made later in that same second."""
     for name, wanted in filters.items():
@@ -211,11 +222,12 @@ def parse_limit(raw: str | None) -> int:
     return limit
 
 
-def validate_updates(body: dict, where: str) -> dict[str, Any]:
+def validate_updates(body: dict[str, Any], where: str) -> dict[str, Any]:
     """Check the fields PATCH and bulk-update accept; all-or-nothing, before anything changes."""
     _reject_unknown(body, PATCHABLE)
     if not body:
-        raise ApiError(400, "INVALID_REQUEST", f"No fields to update in {where}", {"allowed": list(PATCHABLE)})
+        raise ApiError(400, "INVALID_REQUEST", f"No fields to update in {where}",
+                       {"allowed": list(PATCHABLE)})
     for name, allowed in (("status", STATUSES), ("priority", PRIORITIES)):
         if name in body and body[name] not in allowed:
             raise bad_param(name, f"Invalid {name}", allowed=list(allowed), value=body[name])
@@ -234,7 +246,7 @@ def validate_updates(body: dict, where: str) -> dict[str, Any]:
     return body
 
 
-def ticket_changes(ticket: dict, updates: dict[str, Any]) -> dict[str, Any]:
+def ticket_changes(ticket: dict[str, Any], updates: dict[str, Any]) -> dict[str, Any]:
     """Whole-field changes for `ticket`: action items are matched by title (they have no ids)."""
     changes = {k: v for k, v in updates.items() if k != "action_items"}
     if "action_items" in updates:
@@ -242,13 +254,14 @@ def ticket_changes(ticket: dict, updates: dict[str, Any]) -> dict[str, Any]:
         by_title = {item["title"]: item for item in items}
         for entry in updates["action_items"]:
             if entry["title"] not in by_title:
-                raise bad_param("action_items", f"No action item titled '{entry['title']}'", title=entry["title"])
+                raise bad_param("action_items", f"No action item titled '{entry['title']}'",
+                                title=entry["title"])
             by_title[entry["title"]]["completed"] = entry["completed"]
         changes["action_items"] = items
     return changes
 
 
-def ticket_stats(rows: list[dict]) -> dict[str, Any]:
+def ticket_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The documented /tickets/stats shape, computed from `rows`."""
     total = len(rows)
     count = {field: {value: sum(t[field] == value for t in rows) for value in values}
@@ -257,19 +270,21 @@ def ticket_stats(rows: list[dict]) -> dict[str, Any]:
     days = [(epoch(t["updated_at"]) - epoch(t["created_at"])) / 86400 for t in done]
     live = [t for t in rows if t["status"] != "dismissed" and t.get("estimated_impact")]
 
-    def gain(t: dict) -> float:
-        return t["estimated_impact"]["projected_value"] - t["estimated_impact"]["current_value"]
+    def gain(t: dict[str, Any]) -> float:
+        value: float = t["estimated_impact"]["projected_value"] - t["estimated_impact"]["current_value"]
+        return value
 
+    conversion = [gain(t) for t in live if t["estimated_impact"]["metric"] == "conversion_rate"]
+    revenue = [t["estimated_impact"]["increase_percentage"] for t in live
+               if t["category"] == "revenue_growth"]
     return {
         "total_tickets": total,
         "by_status": count["status"],
         "by_priority": count["priority"],
         "by_category": count["category"],
         "estimated_total_impact": {
-            "conversion_rate_increase": round(sum(gain(t) for t in live
-                                                  if t["estimated_impact"]["metric"] == "conversion_rate"), 3),
-            "revenue_increase_percentage": round(sum(t["estimated_impact"]["increase_percentage"] for t in live
-                                                     if t["category"] == "revenue_growth"), 1),
+            "conversion_rate_increase": round(sum(conversion), 3),
+            "revenue_increase_percentage": round(sum(revenue), 1),
             "users_retained": int(sum(gain(t) * (t.get("supporting_data") or {}).get("cohort_size", 0)
                                       for t in live if t["category"] == "retention")),
         },
@@ -290,14 +305,13 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 
 def encode_cursor(sort: str, key: float, ticket_id: str) -> str:
-    raw = json.dumps({"s": sort, "k": key, "id": ticket_id}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return tokens.encode(json.dumps({"s": sort, "k": key, "id": ticket_id}, separators=(",", ":")).encode())
 
 
 def decode_cursor(cursor: str, sort: str) -> tuple[float, str]:
     """(sort key, id) of the last item served; 400 when the cursor is not one of ours for `sort`."""
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        data = json.loads(tokens.decode(cursor))
         key, ticket_id = data["k"], data["id"]
         valid = data["s"] == sort and isinstance(key, (int, float)) and isinstance(ticket_id, str)
     except (ValueError, TypeError, KeyError):
@@ -307,7 +321,7 @@ def decode_cursor(cursor: str, sort: str) -> tuple[float, str]:
     return float(key), ticket_id
 
 
-def sort_key(ticket: dict, field: str) -> float:
+def sort_key(ticket: dict[str, Any], field: str) -> float:
     """A number to order by, so cursors stay small and comparable."""
     if field == "priority":
         return float(PRIORITY_RANK.get(ticket["priority"], -1))

@@ -11,13 +11,13 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from syncd.sandbox.jira.catalog import (
-    ADF_MESSAGE, CUSTOM_FIELDS, ISSUE_TYPES, PRIORITIES, SYSTEM_FIELDS, ApiError, is_adf,
-)
+from syncd.sandbox.jira.adf import ADF_MESSAGE, is_adf
+from syncd.sandbox.jira.catalog import CUSTOM_FIELDS, ISSUE_TYPES, PRIORITIES, SYSTEM_FIELDS
+from syncd.sandbox.jira.wire import ApiError
 
 SETTABLE = {fid for fid, spec in SYSTEM_FIELDS.items() if spec[3]} | set(CUSTOM_FIELDS)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_NOT_SETTABLE = "Field '{0}' cannot be set. It is not on the appropriate screen, or unknown."
+NOT_SETTABLE = "Field '{0}' cannot be set. It is not on the appropriate screen, or unknown."
 
 
 class FieldError(ValueError):
@@ -42,6 +42,7 @@ def validate_create(body: Any, ctx: Context) -> dict[str, Any]:
     head = {k: v for k, v in (("project", project), ("issuetype", itype)) if isinstance(v, FieldError)}
     if head:
         raise ApiError(400, [], {k: str(v) for k, v in head.items()})
+    assert isinstance(project, str) and isinstance(itype, str)  # the errors were raised just above
     ctx = replace(ctx, project=project)
     patch, errors = _fields_and_updates(fields, update, ctx, current={}, skip={"project", "issuetype"})
     patch.update(project=project, issuetype=itype)
@@ -57,7 +58,7 @@ def validate_edit(body: Any, issue: dict[str, Any], ctx: Context) -> dict[str, A
     """Check an editIssue body against the stored issue; return the patch or raise `ApiError`."""
     fields, update = _split_body(body)
     if "project" in fields or "project" in update:
-        raise ApiError(400, [], {"project": _NOT_SETTABLE.format("project")})
+        raise ApiError(400, [], {"project": NOT_SETTABLE.format("project")})
     ctx = replace(ctx, project=issue["project"])
     patch, errors = _fields_and_updates(fields, update, ctx, current=issue, skip={"issuetype"})
     if "issuetype" in fields:
@@ -65,10 +66,12 @@ def validate_edit(body: Any, issue: dict[str, Any], ctx: Context) -> dict[str, A
         if isinstance(itype, FieldError):
             errors["issuetype"] = str(itype)
         elif ISSUE_TYPES[itype]["subtask"] != ISSUE_TYPES[issue["issuetype"]]["subtask"]:
-            errors["issuetype"] = "Issue type cannot be changed between sub-task and standard issue types here."
+            errors["issuetype"] = ("Issue type cannot be changed between sub-task and standard "
+                                   "issue types here.")
         else:
             patch["issuetype"] = itype
-    merged = {"project": issue["project"], "issuetype": issue["issuetype"], "parent": issue["parent"], **patch}
+    merged = {"project": issue["project"], "issuetype": issue["issuetype"], "parent": issue["parent"],
+              **patch}
     if "parent" in patch or "issuetype" in patch:
         _check_hierarchy(merged, errors, ctx, self_key=issue["key"])
     if errors:
@@ -94,26 +97,27 @@ def _fields_and_updates(fields: dict[str, Any], update: dict[str, Any], ctx: Con
         if fid in skip:
             continue
         if fid not in SETTABLE:
-            errors[fid] = _NOT_SETTABLE.format(fid)
+            errors[fid] = NOT_SETTABLE.format(fid)
         elif fid in update:
             errors[fid] = f"Field '{fid}' cannot be set in both 'fields' and 'update'."
         else:
-            _store(patch, errors, fid, lambda v=value, f=fid: _value(f, v, ctx))
+            _store(patch, errors, fid, lambda: _value(fid, value, ctx))
     for fid, ops in update.items():
         if fid == "comment":
-            _store(patch, errors, "comment", lambda o=ops: _comment_ops(o, ctx))
+            _store(patch, errors, "comment", lambda: _comment_ops(ops, ctx))
         elif fid not in SETTABLE or fid in skip:
-            errors[fid] = _NOT_SETTABLE.format(fid)
+            errors[fid] = NOT_SETTABLE.format(fid)
         elif fid == "labels":
-            _store(patch, errors, "labels", lambda o=ops: _label_ops(o, current.get("labels", [])))
+            _store(patch, errors, "labels", lambda: _label_ops(ops, current.get("labels", [])))
         elif fid == "components":
-            _store(patch, errors, fid, lambda o=ops: _component_ops(o, current.get("components", []), ctx))
+            _store(patch, errors, fid, lambda: _component_ops(ops, current.get("components", []), ctx))
         else:
-            _store(patch, errors, fid, lambda o=ops, f=fid: _value(f, _single_set(o, f), ctx))
+            _store(patch, errors, fid, lambda: _value(fid, _single_set(ops, fid), ctx))
     return patch, errors
 
 
 def _store(patch: dict[str, Any], errors: dict[str, str], fid: str, compute: Callable[[], Any]) -> None:
+    """Put what `compute()` (called right away) gives for `fid` in the patch, or its FieldError in errors."""
     try:
         value = compute()
     except FieldError as exc:
@@ -212,7 +216,8 @@ def _component_id(ref: Any, ctx: Context) -> str:
         match = next((c for c in known if c["name"] == ref["name"]), None)
         if match is None:
             raise FieldError(f"Component name '{ref['name']}' is not valid")
-    return match["id"]
+    component_id: str = match["id"]
+    return component_id
 
 
 def _parent(value: Any, ctx: Context) -> str | None:

@@ -6,42 +6,60 @@ style); every delivery carries `X-Atlassian-Webhook-Identifier` (unique, unchang
 retries), `X-Atlassian-Webhook-Flow` and, on a retry, `X-Atlassian-Webhook-Retry`. The body:
 
     {"timestamp": <ms>, "webhookEvent": "jira:issue_updated", "issue_event_type_name": "issue_generic",
-     "user": {...}, "issue": {"id", "key", "self", "fields": {status, resolution, parent, issuetype, updated, ...}},
+     "user": {...},
+     "issue": {"id", "key", "self", "fields": {status, resolution, parent, issuetype, updated, ...}},
      "changelog": {"id": "...", "items": [{"field": "status", "fieldtype": "jira", "fieldId": "status",
-                                           "from": "10000", "fromString": "To Do", "to": "10001", "toString": "Done"}]},
+                                           "from": "10000", "fromString": "To Do",
+                                           "to": "10001", "toString": "Done"}]},
      "matchedWebhookIds": [1]}
 
 Events fire for every change, whoever made it — through the REST API (syncd's own writes, as
 real JIRA does) or through the sandbox's test helpers (a person in the UI). Tests register a
-target with `JiraSandbox.add_webhook(url, secret=None, events=...)`.
+target with `JiraSandbox.add_webhook(url, secret=None, events=...)`. The hooks read the sandbox
+through the small `Source` protocol, so the state can own its hooks without the two importing
+each other.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
 import json
 import time
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable, Protocol
 
-from syncd.sandbox._common.hooks import Delivery, Hook, HookDispatcher
-from syncd.sandbox.jira.catalog import CUSTOM_FIELDS, PRIORITIES, RESOLUTIONS, STATUSES, Renderer, field_selector
-
-if TYPE_CHECKING:
-    from syncd.sandbox.jira.sandbox import JiraSandbox
+from syncd.sandbox._common.hooks import Delivery, Hook, HookDispatcher, hmac_hex
+from syncd.sandbox.jira.catalog import CUSTOM_FIELDS, PRIORITIES, RESOLUTIONS, STATUSES
+from syncd.sandbox.jira.render import Renderer, Wanted, field_selector
 
 ISSUE_EVENTS = ("jira:issue_created", "jira:issue_updated", "jira:issue_deleted")
 PERSON = "jira.user@example.com"  # who the test helpers act as (a person in JIRA's UI)
 # Stored issue key -> (changelog field name, fieldId) for the fields a changelog names.
 _FIELDS = {"summary": "summary", "description": "description", "priority": "priority", "labels": "labels",
-           "assignee": "assignee", "duedate": "duedate", "components": "Component", "parent": "IssueParentAssociation"}
+           "assignee": "assignee", "duedate": "duedate", "components": "Component",
+           "parent": "IssueParentAssociation"}
+
+
+class Source(Protocol):
+    """What the hooks read from the sandbox: where it serves, its flavour, and its issues rendered."""
+
+    projects: dict[str, dict[str, Any]]
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def cloud(self) -> bool: ...
+
+    def render_issue(self, render: Renderer, issue: dict[str, Any], wanted: Wanted) -> dict[str, Any]: ...
 
 
 class JiraHooks:
     """Registered webhooks of one JIRA sandbox, and the events its state changes fire."""
 
-    def __init__(self, sb: "JiraSandbox") -> None:
+    def __init__(self, sb: Source) -> None:
         self.sb = sb
         self.dispatcher = HookDispatcher()
         self._changelogs = itertools.count(10000)
@@ -67,7 +85,7 @@ class JiraHooks:
 
     def _emit(self, event: str, kind: str, issue: dict[str, Any], user: str | None, *,
               items: list[dict[str, Any]] | None = None, comment: dict[str, Any] | None = None) -> None:
-        if not self.dispatcher.hooks() or self.sb._server is None:
+        if not self.dispatcher.hooks() or not self.sb.running:
             return
         render = Renderer(base=self.sb.url, version="2", cloud=self.sb.cloud, projects=self.sb.projects)
         payload: dict[str, Any] = {
@@ -83,7 +101,7 @@ class JiraHooks:
 
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
-    """Changelog items taking stored issue `before` to `after` (status and resolution first, as JIRA lists them)."""
+    """Changelog items taking stored issue `before` to `after` (status and resolution first, as JIRA does)."""
     items = []
     if before["status"] != after["status"]:
         items.append(_item("status", "status", STATUSES[before["status"]]["id"], before["status"],
@@ -98,7 +116,8 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any
     for fid, spec in CUSTOM_FIELDS.items():
         old, new = before["custom"].get(fid), after["custom"].get(fid)
         if old != new:
-            items.append({**_item(spec["name"], fid, None, _text(old), None, _text(new)), "fieldtype": "custom"})
+            items.append({**_item(spec["name"], fid, None, _text(old), None, _text(new)),
+                          "fieldtype": "custom"})
     return items
 
 
@@ -123,17 +142,14 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
-def sign(body: bytes, secret: str) -> str:
-    """`X-Hub-Signature` value: `sha256=` + hex HMAC-SHA256 of the raw body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 def _render(hook: Hook, payload: Any, delivery: Delivery) -> tuple[bytes, dict[str, str]]:
+    """One attempt: the body names the matched webhook; a secret signs it as `X-Hub-Signature`."""
     body = json.dumps({**payload, "matchedWebhookIds": [int(hook.id)]}, separators=(",", ":")).encode()
-    headers = {"Content-Type": "application/json; charset=UTF-8", "User-Agent": "Atlassian Webhook HTTP Client",
+    headers = {"Content-Type": "application/json; charset=UTF-8",
+               "User-Agent": "Atlassian Webhook HTTP Client",
                "X-Atlassian-Webhook-Identifier": delivery.id, "X-Atlassian-Webhook-Flow": "Primary"}
     if delivery.attempts:
         headers["X-Atlassian-Webhook-Retry"] = str(delivery.attempts)
     if hook.secret:
-        headers["X-Hub-Signature"] = sign(body, hook.secret)
+        headers["X-Hub-Signature"] = "sha256=" + hmac_hex(hook.secret, body)
     return body, headers

@@ -281,7 +281,9 @@ def validate(query: Query, known: Mapping[str, set[str]]) -> None:
                 parse_date(value)
             continue
         valid = known.get(clause.field)
-        for value in clause.values if valid is not None else ():
+        if valid is None:
+            continue
+        for value in clause.values:
             if value.lower() not in valid:
                 if clause.field in ("key", "parent"):
                     raise JqlError(f"An issue with key '{value}' does not exist for field '{clause.field}'.")

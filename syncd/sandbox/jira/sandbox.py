@@ -1,286 +1,73 @@
 """In-process JIRA (Cloud or Server/DC) that the real `jira` library talks HTTP to.
 
-State is plain dicts guarded by `self.lock`; request handling lives in `jira_api.py`, field
-validation in `jira_fields.py`, the instance configuration and JSON shapes in
-`jira_catalog.py`, JQL in `jql.py`, webhooks in `jira_hooks.py`. Tests drive it with
-`jira.JIRA(server=sb.url, ...)` and inspect it with the helpers below (`issue`, `find`, `count`,
-`set_status`, `delete_issue`, `add_webhook`; `hooks.flush()` / `hooks.deliveries()` for webhooks).
+The package splits it by concept, each module depending only on those listed before it:
+
+- `wire.py`: `ApiError`, parameter checks and JIRA's timestamps, shared by every layer;
+- `catalog.py`: the fixed instance configuration (issue types, workflow, priorities, fields);
+- `adf.py`: Atlassian Document Format, v3's rich text; `render.py`: JIRA's JSON shapes;
+- `fields.py`: validation of create/edit bodies; `jql.py`: the JQL subset;
+- `hooks.py`: JIRA's webhooks; `state.py`: projects and issues and their rules (`JiraState`);
+- `endpoint.py`: version, credentials and body checks around every handler;
+- `meta.py`, `issues.py`, `links.py`, `search.py`: the endpoints;
+- this module: `JiraSandbox`, the state served on the route table below.
+
+Tests drive it with `jira.JIRA(server=sb.url, ...)` and inspect it with the helpers of `JiraState`.
 """
 
 from __future__ import annotations
 
-import base64
-import copy
-import time
-from datetime import timedelta
-from typing import Any, Sequence
+from starlette.routing import Route
 
-from starlette.requests import Request
-
-from syncd.sandbox._common.base import Sandbox
-from syncd.sandbox._common.hooks import HookDispatcher
-from syncd.sandbox.jira.catalog import (
-    BAD_CREDENTIALS, CATEGORIES, DEFAULT_PRIORITY, ISSUE_TYPES, PRIORITIES, RESOLUTIONS, STATUSES, ApiError,
-    Renderer, Wanted, default_components, utc_now,
-)
-from syncd.sandbox.jira.fields import Context
-from syncd.sandbox.jira.hooks import ISSUE_EVENTS, PERSON, JiraHooks, changes
+from syncd.sandbox.jira import issues, links, meta, search
+from syncd.sandbox.jira.catalog import ISSUE_TYPES, PRIORITIES, RESOLUTIONS, STATUSES, field_list
+from syncd.sandbox.jira.endpoint import Handler, endpoint
+from syncd.sandbox.jira.state import JiraState
+from syncd.sandbox.jira.wire import ApiError
 
 __all__ = ["JiraSandbox", "ApiError"]
 
 
-class JiraSandbox(Sandbox):
+class JiraSandbox(JiraState):
     """A faithful stand-in for JIRA's REST API v2/v3 (issues, transitions, links, JQL search).
 
-    `deployment` ("Cloud" or "Server") decides serverInfo's `deploymentType` and which search
-    endpoint exists; `search_lag` delays an issue's visibility to JQL after creation, as JIRA
-    Cloud's index does. `page_limit` caps a search page (JIRA: 100 with fields on Cloud).
+    Knobs (`deployment`, `search_lag`, `page_limit`, users and tokens): see `JiraState`.
     """
 
-    name = "jira"
-
-    def __init__(self, *, deployment: str = "Cloud", users: dict[str, str] | None = None,
-                 tokens: set[str] | None = None, projects: Sequence[str] = ("GROWTH",),
-                 search_lag: float = 0.0) -> None:
-        super().__init__()
-        if deployment not in ("Cloud", "Server"):
-            raise ValueError(f"deployment must be 'Cloud' or 'Server', not {deployment!r}")
-        self.deployment = deployment
-        self.users: dict[str, str] = dict(users) if users is not None else {"bot@example.com": "jira-token"}
-        self.tokens: set[str] = set(tokens or ())
-        self.search_lag = search_lag
-        self.page_limit = 100
-        self.projects: dict[str, dict[str, Any]] = {
-            key: {"id": str(10000 + i), "key": key, "name": key.title(), "components": default_components(i)}
-            for i, key in enumerate(projects)}
-        self.issues: dict[str, dict[str, Any]] = {}
-        self._numbers = {key: 0 for key in self.projects}
-        self._ids = {"issue": 10000, "link": 10000, "comment": 10000}
-        self._webhooks = JiraHooks(self)
-        self.hooks: HookDispatcher = self._webhooks.dispatcher  # deliveries(), flush() for tests
-
-    @property
-    def cloud(self) -> bool:
-        return self.deployment == "Cloud"
-
-    def __enter__(self) -> "JiraSandbox":
-        self.start()
-        return self
-
-    def routes(self) -> list[Any]:
-        from syncd.sandbox.jira.api import build_routes
-
-        return build_routes(self)
-
-    def stop(self) -> None:
-        self.hooks.stop()
-        super().stop()
-
-    # --- helpers for tests (thread-safe) ----------------------------------------------------
-
-    def issue(self, key: str) -> dict[str, Any]:
-        """A deep copy of the stored issue (KeyError if missing)."""
-        with self.lock:
-            return copy.deepcopy(self.issues[key])
-
-    def find(self, label: str | None = None, project: str | None = None,
-             parent: str | None = None) -> list[dict[str, Any]]:
-        """Stored issues (copies, oldest first) having `label`, in `project`, under `parent`."""
-        with self.lock:
-            found = [i for i in self.issues.values()
-                     if (label is None or label in i["labels"]) and (project is None or i["project"] == project)
-                     and (parent is None or i["parent"] == parent)]
-            return copy.deepcopy(sorted(found, key=lambda i: int(i["id"])))
-
-    def set_status(self, key: str, name: str, resolution: str | None = None, user: str = PERSON) -> None:
-        """Move an issue to status `name` as a person in JIRA would (bumps `updated`, fires a webhook).
-
-        A done status takes `resolution` (default "Done"; e.g. "Won't Do" closes it without doing
-        it); any other status clears the resolution, as JIRA's workflow post-functions do.
-        """
-        if name not in STATUSES:
-            raise ValueError(f"unknown status {name!r}; known: {sorted(STATUSES)}")
-        if resolution is not None and (resolution not in RESOLUTIONS or STATUSES[name]["category"] != "done"):
-            raise ValueError(f"resolution {resolution!r} needs a done status and one of {sorted(RESOLUTIONS)}")
-        with self.lock:
-            self.apply_status(self.issues[key], name, resolution, user)
-
-    def delete_issue(self, key: str, user: str = PERSON) -> None:
-        """Delete an issue (and its sub-tasks) as a person would; fires `jira:issue_deleted` for each."""
-        with self.lock:
-            self.delete(self.issues[key], True, user)
-
-    def add_webhook(self, url: str, secret: str | None = None, events: Sequence[str] = ISSUE_EVENTS) -> str:
-        """Register an admin webhook to `url` (signed with `secret`, if given); returns its id."""
-        return self._webhooks.add(url, secret, events)
-
-    def count(self, issue_type: str | None = None) -> int:
-        """How many issues exist (of `issue_type`, if given)."""
-        with self.lock:
-            return sum(1 for i in self.issues.values() if issue_type in (None, i["issuetype"]))
-
-    # --- state changes (callers hold self.lock) ---------------------------------------------
-
-    def next_id(self, kind: str) -> int:
-        self._ids[kind] += 1
-        return self._ids[kind] - 1
-
-    def lookup(self, ref: str) -> dict[str, Any] | None:
-        """An issue by key (any case) or numeric id."""
-        ref = str(ref).strip()
-        if ref.upper() in self.issues:
-            return self.issues[ref.upper()]
-        return next((i for i in self.issues.values() if i["id"] == ref), None)
-
-    def context(self, version: str) -> Context:
-        return Context(version=version, projects=self.projects, find_issue=self.lookup)
-
-    def create(self, patch: dict[str, Any], reporter: str) -> dict[str, Any]:
-        """Store a validated create patch as a new issue; keys count up per project."""
-        project = patch["project"]
-        self._numbers[project] += 1
-        now = utc_now()
-        issue: dict[str, Any] = {
-            "id": str(self.next_id("issue")), "key": f"{project}-{self._numbers[project]}", "project": project,
-            "issuetype": patch["issuetype"], "summary": patch["summary"], "description": patch.get("description"),
-            "priority": patch.get("priority", DEFAULT_PRIORITY), "labels": patch.get("labels", []),
-            "components": patch.get("components", []),
-            "status": "To Do", "resolution": None, "resolutiondate": None, "parent": patch.get("parent"),
-            "assignee": patch.get("assignee"), "reporter": reporter, "duedate": patch.get("duedate"),
-            "custom": dict(patch["custom"]), "created": now, "updated": now, "comments": [], "remotelinks": [],
-            "indexed_at": time.monotonic() + self.search_lag,
-        }
-        self.issues[issue["key"]] = issue
-        for body in patch["comments"]:
-            self.add_comment(issue, body, reporter, notify=False)
-        self._webhooks.created(issue, reporter)
-        return issue
-
-    def edit(self, issue: dict[str, Any], patch: dict[str, Any], user: str) -> None:
-        """Apply a validated edit patch; `updated` moves only when something changed."""
-        before = copy.deepcopy({k: v for k, v in issue.items() if k != "comments"})
-        changed = False
-        for fid, value in patch.items():
-            if fid in ("custom", "comments"):
-                continue
-            changed |= issue[fid] != value
-            issue[fid] = value
-        for fid, value in patch["custom"].items():
-            changed |= issue["custom"].get(fid) != value
-            issue["custom"][fid] = value
-        if changed:
-            self._touch(issue)
-            self._webhooks.updated(issue, user, changes(before, issue))
-        for body in patch["comments"]:
-            self.add_comment(issue, body, user)
-
-    def apply_status(self, issue: dict[str, Any], status: str, resolution: str | None = None,
-                     user: str | None = None) -> None:
-        """Set the status (a done one sets `resolution`, default "Done"), bump `updated`, fire a webhook."""
-        before = {"status": issue["status"], "resolution": issue["resolution"]}
-        done = STATUSES[status]["category"] == "done"
-        issue["status"] = status
-        issue["resolution"] = (resolution or "Done") if done else None
-        self._touch(issue)
-        issue["resolutiondate"] = issue["updated"] if done else None
-        items = changes({**issue, **before}, issue)
-        self._webhooks.updated(issue, user, items, "issue_resolved" if done and not before["resolution"]
-                               else "issue_generic")
-
-    def add_comment(self, issue: dict[str, Any], body: Any, author: str, notify: bool = True) -> dict[str, Any]:
-        comment = {"id": str(self.next_id("comment")), "body": body, "author": author, "created": utc_now()}
-        issue["comments"].append(comment)
-        self._touch(issue)
-        if notify:
-            self._webhooks.updated(issue, author, [], "issue_commented", comment)
-        return comment
-
-    @staticmethod
-    def _touch(issue: dict[str, Any]) -> None:
-        """Move `updated` forward, strictly (so "changed since" checks never miss an edit)."""
-        issue["updated"] = max(utc_now(), issue["updated"] + timedelta(milliseconds=1))
-
-    def delete(self, issue: dict[str, Any], with_subtasks: bool, user: str | None = None) -> None:
-        children = [i for i in self.issues.values() if i["parent"] == issue["key"]]
-        if any(ISSUE_TYPES[c["issuetype"]]["subtask"] for c in children) and not with_subtasks:
-            raise ApiError(400, [f"The issue '{issue['key']}' has subtasks.  You must specify the 'deleteSubtasks' "
-                                 "parameter to delete this issue with subtasks."])
-        for child in children:
-            if ISSUE_TYPES[child["issuetype"]]["subtask"]:
-                self._webhooks.deleted(child, user)  # rendered while it (and its parent) still exist
-                del self.issues[child["key"]]
-            else:
-                child["parent"] = None
-        self._webhooks.deleted(issue, user)
-        del self.issues[issue["key"]]
-
-    def subtasks(self, issue: dict[str, Any]) -> list[dict[str, Any]]:
-        return self.subtasks_by_parent().get(issue["key"], [])
-
-    def subtasks_by_parent(self) -> dict[str, list[dict[str, Any]]]:
-        """Every issue's sub-tasks (oldest first) in one pass: a page of search results renders
-        each hit's `subtasks` field from this, instead of one scan of all issues per hit."""
-        kids: dict[str, list[dict[str, Any]]] = {}
-        for i in self.issues.values():
-            if i["parent"] and ISSUE_TYPES[i["issuetype"]]["subtask"]:
-                kids.setdefault(i["parent"], []).append(i)
-        for children in kids.values():
-            children.sort(key=lambda i: int(i["id"]))
-        return kids
-
-    # --- auth ---------------------------------------------------------------------------------
-
-    def authenticate(self, request: Request) -> str | None:
-        """The user behind the request, None when anonymous; bad credentials raise a 401."""
-        header = request.headers.get("authorization")
-        if not header:
-            return None
-        scheme, _, credential = header.partition(" ")
-        if scheme.lower() == "basic":
-            try:
-                email, _, secret = base64.b64decode(credential.strip()).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                email, secret = "", ""
-            if email in self.users and self.users[email] == secret:
-                return email
-        elif scheme.lower() == "bearer" and credential.strip() in self.tokens:
-            return next(iter(self.users), "bot@example.com")
-        raise ApiError(401, [BAD_CREDENTIALS])
-
-    # --- search support -------------------------------------------------------------------------
-
-    def known_values(self) -> dict[str, set[str]]:
-        """Valid JQL values per field (lower-cased), for JIRA's 'does not exist' errors."""
-        keys = {k.lower() for k in self.issues} | {i["id"] for i in self.issues.values()}
-        return {
-            "project": {k.lower() for k in self.projects} | {p["id"] for p in self.projects.values()},
-            "status": {s.lower() for s in STATUSES} | {s["id"] for s in STATUSES.values()},
-            "statusCategory": {c for k, v in CATEGORIES.items() for c in (k, v["name"].lower(), str(v["id"]))},
-            "issuetype": {n.lower() for n in ISSUE_TYPES} | {t["id"] for t in ISSUE_TYPES.values()},
-            "priority": {p.lower() for p in PRIORITIES} | set(PRIORITIES.values()),
-            "key": keys, "parent": keys,
-        }
-
-    def record(self, issue: dict[str, Any]) -> dict[str, list[Any]]:
-        """The values JQL sees for one issue."""
-        status, cat = STATUSES[issue["status"]], CATEGORIES[STATUSES[issue["status"]]["category"]]
-        parent = self.issues.get(issue["parent"] or "")
-        return {
-            "project": [issue["project"], self.projects[issue["project"]]["id"]], "labels": list(issue["labels"]),
-            "key": [issue["key"], issue["id"]], "parent": [parent["key"], parent["id"]] if parent else [],
-            "status": [issue["status"], status["id"]],
-            "statusCategory": [cat["name"], status["category"], str(cat["id"])],
-            "issuetype": [issue["issuetype"], ISSUE_TYPES[issue["issuetype"]]["id"]],
-            "priority": [issue["priority"], PRIORITIES[issue["priority"]]], "summary": [issue["summary"]],
-            "created": [issue["created"]], "updated": [issue["updated"]],
-        }
-
-    def renderer(self, base: str, version: str) -> Renderer:
-        return Renderer(base=base, version=version, cloud=self.cloud, projects=self.projects)
-
-    def render_issue(self, render: Renderer, issue: dict[str, Any], wanted: Wanted,
-                     expand: frozenset[str] = frozenset(),
-                     subtasks: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
-        parent = self.issues.get(issue["parent"] or "")
-        kids = subtasks.get(issue["key"], []) if subtasks is not None else self.subtasks(issue)
-        return render.issue(issue, wanted, kids, parent, expand)
+    def routes(self) -> list[Route]:
+        table: list[tuple[str, str, Handler]] = [
+            ("GET", "myself", meta.myself), ("GET", "field", lambda c: (200, field_list())),
+            ("GET", "priority", lambda c: (200, [c.render.priority(p) for p in PRIORITIES])),
+            ("GET", "priority/{id}", meta.priority_one), ("GET", "project", meta.projects),
+            ("GET", "resolution", lambda c: (200, [c.render.resolution(n) for n in RESOLUTIONS])),
+            ("GET", "resolution/{id}", meta.resolution_one),
+            ("GET", "project/{project}", meta.project),
+            ("GET", "project/{project}/statuses", meta.project_statuses),
+            ("GET", "project/{project}/components",
+             lambda c: (200, c.render.components(meta.project_for(c)))),
+            ("GET", "issuetype", lambda c: (200, [c.render.issuetype(n) for n in ISSUE_TYPES])),
+            ("GET", "issuetype/{id}", meta.issuetype_one),
+            ("GET", "status", lambda c: (200, [c.render.status(s) for s in STATUSES])),
+            ("GET", "issue/createmeta/{project}/issuetypes", meta.createmeta_types),
+            ("GET", "issue/createmeta/{project}/issuetypes/{id}", meta.createmeta_fields),
+            ("POST", "issue", issues.create_issue), ("POST", "issue/bulk", issues.create_issues),
+            ("GET", "issue/{key}", issues.get_issue), ("PUT", "issue/{key}", issues.edit_issue),
+            ("DELETE", "issue/{key}", issues.delete_issue),
+            ("GET", "issue/{key}/transitions", issues.get_transitions),
+            ("POST", "issue/{key}/transitions", issues.do_transition),
+            ("GET", "issue/{key}/remotelink", links.get_links),
+            ("POST", "issue/{key}/remotelink", links.upsert_link),
+            ("GET", "issue/{key}/remotelink/{link}", links.get_link),
+            ("PUT", "issue/{key}/remotelink/{link}", links.put_link),
+            ("DELETE", "issue/{key}/remotelink/{link}", links.delete_link),
+            ("GET", "issue/{key}/comment", issues.get_comments),
+            ("POST", "issue/{key}/comment", issues.add_comment),
+            ("GET", "search", search.legacy_search), ("POST", "search", search.legacy_search),
+            ("GET", "search/jql", search.cloud_search), ("POST", "search/jql", search.cloud_search),
+        ]
+        routes = [Route("/rest/api/{version}/serverInfo", endpoint(self, meta.server_info, anonymous=True),
+                        methods=["GET"])]
+        routes += [Route(f"/rest/api/{{version}}/{path}", endpoint(self, fn), methods=[method])
+                   for method, path, fn in table]
+        routes.append(Route("/rest/applinks/latest/listApplicationlinks",
+                            endpoint(self, meta.applinks), methods=["GET"]))
+        return routes

@@ -9,34 +9,35 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from syncd.sandbox.jira import jql
+from syncd.sandbox._common import tokens
 from syncd.sandbox._common.base import mark_read_only
-from syncd.sandbox.jira.catalog import ISSUE_TYPES, PRIORITIES, STATUSES, ApiError, count_param, field_selector
-
-if TYPE_CHECKING:
-    from syncd.sandbox.jira.api import Call, Reply
+from syncd.sandbox.jira import jql
+from syncd.sandbox.jira.catalog import ISSUE_TYPES, PRIORITIES, STATUSES
+from syncd.sandbox.jira.endpoint import Call, Reply
+from syncd.sandbox.jira.render import field_selector
+from syncd.sandbox.jira.state import JiraState
+from syncd.sandbox.jira.wire import ApiError, count_param
 
 LEGACY_KEYS = frozenset({"jql", "startAt", "maxResults", "validateQuery", "fields", "expand", "properties",
                          "fieldsByKeys"})
-CLOUD_KEYS = frozenset({"jql", "nextPageToken", "maxResults", "fields", "expand", "properties", "fieldsByKeys",
-                        "reconcileIssues"})
+CLOUD_KEYS = frozenset({"jql", "nextPageToken", "maxResults", "fields", "expand", "properties",
+                        "fieldsByKeys", "reconcileIssues"})
 GONE = {
-    "3": "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. A full migration "
-         "guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046",
+    "3": "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "
+         "A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046",
     "2": "The requested API has been removed. Please use the newer, enhanced search-based API instead. "
          "Deprecation details are available at https://developer.atlassian.com/changelog/#CHANGE-2046.",
 }
 UNBOUNDED = "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
 
 
-def legacy_search(call: "Call") -> "Reply":
+def legacy_search(call: Call) -> Reply:
     """`/search`: offset paging with a total (Server/DC only)."""
     mark_read_only(call.request)  # a POST search changes nothing
     if call.sb.cloud:
@@ -48,11 +49,13 @@ def legacy_search(call: "Call") -> "Reply":
     size = min(count_param(args.get("maxResults"), "maxResults", 50), call.sb.page_limit)
     wanted = field_selector(args["fields"], "*navigable")
     kids = call.sb.subtasks_by_parent()
-    page = [call.sb.render_issue(call.render, i, wanted, args["expand"], kids) for i in hits[start:start + size]]
-    return 200, {"expand": "schema,names", "startAt": start, "maxResults": size, "total": len(hits), "issues": page}
+    page = [call.sb.render_issue(call.render, i, wanted, args["expand"], kids)
+            for i in hits[start:start + size]]
+    return 200, {"expand": "schema,names", "startAt": start, "maxResults": size, "total": len(hits),
+                 "issues": page}
 
 
-def cloud_search(call: "Call") -> "Reply":
+def cloud_search(call: Call) -> Reply:
     """`/search/jql`: token paging, ids only by default (Cloud only)."""
     mark_read_only(call.request)
     if not call.sb.cloud:
@@ -75,7 +78,7 @@ def cloud_search(call: "Call") -> "Reply":
     return 200, body
 
 
-def _args(call: "Call", allowed: frozenset[str]) -> dict[str, Any]:
+def _args(call: Call, allowed: frozenset[str]) -> dict[str, Any]:
     """Search arguments from the query string (GET) or the JSON body (POST, unknown keys refused)."""
     if call.request.method == "POST":
         body = call.body if call.body is not None else {}
@@ -100,7 +103,8 @@ def _args(call: "Call", allowed: frozenset[str]) -> dict[str, Any]:
     return args
 
 
-def _run(call: "Call", text: str, *, validate: bool, bounded: bool, reconcile: set[int]) -> list[dict[str, Any]]:
+def _run(call: Call, text: str, *, validate: bool, bounded: bool,
+         reconcile: set[int]) -> list[dict[str, Any]]:
     """Parse, check and evaluate JQL against the issues the search index can see now."""
     index = _index_of(call.sb)
     index.sync(call.sb.issues)
@@ -114,7 +118,8 @@ def _run(call: "Call", text: str, *, validate: bool, bounded: bool, reconcile: s
         raise ApiError(400, [UNBOUNDED])
     now = time.monotonic()
     hits = [i for i in index.candidates(call.sb.issues, query.where)
-            if (i["indexed_at"] <= now or int(i["id"]) in reconcile) and jql.matches(query.where, call.sb.record(i))]
+            if (i["indexed_at"] <= now or int(i["id"]) in reconcile)
+            and jql.matches(query.where, call.sb.record(i))]
     return _sort(hits, query.order or (("key", True),))
 
 
@@ -165,11 +170,12 @@ class _Index:
             return {k for v in values for k in (v.upper(), self.by_id.get(v)) if k in issues}
         return None
 
-    def known(self, sb: Any) -> dict[str, Any]:
+    def known(self, sb: JiraState) -> dict[str, Any]:
         """`sb.known_values()`, with the issue keys answered from the index instead of rebuilt per search."""
         projects = tuple(sb.projects)
         if self._static is None or self._static[0] != projects:
-            self._static = (projects, {k: v for k, v in sb.known_values().items() if k not in ("key", "parent")})
+            static = {k: v for k, v in sb.known_values().items() if k not in ("key", "parent")}
+            self._static = (projects, static)
         keys = _KnownKeys(sb.issues, self.by_id)
         return {**self._static[1], "key": keys, "parent": keys}
 
@@ -184,11 +190,11 @@ class _KnownKeys:
         return str(value).upper() in self.issues or str(value) in self.by_id
 
 
-_INDEXES: "weakref.WeakKeyDictionary[Any, _Index]" = weakref.WeakKeyDictionary()
+_INDEXES: "weakref.WeakKeyDictionary[JiraState, _Index]" = weakref.WeakKeyDictionary()
 _INDEXES_LOCK = threading.Lock()  # several sandboxes (each on its own thread) share the table
 
 
-def _index_of(sb: Any) -> _Index:
+def _index_of(sb: JiraState) -> _Index:
     """The sandbox's index; callers hold `sb.lock`, so one search at a time brings it up to date."""
     with _INDEXES_LOCK:
         index = _INDEXES.get(sb)
@@ -205,7 +211,8 @@ def _sort(issues: list[dict[str, Any]], order: tuple[tuple[str, bool], ...]) -> 
         "key": lambda i: (i["project"], int(i["key"].rsplit("-", 1)[1])),
         "created": lambda i: i["created"], "updated": lambda i: i["updated"],
         "priority": lambda i: priority_rank[i["priority"]], "summary": lambda i: i["summary"].lower(),
-        "status": lambda i: status_rank[i["status"]], "issuetype": lambda i: list(ISSUE_TYPES).index(i["issuetype"]),
+        "status": lambda i: status_rank[i["status"]],
+        "issuetype": lambda i: list(ISSUE_TYPES).index(i["issuetype"]),
     }
     result = sorted(issues, key=lambda i: int(i["id"]))
     for field, descending in reversed(order):
@@ -218,7 +225,7 @@ def _digest(text: str) -> str:
 
 
 def _make_token(offset: int, text: str) -> str:
-    return base64.urlsafe_b64encode(f"{offset}:{_digest(text)}".encode()).decode().rstrip("=")
+    return tokens.encode(f"{offset}:{_digest(text)}".encode())
 
 
 def _read_token(token: Any, text: str) -> int:
@@ -226,7 +233,7 @@ def _read_token(token: Any, text: str) -> int:
     if not token:
         return 0
     try:
-        raw = base64.urlsafe_b64decode(str(token) + "=" * (-len(str(token)) % 4)).decode()
+        raw = tokens.decode(str(token)).decode()
         offset, digest = raw.split(":", 1)
         if digest == _digest(text):
             return int(offset)

@@ -10,49 +10,54 @@ HMAC-SHA256 of the raw body with the webhook's signing secret). Receivers are to
 
 Events fire for every change, whoever made it: the GraphQL API (syncd's own writes) and the
 test helpers (`set_state`, `remove_issue`, as a person in the app). A webhook listens to all
-public teams or to one team (`team_key`), for the resource types it names.
+public teams or to one team, for the resource types it names. The hooks read the sandbox through
+the small `Workspace` protocol, so the state can own its hooks without the two importing each other.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable, Protocol
 
-from syncd.sandbox._common.hooks import Delivery, Hook, HookDispatcher
+from syncd.sandbox._common.hooks import Delivery, Hook, HookDispatcher, hmac_hex
+from syncd.sandbox.linear.wire import PRIORITY_LABELS, now_iso, stable_id
 
-if TYPE_CHECKING:
-    from syncd.sandbox.linear.sandbox import LinearSandbox
-
-ORGANIZATION_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "linear-sandbox/organization"))
-PERSON = {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, "linear-sandbox/user/person")), "name": "Lin Person",
-          "email": "person@example.com"}
-PRIORITY_LABELS = ("No priority", "Urgent", "High", "Medium", "Low")
+ORGANIZATION_ID = stable_id("organization")
+PERSON = {"id": stable_id("user", "person"), "name": "Lin Person", "email": "person@example.com"}
 # Stored issue keys that updatedFrom reports when they change.
 TRACKED = ("title", "description", "priority", "stateId", "parentId", "assigneeId", "estimate", "dueDate",
            "labelIds", "projectId", "completedAt", "canceledAt", "startedAt", "archivedAt", "trashed")
 
 
+class Workspace(Protocol):
+    """What the hooks read from the sandbox: who acts by default, the teams, states and issue urls."""
+
+    viewer: dict[str, Any]
+    teams: dict[str, dict[str, Any]]
+
+    def state(self, state_id: str) -> dict[str, Any] | None: ...
+
+    def issue_url(self, issue: dict[str, Any]) -> str: ...
+
+
 class LinearHooks:
     """Registered webhooks of one Linear sandbox, and the Issue events its changes fire."""
 
-    def __init__(self, sb: "LinearSandbox") -> None:
+    def __init__(self, sb: Workspace) -> None:
         self.sb = sb
         self.dispatcher = HookDispatcher()
 
     def add(self, url: str, secret: str, resource_types: Iterable[str] = ("Issue",),
-            team_key: str | None = None) -> str:
-        team_id = self.sb.team_id(team_key) if team_key else None
+            team_id: str | None = None) -> str:
+        """Register a webhook for every public team, or only for the team `team_id`; returns its id."""
         return self.dispatcher.add(url, _render, secret=secret, events=tuple(resource_types),
                                    hook_id=str(uuid.uuid4()), team_id=team_id).id
 
     def issue(self, action: str, issue: dict[str, Any], before: dict[str, Any] | None = None,
               actor: dict[str, Any] | None = None) -> None:
-        """Queue one Issue event (caller holds the sandbox lock); an update that changed nothing fires none."""
+        """Queue one Issue event (caller holds the sandbox lock); an update that changed nothing has none."""
         if not self.dispatcher.hooks():
             return
         updated_from = None
@@ -63,37 +68,29 @@ class LinearHooks:
             updated_from["updatedAt"] = before["updatedAt"]
         who = actor or self.sb.viewer
         payload: dict[str, Any] = {
-            "action": action, "type": "Issue", "createdAt": _now(), "organizationId": ORGANIZATION_ID,
+            "action": action, "type": "Issue", "createdAt": now_iso(), "organizationId": ORGANIZATION_ID,
             "actor": {"id": who["id"], "name": who["name"], "email": who.get("email"), "type": "user"},
             "data": self.data(issue), "url": self.sb.issue_url(issue),
         }
         if updated_from is not None:
             payload["updatedFrom"] = updated_from
-        self.dispatcher.emit("Issue", payload, only=lambda h: h.data.get("team_id") in (None, issue["teamId"]))
+        self.dispatcher.emit("Issue", payload,
+                             only=lambda h: h.data.get("team_id") in (None, issue["teamId"]))
 
     def data(self, issue: dict[str, Any]) -> dict[str, Any]:
         """The issue as `IssueWebhookPayload` renders it (the fields the sandbox models)."""
         sb = self.sb
         state = sb.state(issue["stateId"]) or {}
         team = sb.teams[issue["teamId"]]
-        keys = ("id", "identifier", "number", "title", "description", "priority", "estimate", "dueDate", "teamId",
-                "stateId", "parentId", "assigneeId", "projectId", "labelIds", "createdAt", "updatedAt",
-                "completedAt", "canceledAt", "startedAt", "archivedAt", "trashed")
+        keys = ("id", "identifier", "number", "title", "description", "priority", "estimate", "dueDate",
+                "teamId", "stateId", "parentId", "assigneeId", "projectId", "labelIds", "createdAt",
+                "updatedAt", "completedAt", "canceledAt", "startedAt", "archivedAt", "trashed")
         return {**{k: issue.get(k) for k in keys}, "priorityLabel": PRIORITY_LABELS[issue["priority"]],
                 "sortOrder": float(issue["number"]), "prioritySortOrder": float(issue["priority"]),
                 "previousIdentifiers": [], "subscriberIds": [], "labels": [], "reactionData": [],
                 "state": {k: state.get(k) for k in ("id", "name", "type", "color")},
                 "team": {"id": team["id"], "key": team["key"], "name": team["name"]},
                 "url": sb.issue_url(issue)}
-
-
-def sign(body: bytes, secret: str) -> str:
-    """`Linear-Signature`: hex HMAC-SHA256 of the raw body."""
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _render(hook: Hook, payload: Any, delivery: Delivery) -> tuple[bytes, dict[str, str]]:
@@ -103,5 +100,5 @@ def _render(hook: Hook, payload: Any, delivery: Delivery) -> tuple[bytes, dict[s
     headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Linear-Webhook",
                "Linear-Delivery": delivery.id, "Linear-Event": payload["type"]}
     if hook.secret:
-        headers["Linear-Signature"] = sign(body, hook.secret)
+        headers["Linear-Signature"] = hmac_hex(hook.secret, body)  # hex HMAC-SHA256 of the raw body
     return body, headers

@@ -16,12 +16,13 @@ from typing import Any
 MAX_BLOCKS = 50
 KNOWN_BLOCKS = frozenset({"section", "header", "divider", "context", "actions", "image", "rich_text",
                           "input", "file", "video", "markdown"})
-INTERACTIVE = frozenset({"button", "checkboxes", "datepicker", "datetimepicker", "image", "multi_static_select",
-                         "multi_users_select", "multi_conversations_select", "multi_channels_select",
-                         "overflow", "radio_buttons", "static_select", "users_select", "conversations_select",
-                         "channels_select", "external_select", "multi_external_select", "timepicker",
-                         "workflow_button", "plain_text_input", "email_text_input", "url_text_input",
-                         "number_input", "rich_text_input", "file_input"})
+INTERACTIVE = frozenset({"button", "checkboxes", "datepicker", "datetimepicker", "image",
+                         "multi_static_select", "multi_users_select", "multi_conversations_select",
+                         "multi_channels_select", "overflow", "radio_buttons", "static_select",
+                         "users_select", "conversations_select", "channels_select", "external_select",
+                         "multi_external_select", "timepicker", "workflow_button", "plain_text_input",
+                         "email_text_input", "url_text_input", "number_input", "rich_text_input",
+                         "file_input"})
 
 # Arguments of chat.postMessage / chat.update in slack_web_openapi_v2.json (a 2020 snapshot), plus
 # `metadata`, which Slack documents today but the spec predates. tests/test_slack.py checks these
@@ -66,8 +67,8 @@ def _any(block: dict[str, Any], where: str) -> list[str]:
 
 
 def _header(block: dict[str, Any], where: str) -> list[str]:
-    return _unknown(block, {"type", "block_id", "text"}, where) + _text(block.get("text"), f"{where}/text", 150,
-                                                                     plain_only=True, required=True)
+    return (_unknown(block, {"type", "block_id", "text"}, where)
+            + _text(block.get("text"), f"{where}/text", 150, plain_only=True, required=True))
 
 
 def _section(block: dict[str, Any], where: str) -> list[str]:
@@ -174,4 +175,5 @@ def _unknown(obj: dict[str, Any], allowed: set[str], where: str) -> list[str]:
     return [f"unknown property {key!r} [json-pointer:{where}/{key}]" for key in sorted(set(obj) - allowed)]
 
 
-_CHECKS = {"header": _header, "section": _section, "context": _context, "actions": _actions, "divider": _divider}
+_CHECKS = {"header": _header, "section": _section, "context": _context, "actions": _actions,
+           "divider": _divider}

@@ -6,22 +6,19 @@ query string, a form body or a JSON body; the token comes from `Authorization: B
 rate limiting: HTTP 429 with `Retry-After` (whole seconds), as Slack answers.
 
 What it models: channels (id → name), top-level messages and thread replies with increasing
-`ts` values, Block Kit and argument validation (`slack_blocks.py`), message `metadata` (returned
+`ts` values, Block Kit and argument validation (blocks.py), message `metadata` (returned
 by conversations.history/replies only with `include_all_metadata`), permalinks, edits, cursor
 paging, and an optional per-channel posting rate (`post_rate_per_second`).
 """
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
 import math
 import random
 import string
 import time
 from typing import Any, Callable
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -29,24 +26,21 @@ from starlette.routing import Route
 
 from syncd.sandbox._common.base import Sandbox, mark_read_only
 from syncd.sandbox.slack.blocks import POST_MESSAGE_ARGS, UPDATE_ARGS, validate_blocks
+from syncd.sandbox.slack.wire import (
+    SlackError,
+    arguments,
+    decode_cursor,
+    encode_cursor,
+    flag,
+    invalid,
+    json_arg,
+    reject_unknown,
+)
 
 TEAM_ID, BOT_USER, BOT_ID, APP_ID = "T0SANDBOX", "U0SYNCDBOT", "B0SYNCDBOT", "A0SYNCD"
 MAX_TEXT = 40_000  # Slack: "msg_too_long" beyond 40,000 characters
 READ_METHODS = frozenset({"auth.test", "chat.getPermalink", "conversations.history", "conversations.replies",
                           "conversations.info", "conversations.list"})
-
-
-class SlackError(Exception):
-    """An `{"ok": false}` answer (HTTP 200 unless rate limited)."""
-
-    def __init__(self, error: str, *, status: int = 200, headers: dict[str, str] | None = None,
-                 **extra: Any) -> None:
-        super().__init__(error)
-        self.error, self.status, self.headers, self.extra = error, status, headers or {}, extra
-
-
-def invalid(error: str, problems: list[str]) -> SlackError:
-    return SlackError(error, errors=problems, response_metadata={"messages": [f"[ERROR] {p}" for p in problems]})
 
 
 class SlackSandbox(Sandbox):
@@ -55,7 +49,8 @@ class SlackSandbox(Sandbox):
     name = "slack"
 
     def __init__(self, *, tokens: set[str] | None = None, channels: dict[str, str] | None = None,
-                 team_url: str = "https://sandbox.slack.com", post_rate_per_second: float | None = None) -> None:
+                 team_url: str = "https://sandbox.slack.com",
+                 post_rate_per_second: float | None = None) -> None:
         super().__init__()
         self.tokens = set(tokens) if tokens is not None else {"xoxb-sandbox"}
         self.channels = dict(channels) if channels is not None else {"C0GROWTH": "growth"}
@@ -99,11 +94,12 @@ class SlackSandbox(Sandbox):
                     metadata: dict[str, Any] | None = None) -> str:
         """Seed a message from someone else (no rate limit, no validation); returns its ts."""
         with self.lock:
-            msg = {"type": "message", "user": user, "text": text, "ts": self._next_ts(), "team": TEAM_ID}
+            ts = self._next_ts()
+            msg: dict[str, Any] = {"type": "message", "user": user, "text": text, "ts": ts, "team": TEAM_ID}
             if metadata is not None:
                 msg["metadata"] = copy.deepcopy(metadata)
             self._messages[channel].append(msg)
-            return msg["ts"]
+            return ts
 
     # --- HTTP --------------------------------------------------------------------------------------
 
@@ -115,7 +111,7 @@ class SlackSandbox(Sandbox):
         try:
             if handler is None:
                 raise SlackError("unknown_method", status=404)
-            args, is_json = await _arguments(request)
+            args, is_json = await arguments(request)
             self._authenticate(request, args, is_json)
             args.pop("token", None)
             with self.lock:
@@ -184,7 +180,7 @@ class SlackSandbox(Sandbox):
         """Validated text / blocks / metadata from chat.postMessage or chat.update arguments."""
         out: dict[str, Any] = {}
         if "blocks" in args:
-            blocks = _json_arg(args["blocks"], "invalid_blocks_format")
+            blocks = json_arg(args["blocks"], "invalid_blocks_format")
             problems = validate_blocks(blocks)
             if problems:
                 raise invalid("invalid_blocks", problems)
@@ -198,7 +194,7 @@ class SlackSandbox(Sandbox):
         if required and not out.get("text") and not out.get("blocks") and not args.get("attachments"):
             raise SlackError("no_text")
         if "metadata" in args:
-            meta = _json_arg(args["metadata"], "invalid_metadata_format")
+            meta = json_arg(args["metadata"], "invalid_metadata_format")
             if not (isinstance(meta, dict) and isinstance(meta.get("event_type"), str) and meta["event_type"]
                     and isinstance(meta.get("event_payload"), dict)):
                 raise SlackError("invalid_metadata_format")
@@ -218,7 +214,7 @@ class SlackSandbox(Sandbox):
                 "user_id": BOT_USER, "bot_id": BOT_ID, "is_enterprise_install": False}
 
     def post_message(self, args: dict[str, Any]) -> dict[str, Any]:
-        _reject_unknown(args, POST_MESSAGE_ARGS)
+        reject_unknown(args, POST_MESSAGE_ARGS)
         channel = self._channel_id(args.get("channel"), by_name=True)
         content = self._content(args, required=True)
         thread_ts = args.get("thread_ts") or None
@@ -238,7 +234,7 @@ class SlackSandbox(Sandbox):
         return {"channel": channel, "ts": msg["ts"], "message": self._view(msg, False)}
 
     def update(self, args: dict[str, Any]) -> dict[str, Any]:
-        _reject_unknown(args, UPDATE_ARGS)
+        reject_unknown(args, UPDATE_ARGS)
         channel = self._channel_id(args.get("channel"))  # chat.update wants the id, not a name
         if not args.get("ts"):
             raise SlackError("message_not_found")
@@ -272,7 +268,7 @@ class SlackSandbox(Sandbox):
         oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or "inf")
         window = [m for m in newest_first if oldest < float(m["ts"]) < latest]
         return self._page(window, args, "messages", 100, self.history_max_limit,
-                          lambda m: self._view(m, _flag(args.get("include_all_metadata"))))
+                          lambda m: self._view(m, flag(args.get("include_all_metadata"))))
 
     def replies_of(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel_id(args.get("channel"))
@@ -282,7 +278,7 @@ class SlackSandbox(Sandbox):
             raise SlackError("thread_not_found") from None
         thread = [parent, *self._replies.get((channel, parent["ts"]), [])]
         return self._page(thread, args, "messages", 1000, 1000,
-                          lambda m: self._view(m, _flag(args.get("include_all_metadata"))))
+                          lambda m: self._view(m, flag(args.get("include_all_metadata"))))
 
     def info(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"channel": self._channel_object(self._channel_id(args.get("channel")))}
@@ -302,11 +298,11 @@ class SlackSandbox(Sandbox):
             limit = min(max(int(args.get("limit") or default), 1), maximum)
         except (TypeError, ValueError):
             raise SlackError("invalid_limit") from None
-        start = _decode_cursor(args.get("cursor"))
+        start = decode_cursor(args.get("cursor"))
         chunk = items[start:start + limit]
         more = start + limit < len(items)
         out: dict[str, Any] = {key: [view(item) for item in chunk], "has_more": more}
-        out["response_metadata"] = {"next_cursor": _encode_cursor(start + limit) if more else ""}
+        out["response_metadata"] = {"next_cursor": encode_cursor(start + limit) if more else ""}
         return out
 
 
@@ -320,61 +316,3 @@ _HANDLERS: dict[str, Callable[[SlackSandbox, dict[str, Any]], dict[str, Any]]] =
     "conversations.info": SlackSandbox.info,
     "conversations.list": SlackSandbox.list_channels,
 }
-
-
-async def _arguments(request: Request) -> tuple[dict[str, Any], bool]:
-    """Arguments from the query string plus a form-encoded or JSON body, as Slack merges them."""
-    args: dict[str, Any] = dict(request.query_params)
-    body = await request.body()
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if not body:
-        return args, False
-    if ctype == "application/json":
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise SlackError("invalid_json") from None
-        if not isinstance(data, dict):
-            raise SlackError("json_not_object")
-        args.update(data)
-        return args, True
-    if ctype in ("application/x-www-form-urlencoded", ""):
-        args.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        return args, False
-    raise SlackError("invalid_form_data")
-
-
-def _json_arg(value: Any, error: str) -> Any:
-    """Form bodies carry arrays/objects as JSON strings; JSON bodies carry them as-is."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            raise SlackError(error) from None
-    return value
-
-
-def _reject_unknown(args: dict[str, Any], allowed: frozenset[str]) -> None:
-    unknown = sorted(set(args) - allowed)
-    if unknown:
-        raise invalid("invalid_arguments", [f"unknown argument {name!r}" for name in unknown])
-
-
-def _flag(value: Any) -> bool:
-    return value is True or str(value).lower() in ("1", "true")
-
-
-def _encode_cursor(offset: int) -> str:
-    return base64.b64encode(f"offset:{offset}".encode()).decode()
-
-
-def _decode_cursor(cursor: Any) -> int:
-    if not cursor:
-        return 0
-    try:
-        kind, _, value = base64.b64decode(str(cursor), validate=True).decode().partition(":")
-        if kind == "offset" and value.isdigit():
-            return int(value)
-    except ValueError:
-        pass
-    raise SlackError("invalid_cursor")

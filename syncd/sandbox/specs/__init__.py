@@ -36,9 +36,12 @@ def text(name: str) -> str:
 @functools.cache
 def document(name: str) -> dict[str, Any]:
     """The specification parsed from JSON or YAML (not for the GraphQL schema), once per process."""
+    parsed: dict[str, Any]
     if name.endswith(".json"):
-        return json.loads(text(name))
+        parsed = json.loads(text(name))
+        return parsed
     if name.endswith(".yaml"):
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        return yaml.load(text(name), Loader=loader)  # noqa: S506 - a safe loader
+        parsed = yaml.load(text(name), Loader=loader)  # noqa: S506 - a safe loader
+        return parsed
     raise ValueError(f"{name} is not a JSON or YAML document")

@@ -1,0 +1,82 @@
+"""A poll's report: what happened to every ticket, the run row in the store, the summary log line."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import structlog
+
+from syncd import metrics
+from syncd.engine.outcome import APPLIED, TicketResult
+from syncd.redact import redact
+from syncd.store.database import RunCounts, Store
+
+log = structlog.get_logger("syncd.cycle")
+
+
+@dataclass
+class CycleReport:
+    seen: int = 0
+    results: list[TicketResult] = field(default_factory=list)
+    listing_error: str | None = None
+    duration: float = 0.0
+    run_id: int | None = None
+
+    def per_connector(self) -> dict[str, dict[str, int]]:
+        table: dict[str, dict[str, int]] = {}
+        for result in self.results:
+            for o in result.outcomes:
+                row = table.setdefault(o.connector, {})
+                row[o.action] = row.get(o.action, 0) + 1
+        return table
+
+    def failures(self) -> list[tuple[str, str, str]]:
+        """(ticket_id, where, reason) for every failure."""
+        out = []
+        for r in self.results:
+            out += [(r.ticket_id, o.connector, o.error or "") for o in r.outcomes if o.action == "failed"]
+            if r.error:
+                out.append((r.ticket_id, "ticket", r.error))
+        return out
+
+    @property
+    def ok(self) -> bool:
+        return self.listing_error is None and not self.failures()
+
+    def counts(self) -> RunCounts:
+        c = RunCounts(seen=self.seen)
+        for result in self.results:
+            for o in result.outcomes:
+                if o.action in APPLIED:
+                    setattr(c, o.action, getattr(c, o.action) + 1)
+            if result.error and not any(o.action == "failed" for o in result.outcomes):
+                c.failed += 1
+        return c
+
+    @property
+    def notes_written(self) -> int:
+        return sum(1 for r in self.results if r.notes_written)
+
+
+def finish(report: CycleReport, store: Store | None, kind: str, started: datetime, t0: float) -> None:
+    """Time the run, count it, record it in the store (None: a dry run records nothing), log it."""
+    report.duration = time.monotonic() - t0
+    metrics.cycle_duration.observe(report.duration)
+    if report.ok:
+        metrics.last_success.set_to_current_time()
+    if store is not None:
+        try:
+            report.run_id = store.record_run(kind, started, report.counts(), report.listing_error)
+        except Exception as exc:  # the records are synced; only the run's bookkeeping is lost
+            report.listing_error = report.listing_error or f"recording the run failed: {redact(str(exc))}"
+            log.error("recording the run failed", error=redact(str(exc)))
+    log.info("cycle finished", kind=kind, seen=report.seen, duration_seconds=round(report.duration, 3),
+             failed=len(report.failures()), notes_written=report.notes_written, **_flat(report))
+
+
+def _flat(report: CycleReport) -> dict[str, int]:
+    return {
+        f"{c}_{a}".replace("-", "_"): n for c, row in report.per_connector().items() for a, n in row.items()
+    }

@@ -1,0 +1,65 @@
+"""The README's connector plugin example ("Writing a connector plugin"), as files a test can use.
+
+The section holds the plugin module and its test as Python blocks (each opens with a comment
+naming its file), the entry point as a TOML block and a config snippet as a YAML block. Tests run
+exactly that text, so the README cannot drift from what works.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support import ROOT
+
+SECTION = "## Writing a connector plugin"
+GROUP = "syncd.connectors"
+
+
+@dataclass(frozen=True)
+class PluginExample:
+    files: dict[str, str]  # file name (from the block's first line) -> Python source
+    entry_points: dict[str, str]  # connector type -> "module:Class"
+    config: str  # the YAML snippet
+
+    @property
+    def plugin_module(self) -> str:
+        """The plugin's module name: the entry point's module."""
+        (target,) = set(self.entry_points.values())
+        return target.split(":")[0]
+
+    @property
+    def test_module(self) -> str:
+        (name,) = [n for n in self.files if n.startswith("test_")]
+        return name.removesuffix(".py")
+
+
+def plugin_example(readme: Path = ROOT / "README.md") -> PluginExample:
+    """The blocks of the README's plugin section."""
+    text = readme.read_text()
+    section = text[text.index(SECTION):]
+    section = section[:section.index("\n## ")]
+    blocks = re.findall(r"^```(\w+)\n(.*?)^```$", section, flags=re.M | re.S)
+    files = {}
+    for code in (code for lang, code in blocks if lang == "python"):
+        named = re.match(r"# (\w+\.py)\n", code)
+        assert named, f"a Python block of {SECTION!r} must open with a comment naming its file"
+        files[named.group(1)] = code
+    (toml,) = [code for lang, code in blocks if lang == "toml"]
+    (yaml,) = [code for lang, code in blocks if lang == "yaml"]
+    return PluginExample(files, tomllib.loads(toml)["project"]["entry-points"][GROUP], yaml)
+
+
+def install(example: PluginExample, site: Path) -> Path:
+    """`site` as an installed copy of the plugin: its files and a dist-info with its entry points."""
+    site.mkdir(parents=True, exist_ok=True)
+    for name, code in example.files.items():
+        (site / name).write_text(code)
+    dist = site / "syncd_example_plugin-0.1.dist-info"
+    dist.mkdir(exist_ok=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: syncd-example-plugin\nVersion: 0.1\n")
+    lines = [f"{name} = {target}" for name, target in example.entry_points.items()]
+    (dist / "entry_points.txt").write_text(f"[{GROUP}]\n" + "\n".join(lines) + "\n")
+    return site
