@@ -7,9 +7,9 @@ plus the category's `category_map` label ids; project ← `project_id`; status �
 when the ticket is completed / dismissed (the connector picks the workflow state); assignee ←
 `assignee_map`; fields ← `fields:`.
 
-Nothing here does I/O: `render_issue` is a function of the ticket and the settings alone, and
-its record is what `links.applied_hash` is computed over (docs/design.md, "The one idea"). A
-change to a key or a value here changes the stored hash of every issue and re-sends them all.
+Pure, like every target's `render.py`: the issue and sub-issues follow from the ticket and the
+settings alone. Their record is what the stored `applied_hash` covers, so changing a key or a
+value here re-sends every issue.
 """
 
 from __future__ import annotations
