@@ -23,9 +23,10 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
 
 from pydantic import BaseModel, ConfigDict
 
-from syncd.errors import CognyError, ConnectorError, InvalidParameter, NotFound, PartialItems, TicketDataError
+from syncd.cogny import Page, ticket_path
+from syncd.errors import CognyError, ConnectorError, InvalidParameter, NotFound, PartialItems
 from syncd.http import RetryPolicy
-from syncd.models import Ticket, is_ticket_id
+from syncd.models import Ticket
 from syncd.sdk import Check, Desired, ExternalRef
 
 __all__ = ["Call", "InMemoryCogny", "InMemoryConnector", "InMemorySettings", "Page", "Record"]
@@ -212,16 +213,6 @@ class InMemoryConnector(_Recorder):
 
 # -- Cogny ------------------------------------------------------------------------------------------
 
-@dataclass
-class Page:
-    """One page of a listing, shaped like the Cogny client's."""
-
-    items: list[dict[str, Any]]
-    has_more: bool
-    next_cursor: str | None
-    total_count: int | None
-
-
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -335,8 +326,7 @@ class InMemoryCogny(_Recorder):
         return CognyError(message, status=503, retryable=True)  # what a failing Cogny looks like
 
     def _find(self, ticket_id: str) -> dict[str, Any]:
-        if not is_ticket_id(ticket_id):  # the real client refuses before sending anything
-            raise TicketDataError(f"ticket id {ticket_id!r} is not a Cogny ticket id (tkt_…); nothing sent")
+        ticket_path(ticket_id)  # refuses a malformed id as the real client does, before anything happens
         if ticket_id not in self.tickets:
             raise NotFound(f"Ticket {ticket_id} not found", status=404, code="NOT_FOUND")
         return self.tickets[ticket_id]

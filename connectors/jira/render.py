@@ -59,7 +59,7 @@ def render_issue(settings: JiraSettings, templates: Renderer, ticket: Ticket) ->
     category = s.category_map.get(ticket.category) or JiraCategory()
     record: dict[str, Any] = {
         "summary": one_line_summary(templates.render_or("title", ctx, ticket.title)),
-        "description": clip_description(description, render.source_url(ticket)),
+        "description": clip_description(description, ticket),
         "priority": s.priority_map.get(ticket.priority, s.priority_map["medium"]),
         "labels": sorted({render.marker_label(ticket.id), *s.labels, *category.labels}),
         "status": _status(ticket.status),

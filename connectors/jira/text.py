@@ -46,11 +46,12 @@ def wiki_link(text: str, url: str) -> str:
     return f"[{escape_wiki(text)}|{url}]" if url else ""
 
 
-def clip_description(text: str, url: str) -> str:
+def clip_description(text: str, ticket: Ticket) -> str:
     """Keep a description within JIRA's limit, ending with where to read the rest."""
     if len(text) <= DESCRIPTION_LIMIT:
         return text
-    tail = f"\n\n… (truncated: the full text is in the {wiki_link('Cogny ticket', url) or 'Cogny ticket'})"
+    where = wiki_link("Cogny ticket", ticket.url) or "Cogny ticket"
+    tail = f"\n\n… (truncated: the full text is in the {where})"
     return text[:DESCRIPTION_LIMIT - len(tail)] + tail
 
 
@@ -73,4 +74,4 @@ def render_description(ticket: Ticket) -> str:
 
 def source_link(ticket: Ticket) -> str:
     """The description's link to the Cogny ticket ('' when the ticket has no url syncd may render)."""
-    return wiki_link(f"Cogny ticket {ticket.id}", render.source_url(ticket))
+    return wiki_link(f"Cogny ticket {ticket.id}", ticket.url)  # wiki_link re-checks the url

@@ -27,7 +27,7 @@ from syncd.cli.routes import routes_app
 from syncd.cli.startup import loading
 from syncd.errors import ConfigError, StoreBusy, SyncdError
 from syncd.redact import redact
-from syncd.terminal import cells
+from syncd.terminal import cells, printable
 
 app = typer.Typer(help="Mirror Cogny growth tickets into JIRA, Linear, Asana and Slack.",
                   no_args_is_help=True, add_completion=False, rich_markup_mode=None,
@@ -265,11 +265,10 @@ def main() -> None:
 
 def unexpected_error_line(argv: list[str], exc: BaseException) -> str:
     """`syncd demo: failed: <error> (...)`: what failed and what to do, on one line."""
-    command = next((a for a in argv if not a.startswith("-")), "")
+    command = next((f"syncd {a}" for a in argv if not a.startswith("-")), "syncd")
     message = " ".join(str(exc).split()) or "no message"
-    line = (f"syncd {command}: failed: {type(exc).__name__}: {redact(message)} "
+    return (f"{command}: failed: {type(exc).__name__}: {printable(redact(message))} "
             "(run it again with --debug or SYNCD_DEBUG=1 to see the traceback)")
-    return line.replace("syncd : ", "syncd: ")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "syncd.cogny": ("syncd.http", *ALWAYS),
     "syncd.config": ("syncd.sdk", *ALWAYS),
     "syncd.log": ALWAYS,
-    "syncd.testing": ("syncd.sdk", "syncd.http", *ALWAYS),
+    "syncd.testing": ("syncd.sdk", "syncd.http", "syncd.cogny", *ALWAYS),
 }
 
 
