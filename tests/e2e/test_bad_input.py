@@ -268,7 +268,14 @@ def test_unknown_event_types_are_stored_as_ignored(hooks: SimpleNamespace) -> No
         answer = d.send({"id": eid, "created_at": "2025-02-07T10:30:00Z", **rest})
         assert answer.status_code == 202, (eid, answer.text)
         assert answer.json()["data"]["state"] == "ignored", eid
-    time.sleep(0.5)  # give the worker a chance to (wrongly) touch them
+    # A later event the worker must process (its ticket does not exist: it ends ignored, with the
+    # reason). Once it has, the worker has been over the queue: proof that it left the others alone.
+    assert d.send(event("tkt_nosuch00003", "evt_marker_after")).status_code == 202
+    def marker_done() -> bool:
+        stored = hooks.inbox.get("evt_marker_after")
+        return stored is not None and "no longer exists" in (stored.last_error or "")
+
+    wait_for(marker_done, what="the later marker event processed")
     states = all_states(hooks.inbox)
     assert {eid: states.get(eid) for eid in cases} == {eid: "ignored" for eid in cases}
     assert not [i for i in jira_issues(hooks.jira, subtasks=False) if marker_of(i) == "tkt_abc"]

@@ -31,7 +31,7 @@ from syncd.sandbox._common.tickets import generate_tickets
 from tests.support.config import ENV
 from tests.support.daemon import Daemon, all_states, daemon_config, event, inbox_of, readyz
 from tests.support.postgres import PgCluster
-from tests.support.process import free_port, run_cli, wait_for
+from tests.support.process import HANG_GUARD, free_port, run_cli, wait_for
 from tests.support.records import assert_notes, expected, jira_issues, marker_of, parents_by_ticket, records
 from tests.support.world import FAST_RETRIES, run_until_clean, world
 
@@ -101,20 +101,23 @@ def test_run_once_sigkilled_ten_times_then_completes_exactly_once(tmp_path: Path
         rng = random.Random(2024)
         env = {**os.environ, **ENV}
         kills = 0
+
+        def wrote() -> int:
+            return len(w.jira.log.writes()) + len(w.linear.log.writes()) + len(w.cogny.log.writes())
+
         for _ in range(10):
-            heard = len(w.cogny.log)
+            written = wrote()
             proc = subprocess.Popen([sys.executable, "-m", "syncd", "run-once", "-c", str(w.cfg)], env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            # the random moment counts from the run's first Cogny call, not from the process start,
-            # so a slow machine's start-up does not make every kill land before any work
-            deadline = time.monotonic() + 30
-            while len(w.cogny.log) == heard and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.02)
+            # the random moment counts from the run's first write, not from the process start, so a
+            # slow machine's start-up does not make every kill land before any work
+            wait_for(lambda: wrote() > written or proc.poll() is not None, interval=0.02,
+                     what="the run's first write")
             time.sleep(rng.uniform(0.05, 1.2))
-            if proc.poll() is None:
+            if proc.poll() is None and wrote() > written:
                 proc.send_signal(signal.SIGKILL)
-                kills += 1
-            proc.wait(timeout=10)
+                kills += 1  # landed: the process was running and had written
+            proc.wait(timeout=HANG_GUARD)
             records(w, settled=False)
         assert kills >= 5, "the runs should mostly die mid-way"
         assert sum(len(v) for v in records(w, settled=False).values()) > 0, "killed runs still make progress"

@@ -32,7 +32,7 @@ def recording_cogny(seen: list[httpx.Request]) -> httpx.MockTransport:
     return httpx.MockTransport(handle)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(ticket_id=hostile_ids, action=st.sampled_from(["get", "update", "dismiss"]))
 def test_a_request_reaches_exactly_its_own_ticket_or_nothing(ticket_id: str, action: str) -> None:
     seen: list[httpx.Request] = []
@@ -54,7 +54,7 @@ def test_a_request_reaches_exactly_its_own_ticket_or_nothing(ticket_id: str, act
     assert segments[4:] == (["dismiss"] if action == "dismiss" else [])
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(ticket_id=hostile_ids)
 def test_only_ids_of_cognys_shape_parse(ticket_id: str) -> None:
     if is_ticket_id(ticket_id):

@@ -91,7 +91,7 @@ def test_the_project_key_goes_through_the_same_function() -> None:
         r'project = "GROWTH\" OR project = \"OTHER" AND labels = "cogny-tkt_a" ORDER BY created ASC')
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(label=hostile_text, other=hostile_text)
 def test_a_marker_query_parses_and_matches_only_its_own_labels(label: str, other: str) -> None:
     labels = [label, other] if other else [label]

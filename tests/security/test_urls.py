@@ -170,7 +170,7 @@ urls = st.one_of(
     st.builds(lambda tail: "https://app.cogny.com/tickets/tkt_a" + tail, text),
     text,
 )
-PROPS = settings(max_examples=100, deadline=None)
+PROPS = settings(max_examples=100)
 
 
 def hostile_ticket(ticket_id: str, url: str, title: str, body: str) -> Ticket:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, assume, settings
@@ -18,9 +17,10 @@ from syncd.models import Ticket
 from syncd.sandbox._common.tickets import CATEGORIES, PRIORITIES, STATUSES
 
 POLICY = RetryPolicy(max_attempts=3, backoff=0.01, max_backoff=0.05, timeout=10)
-RENDER = settings(max_examples=100, deadline=timedelta(milliseconds=1000), derandomize=True, database=None,
+# No per-example time limit here or anywhere: the `syncd` profile (tests/conftest.py) turns it off.
+RENDER = settings(max_examples=100, derandomize=True, database=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-RECONCILE = settings(max_examples=50, deadline=timedelta(seconds=8), derandomize=True, database=None,
+RECONCILE = settings(max_examples=50, derandomize=True, database=None,
                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 MARKUP = ["[x|http://evil]", "{code}", "{color:red}", "!http://evil/a.png!", "[~admin]", "<!channel>",
           "<!here>",
