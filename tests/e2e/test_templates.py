@@ -8,11 +8,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from connectors.jira.text import escape_wiki
 from syncd.cli.sandboxes import KINDS
 from syncd.sandbox._common.tickets import generate_tickets, make_ticket
 from syncd.sandbox.asana.sandbox import AsanaSandbox
-from syncd.sandbox.cogny import routes as cogny_routes
 from syncd.sandbox.cogny.sandbox import CognySandbox
 from syncd.sandbox.jira.sandbox import JiraSandbox
 from syncd.sandbox.linear.sandbox import LinearSandbox
@@ -41,10 +39,10 @@ COMPONENTS = {"retention": ["Retention"], "acquisition": ["Acquisition"],
 
 
 @pytest.fixture
-def cogny(monkeypatch: pytest.MonkeyPatch) -> Iterator[CognySandbox]:
-    # Cogny's documented listing has no `assignee` (only GET does; syncd then leaves it alone): this
-    # sandbox lists it, so a plain run-once carries it through as a webhook-driven reconcile would.
-    monkeypatch.setattr(cogny_routes, "LIST_OMITS", ("notes",))
+def cogny() -> Iterator[CognySandbox]:
+    # Cogny as documented: its listing omits `assignee` (and `notes`). With an `assignee_map`, a poll
+    # reads new and changed tickets in full, so the assignee still arrives (the sandbox is never
+    # loosened for a test).
     tickets = generate_tickets(12, seed=5)
     for i, t in enumerate(tickets):
         t["assignee"] = ["user_1", "user_2", None, "user_unmapped"][i % 4]
@@ -71,11 +69,18 @@ def component_names(jira: JiraSandbox, issue: dict[str, Any]) -> list[str]:
     return sorted(names[cid] for cid in issue["components"])
 
 
+def wiki(text: str) -> str:
+    """The wiki specials generated tickets hold (`+`, `_`, `-`), escaped by hand as JIRA documents it (a
+    backslash before each); any other special in the text fails here rather than being guessed."""
+    assert not set(text) & set("\\{}[]|*^~!?#"), text
+    return text.replace("+", "\\+").replace("_", "\\_").replace("-", "\\-")
+
+
 def expected_description(t: dict[str, Any], high_note: bool = False) -> str:
     imp = t["estimated_impact"]
     line = f"{imp['increase_percentage']:+.1f}% {imp['metric']}".strip()
-    text = (f"{escape_wiki(t['description'])}\n\nImpact: {escape_wiki(line)}\n"
-            f"Effort: {escape_wiki(t['effort'])} ({EFFORT[t['effort']]} points)\n")
+    text = (f"{wiki(t['description'])}\n\nImpact: {wiki(line)}\n"
+            f"Effort: {wiki(t['effort'])} ({EFFORT[t['effort']]} points)\n")
     if high_note and t["priority"] == "high":
         text += "High priority: review this week!\n"
     return text.strip()
@@ -130,8 +135,9 @@ def test_template_change_updates_only_the_records_whose_rendering_changed(
     issues = parents(jira)
     high = {issues[tid]["key"] for tid, t in cogny.tickets.items() if t["priority"] == "high"}
     assert high
+    key_of = {i["id"]: i["key"] for i in jira_issues(jira, subtasks=False)}  # a write names an id or a key
     touched = {r.path.split("/issue/")[1].split("/")[0] for r in jira.log.writes()}
-    assert touched == high
+    assert {key_of.get(k, k) for k in touched} == high
     assert all(r.method == "PUT" for r in jira.log.writes())
     for tid, t in cogny.tickets.items():
         assert issues[tid]["description"] == expected_description(t, high_note=True)
@@ -290,7 +296,7 @@ def test_item_templates_shape_every_child_and_a_lost_store_makes_no_duplicates(
         assert made == {"jira": want, "linear": want, "asana": want}
         sub = jira_issues(jira, subtasks=True)[0]
         parent = jira.issue(sub["parent"])
-        assert sub["description"].endswith(f"For: {escape_wiki(parent['summary'])}")
+        assert sub["description"].endswith(f"For: {wiki(parent['summary'])}")
 
         (tmp_path / "syncd.db").unlink()  # the store is lost: every record is found again, none made twice
         result = run_cli("run-once", "-c", str(cfg), env=ENV)
