@@ -22,7 +22,7 @@ import connectors.jira as jira
 import connectors.linear as linear
 import connectors.slack as slack
 from connectors.asana import render as asana_render
-from connectors.jira.text import DESCRIPTION_LIMIT, escape_wiki, render_description, source_link, wiki_link
+from connectors.jira.text import DESCRIPTION_LIMIT, render_description, source_link, wiki_link
 from connectors.linear import render as linear_render
 from connectors.slack import render as slack_render
 from syncd.models import Ticket, safe_url
@@ -136,11 +136,11 @@ def test_slack_renders_a_bad_url_without_the_button(url: str) -> None:
 
 
 def test_a_good_url_is_linked_once_on_every_target() -> None:
-    t = ticket()
-    assert render_description(t).endswith(f"Source: [Cogny ticket {escape_wiki(t.id)}|{t.url}]")
-    link_text = linear_render.escape_markdown(f"Cogny ticket {t.id}")
-    assert linear_render.render_description(t).endswith(f"Source: [{link_text}]({t.url})")
-    assert asana_render.render_notes(t).endswith(f"Cogny ticket: {t.url}\n\ncogny:{t.id}")
+    url = "https://app.cogny.com/tickets/tkt_good_1"
+    t = ticket(id="tkt_good_1", url=url)
+    assert render_description(t).endswith(rf"Source: [Cogny ticket tkt\_good\_1|{url}]")
+    assert linear_render.render_description(t).endswith(rf"Source: [Cogny ticket tkt\_good\_1]({url})")
+    assert asana_render.render_notes(t).endswith(f"Cogny ticket: {url}\n\ncogny:tkt_good_1")
     blocks = slack_conn(template={"blocks": default_source("slack", "blocks")}).render(t).record["blocks"]
     assert urls_in(slack_render.render_blocks(t, None)) == urls_in(blocks) == [t.url]
 
@@ -185,6 +185,11 @@ def unescaped(markup: str) -> str:
     return re.sub(r"\\.", "", markup, flags=re.S)
 
 
+def shown(markup: str) -> str:
+    """What a reader sees of backslash-escaped text: each escaped character as itself."""
+    return re.sub(r"\\(.)", r"\1", markup, flags=re.S)
+
+
 @PROPS
 @given(ticket_id=ids, url=urls, title=text, body=text)
 def test_jira_description_holds_no_link_macro_or_mention_but_syncds_own(
@@ -192,7 +197,12 @@ def test_jira_description_holds_no_link_macro_or_mention_but_syncds_own(
     t = hostile_ticket(ticket_id, url, title, body)
     out = render_description(t)
     own = source_link(t)
-    assert own == (f"[{escape_wiki('Cogny ticket ' + ticket_id)}|{safe_url(url)}]" if safe_url(url) else "")
+    if safe_url(url):  # the link text reads "Cogny ticket <id>" and holds no markup of its own
+        text, _, target = own[1:-1].rpartition("|")
+        assert (shown(text), target) == ("Cogny ticket " + ticket_id, safe_url(url))
+        assert not re.search(r"[\[\]{}|]", unescaped(text))
+    else:
+        assert own == ""
     if own:
         assert out.endswith("Source: " + own)
         out = out[:-len(own)]
@@ -207,11 +217,13 @@ def test_jira_description_holds_no_link_macro_or_mention_but_syncds_own(
 def test_markdown_holds_no_link_but_the_tickets_own(ticket_id: str, url: str, title: str, body: str) -> None:
     t = hostile_ticket(ticket_id, url, title, body)
     out = linear_render.render_description(t)
-    link_text = linear_render.escape_markdown("Cogny ticket " + ticket_id)
-    own = f"[{link_text}]({safe_url(url)})" if safe_url(url) else ""
-    if own:
-        assert out.endswith("Source: " + own)
-        out = out[:-len(own)]
+    if safe_url(url):  # the link: its text reads "Cogny ticket <id>", with no markup of its own
+        suffix = f"]({safe_url(url)})"
+        assert out.endswith(suffix), out
+        start = out.rindex("Source: [")
+        text = out[start + len("Source: ["):-len(suffix)]
+        assert shown(text) == "Cogny ticket " + ticket_id and not re.search(r"[\[\]<>()]", unescaped(text))
+        out = out[:start]
     assert not re.search(r"[\[\]<>]", unescaped(out)), out  # no link, image, autolink or HTML left
 
 
