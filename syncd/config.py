@@ -118,8 +118,53 @@ class WebhookConfig(Model):
                              "(the value is not repeated)")
         return v
 
+    @field_validator("secret")
+    @classmethod
+    def _unset_is_none(cls, v: SecretStr | None) -> SecretStr | None:
+        return v if v is not None and v.get_secret_value() else None  # `${VAR}` of an unset variable
+
+    @field_validator("secrets")
+    @classmethod
+    def _no_empty(cls, v: list[SecretStr]) -> list[SecretStr]:
+        return [s for s in v if s.get_secret_value()]
+
     def all_secrets(self) -> list[str]:
         return [s.get_secret_value() for s in ([self.secret] if self.secret else []) + self.secrets]
+
+
+class AdminAuth(Model):
+    """Who may use the admin listener: basic auth or a bearer token, the secret read from the environment.
+
+    The file names the variable (`token_env`, `password_env`), never the value, so a config checked
+    into git or shown on the console's config page cannot leak it. Filled by `load` from the env.
+    """
+
+    type: Literal["bearer", "basic"]
+    token_env: str | None = Field(None, description="bearer: the environment variable holding the token")
+    username: str | None = Field(None, description="basic: the user name")
+    password_env: str | None = Field(None, description="basic: the environment variable holding the password")
+    secret: SecretStr | None = Field(None, exclude=True)  # the token or password, from the environment
+
+    @model_validator(mode="after")
+    def _complete(self) -> "AdminAuth":
+        needed = ("token_env",) if self.type == "bearer" else ("username", "password_env")
+        missing = [k for k in needed if not getattr(self, k)]
+        if missing:
+            raise ValueError(f"type {self.type} needs {' and '.join(missing)}")
+        return self
+
+    @property
+    def variable(self) -> str:
+        return (self.token_env if self.type == "bearer" else self.password_env) or ""
+
+
+class AdminConfig(Model):
+    """The admin listener: the console, /metrics, /-/reload and /-/webhooks/NAME (never the webhook port)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8081, ge=0, le=65535)
+    actions: bool = Field(False, description="show the console's Retry buttons (its only writes)")
+    auth: AdminAuth | None = None
 
 
 class SyncConfig(Model):
@@ -190,6 +235,7 @@ class Config(Model):
     connectors: dict[str, ConnectorEntry] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
 
+    admin: AdminConfig = Field(default_factory=AdminConfig)
     # Filled by load(): validated settings per connector name, and where the file came from.
     connector_settings: dict[str, Any] = Field(default_factory=dict, exclude=True)
     source: str | None = Field(None, exclude=True)
@@ -199,6 +245,7 @@ def _check_cron(expr: str) -> None:
     from apscheduler.triggers.cron import CronTrigger
 
     try:
+    warnings: list[str] = Field(default_factory=list, exclude=True)  # said at start-up, not errors
         CronTrigger.from_crontab(expr)
     except ValueError as exc:
         raise ValueError(f"invalid cron expression {expr!r}: {exc}") from None
@@ -249,6 +296,11 @@ def parse(text: str, *, env: dict[str, str] | None = None, source: str | None = 
         config = Config.model_validate(expanded)
     except ValidationError as exc:
         problems.extend(_pydantic_problems(exc))
+    # Only the daemon receives webhooks: an unset Cogny webhook secret is not an error for `run-once`
+    # from cron; the daemon says its receiver is off instead (issue 20, point 10).
+    soft = [(path, name) for path, name in unset
+            if path == "webhook.secret" or path.startswith("webhook.secrets.")]
+    unset = [u for u in unset if u not in soft]
     # Connectors and routes are checked even when another section is broken, so one run of
     # check-config lists every problem at once.
     candidate = config or Config.model_construct(  # type: ignore[call-arg]  # a partial Config, on purpose
@@ -261,11 +313,14 @@ def parse(text: str, *, env: dict[str, str] | None = None, source: str | None = 
     assert config is not None
     config.source = source
     _register_secrets(config)
+    if config is not None:
+        _resolve_admin_auth(config, os.environ if env is None else env, problems)
     return config
 
 
 def _expand(node: Any, env: Any, path: tuple[str, ...], unset: list[tuple[str, str]]) -> Any:
     if isinstance(node, dict):
+    config.warnings = [f"{path}: environment variable {name} is not set" for path, name in soft]
         return {k: _expand(v, env, path + (str(k),), unset) for k, v in node.items()}
     if isinstance(node, list):
         return [_expand(v, env, path + (str(i),), unset) for i, v in enumerate(node)]
@@ -370,9 +425,30 @@ def _register_secrets(config: Config) -> None:
 
 def _secret_values(model: BaseModel) -> list[str]:
     out: list[str] = []
+def _resolve_admin_auth(config: Config, env: Any, problems: list[str]) -> None:
+    """Read admin.auth's token or password from the environment variable the file names."""
+    if config.admin.port and config.admin.port == config.webhook.port:
+        problems.append(f"admin.port: {config.admin.port} is webhook.port too; the console and /metrics "
+                        "never share the public webhook listener")
+    auth = config.admin.auth
+    if auth is None:
+        return
+    key = "token_env" if auth.type == "bearer" else "password_env"
+    value = env.get(auth.variable) or ""
+    if not value:
+        problems.append(f"admin.auth.{key}: environment variable {auth.variable} is not set")
+    elif len(value) < 16:
+        problems.append(f"admin.auth.{key}: {auth.variable} must hold at least 16 characters, e.g. from "
+                        "`openssl rand -hex 32` (the value is not repeated)")
+    else:
+        auth.secret = SecretStr(value)
+
+
     for name in type(model).model_fields:
         value = getattr(model, name)
         if isinstance(value, SecretStr):
+    auth = config.admin.auth
+    values += [auth.secret.get_secret_value()] if auth is not None and auth.secret else []
             out.append(value.get_secret_value())
         elif isinstance(value, BaseModel):
             out.extend(_secret_values(value))

@@ -1,18 +1,27 @@
 """`syncd run`: scheduler, webhook receiver and inbox worker in one process, for months on end.
 
 Signals: SIGTERM/SIGINT stop accepting, finish or release in-flight work and exit 0;
-SIGHUP (or POST /-/reload from the loopback with `Authorization: Bearer <webhook.admin_token>`)
-reloads the config — an invalid new config is logged and the old one keeps running. Reloads are
+SIGHUP (or POST /-/reload on the admin listener, from the loopback with the admin.auth credentials)
+reloads the config — an invalid new config is logged and the old one keeps running, a valid one is
+logged with the keys that changed. Reloads are
 coalesced (one at a time; those asked for meanwhile share one follow-up), and a replaced App is
 closed as soon as the work still using it is done, so a burst of reloads costs no lasting
 threads or file descriptors.
+
+Two listeners: `webhook.host:webhook.port` (public: webhooks and the probes) and
+`admin.host:admin.port` (the console, /metrics, /-/reload, /-/webhooks/NAME; loopback by default).
+Every `HEARTBEAT_SECONDS` the daemon writes its row in the store's `daemons` table (leader, last and
+next poll), which `syncd status` and the console read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import secrets
 import signal
+import socket
 import threading
 import time
 from concurrent.futures import Future
@@ -26,9 +35,13 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from syncd import __version__
 from syncd import config as config_mod
 from syncd.config import sync_back_connectors
+from syncd.console import Console, Credentials, Sources
+from syncd.console.access import allowed
 from syncd.daemon import inbound
+from syncd.daemon.changes import changed_keys
 from syncd.daemon.inbound import TargetHooks
 from syncd.daemon.leader import Leadership
 from syncd.daemon.webhook import IngestWriter, Receiver
@@ -38,7 +51,7 @@ from syncd.engine.app import App
 from syncd.engine.cycle import run_cycle
 from syncd.engine.listing import filters_match
 from syncd.errors import ConfigError, NotFound, SyncdError, TicketDataError
-from syncd.http.server import Limits, ServerThread
+from syncd.http.server import Limits, ServerStartError, ServerThread
 from syncd.models import Ticket
 from syncd.redact import redact
 from syncd.sdk.connector import Connector, digest
@@ -47,8 +60,10 @@ from syncd.store.inbox import Claim, Inbox, NewEvent
 from syncd.store.lockfile import lock_sqlite
 from syncd.store.locks import TicketLocks
 from syncd.store.observed import LinkedRecord, ObservedStore
+from syncd.store.views import forget_daemon, heartbeat
 
 log = structlog.get_logger("syncd.daemon")
+HEARTBEAT_SECONDS = 10.0
 T = TypeVar("T")
 
 
@@ -105,6 +120,10 @@ class Daemon:
         self._reloads: Coalesced[tuple[bool, list[str]]] = Coalesced(self._reload_now, "reload")
         self.app: App | None = None
         self.scheduler: BackgroundScheduler | None = None
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"[:128]
+        self.started_at = _now()
+        self.last_poll: datetime | None = None
+        self.admin_server: ServerThread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -128,22 +147,86 @@ class Daemon:
                                  path=w.path, max_body=w.max_body_bytes, tolerance=w.tolerance_seconds,
                                  read_timeout=w.read_timeout_seconds, ready=self.readiness,
                                  reload=lambda: asyncio.wrap_future(self._reloads.request()),
-                                 admin_token=self._admin_token, targets=targets.receive,
+                                 admin_auth=self._admin_auth, targets=targets.receive,
                                  create_hook=targets.create)
         limits = Limits(read_timeout=w.read_timeout_seconds, max_connections=w.max_connections,
                         max_per_client=w.max_requests_per_client)
         self.server = ServerThread(self.receiver.app(), host=w.host, port=w.port, limits=limits,
                                    name="http").start()
+        self._start_admin(limits)
         self.worker.start()
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self.scheduler.add_job(self.poll, self._trigger(), id="poll", max_instances=1, coalesce=True,
                                misfire_grace_time=None)
         self.scheduler.add_job(self.poll_back, self._back_trigger(), id="syncback", max_instances=1,
                                coalesce=True, misfire_grace_time=None)
+        self.scheduler.add_job(self.beat, IntervalTrigger(seconds=HEARTBEAT_SECONDS), id="heartbeat",
+                               max_instances=1, coalesce=True)
         self.scheduler.start()
         self.leadership.start()
-        log.info("syncd running", webhook=f"http://{w.host}:{self.server.port}{w.path}",
-                 connectors=sorted(self.app.connectors), store=_safe(self.config.store.url))
+        self.beat()
+        self._log_running()
+
+    def _start_admin(self, limits: Limits) -> None:
+        """The admin listener: console, /metrics, /-/reload, /-/webhooks/NAME (never the webhook port)."""
+        a = self.config.admin
+        console = Console(Sources(engine=lambda: self._live()[0].store.engine, config=lambda: self._live()[1],
+                                  credentials=self._credentials))
+        try:
+            self.admin_server = ServerThread(console.app(self.receiver.admin_routes()), host=a.host,
+                                             port=a.port, limits=limits, name="admin").start()
+        except ServerStartError as exc:
+            self.server.stop()
+            self.writer.stop()
+            raise SyncdError(f"admin.port: {exc} (the console's listener: choose another admin.port)"
+                             ) from None
+
+    def _log_running(self) -> None:
+        """The start-up line: schedule and next poll, every endpoint, workers, and what needs attention."""
+        w, a, c = self.config.webhook, self.config.admin, self.config
+        assert self.app is not None and self.admin_server is not None
+        public, admin = f"http://{w.host}:{self.server.port}", f"http://{a.host}:{self.admin_server.port}"
+        hooks = {"cogny": f"{public}{w.path}" if w.all_secrets() else "off (no webhook.secret)"}
+        hooks.update({name: f"{public}/webhooks/{name}" for name, entry in c.connectors.items()
+                      if entry.webhook_secret or entry.sync_back})
+        log.info("syncd running", connectors=sorted(self.app.connectors), store=_safe(c.store.url),
+                 schedule=(f"cron {c.schedule.cron}" if c.schedule.cron
+                           else f"every {c.schedule.interval_seconds}s"),
+                 next_poll=_iso(self._next_poll()), webhooks=hooks,
+                 probes=[f"{public}/healthz", f"{public}/readyz"],
+                 console=f"{admin}/", metrics=f"{admin}/metrics", reload=f"{admin}/-/reload",
+                 workers=self.worker_threads, warnings=self.startup_warnings())
+
+    def startup_warnings(self) -> list[str]:
+        """What an operator should know at start-up: nothing here stops the daemon."""
+        c = self.config
+        out = list(c.warnings)
+        if not c.webhook.all_secrets():
+            out.append("the Cogny webhook receiver is off (set webhook.secret); changes arrive at the "
+                       "next poll")
+        if c.webhook.admin_token is not None and c.admin.auth is None:
+            out.append("webhook.admin_token is deprecated: set admin.auth (which guards the console and "
+                       "/metrics too)")
+        if c.admin.host not in ("127.0.0.1", "::1", "localhost") and self._credentials() is None:
+            out.append(f"the console listens on {c.admin.host} without admin.auth: anyone who reaches "
+                       f"port {c.admin.port} can read it")
+        return out
+
+    def beat(self) -> None:
+        """Write this daemon's row (leader, last and next poll) for `syncd status` and the console."""
+        try:
+            app, config = self._live()
+            heartbeat(app.store.engine, dict(
+                instance=self.instance, host=socket.gethostname()[:255], pid=os.getpid(), version=__version__,
+                config=self.config_path, leader=self.leadership.is_leader, started_at=self.started_at,
+                heartbeat_at=_now(), last_poll_at=self.last_poll,
+                next_poll_at=self._next_poll() if self.leadership.is_leader else None))
+        except Exception as exc:  # the store may be down for a while; the next beat tries again
+            log.warning("heartbeat not written", error=redact(str(exc)))
+
+    def _next_poll(self) -> datetime | None:
+        job = self.scheduler.get_job("poll") if self.scheduler is not None else None
+        return job.next_run_time if job is not None else None
 
     def run_forever(self) -> None:
         """Start, then serve until SIGTERM/SIGINT; SIGHUP reloads."""
@@ -160,6 +243,8 @@ class Daemon:
         started = time.monotonic()
         self._stop.set()
         self.server.stop()  # stop accepting first: senders retry elsewhere or later
+        if self.admin_server is not None:
+            self.admin_server.stop()
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
         self.leadership.stop()
@@ -168,6 +253,11 @@ class Daemon:
         with self._swap:
             apps = [a for a in (self.app, *self._retired.values()) if a is not None]
             self._retired.clear()
+        if apps:
+            try:
+                forget_daemon(apps[0].store.engine, self.instance)  # `syncd status`: no daemon running
+            except Exception:  # the store is gone: the row ages out
+                pass
         for app in apps:
             app.close()
         if self._lockfile is not None:
@@ -178,6 +268,7 @@ class Daemon:
     def poll(self) -> None:
         if not self.leadership.is_leader:
             return  # another replica runs the schedule
+        self.last_poll = _now()
         with self._using() as (app, config):
             try:
                 run_cycle(config, app.reconciler(locks=self.locks), app.cogny, kind="poll",
@@ -294,9 +385,23 @@ class Daemon:
         with self._using() as (app, config):
             yield app.connectors, config
 
-    def _admin_token(self) -> str | None:
+    def _credentials(self) -> Credentials | None:
+        """admin.auth's credentials (the whole admin listener asks for them), or None."""
+        auth = self.config.admin.auth
+        if auth is not None and auth.secret is not None:
+            return Credentials(auth.type, auth.secret.get_secret_value(), auth.username)
+        return None
+
+    def _admin_auth(self, request: Any) -> bool | None:
+        """For /-/reload and /-/webhooks/NAME: None when no credentials are configured, else whether given.
+
+        admin.auth, or else the deprecated webhook.admin_token as a bearer token (it guards only these).
+        """
+        creds = self._credentials()
         token = self.config.webhook.admin_token
-        return token.get_secret_value() if token else None
+        if creds is None and token is not None:
+            creds = Credentials("bearer", token.get_secret_value())
+        return None if creds is None else allowed(request, creds)
 
     # -- operations --------------------------------------------------------------------------
     def reload(self) -> tuple[bool, list[str]]:
@@ -314,6 +419,7 @@ class Daemon:
         except SyncdError as exc:
             log.error("config reload rejected; keeping the running config", error=redact(str(exc)))
             return False, [str(exc)]
+        changed = changed_keys(self.config, new)
         with self._swap:
             old, self.app, self.config = self.app, new_app, new
             busy = old is not None and id(old) in self._users
@@ -324,7 +430,11 @@ class Daemon:
         if self.scheduler is not None:
             self.scheduler.reschedule_job("poll", trigger=self._trigger())
             self.scheduler.reschedule_job("syncback", trigger=self._back_trigger())
-        log.info("config reloaded", connectors=sorted(new_app.connectors))
+        restart = [k for k in changed
+                   if k.split(".")[0] in ("admin", "store") or k in ("webhook.host", "webhook.port")]
+        log.info("config reloaded", connectors=sorted(new_app.connectors), changed=changed or "nothing",
+                 needs_restart=restart or None)
+        self.beat()  # the next poll may have moved
         return True, []
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
@@ -355,6 +465,10 @@ class Daemon:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat(timespec="seconds") if when is not None else None
 
 
 def _safe(url: str) -> str:

@@ -4,9 +4,16 @@
     POST /webhooks/<connector>  a target's own webhook, for sync-back (syncd.daemon.inbound)
     GET  /healthz        the process is up
     GET  /readyz         store reachable and migrated, scheduler running
+
+and, on the admin listener only (`admin.host:admin.port`, with the console; `admin_routes`):
+
     GET  /metrics        Prometheus text format
-    POST /-/reload       reload the config (admin: loopback and `Authorization: Bearer <webhook.admin_token>`)
+    POST /-/reload       reload the config (admin: loopback and the admin.auth credentials)
     POST /-/webhooks/<connector>  have syncd create a target's webhook (admin; Asana's handshake)
+
+Without a Cogny secret (`webhook.secret` unset) the Cogny receiver is off: 404, saying so.
+Every refused delivery is counted (`syncd_webhook_events_rejected_total{reason}`) and logged, at
+most one line per reason every 10 s.
 
 An event is acknowledged only after it is committed to the inbox (docs/design.md invariant 2).
 Commits are grouped: a writer thread stores whatever arrived meanwhile in one transaction,
@@ -20,11 +27,11 @@ body that is read must arrive within `read_timeout` (408 otherwise).
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import queue
 import re
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Sequence
 
@@ -120,15 +127,17 @@ class Receiver:
                  read_timeout: float = 10.0,
                  ready: Callable[[], tuple[bool, dict[str, Any]]] = lambda: (True, {}),
                  reload: Callable[[], Awaitable[tuple[bool, list[str]]]] | None = None,
-                 admin_token: Callable[[], str | None] = lambda: None,
+                 admin_auth: Callable[[Request], bool | None] = lambda request: None,
                  targets: Callable[[Request], Awaitable[Response]] | None = None,
                  create_hook: Callable[[str, str], Awaitable[Response]] | None = None):
         self.writer, self.inbox, self.secrets = writer, inbox, secrets
         self.path, self.max_body, self.tolerance, self.read_timeout = path, max_body, tolerance, read_timeout
         self.ready, self.reload, self.targets = ready, reload, targets
-        self.admin_token, self.create_hook = admin_token, create_hook
+        self.admin_auth, self.create_hook = admin_auth, create_hook
+        self.rejections = RejectionLog()
 
     def app(self) -> Starlette:
+        """The public webhook listener: webhooks and the probes, nothing else (admin_routes is elsewhere)."""
         # The Cogny path comes first: a connector can never shadow it.
         target_routes = ([Route("/webhooks/{connector}", self.targets, methods=["POST"])]
                          if self.targets else [])
@@ -137,16 +146,24 @@ class Receiver:
             *target_routes,
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),
+        ])
+
+    def admin_routes(self) -> list[Route]:
+        """/metrics, /-/reload and /-/webhooks/NAME: served on the admin listener (`admin.port`) only."""
+        return [
             Route("/metrics", self.metrics, methods=["GET"]),
             Route("/-/reload", self.reload_config, methods=["POST"]),
             Route("/-/webhooks/{connector}", self.create_target_hook, methods=["POST"]),
-        ])
+        ]
 
     async def receive(self, request: Request) -> Response:
         if declared_over(request, self.max_body):
             return self._reject(413, "PAYLOAD_TOO_LARGE", f"body over {self.max_body} bytes", "too_large")
         secrets = list(self.secrets())
-        if not secrets or not self._plausibly_signed(request):  # refused before a byte of body is read
+        if not secrets:  # the daemon said so at start-up; a sender must not mistake it for a bad signature
+            return self._reject(404, "RECEIVER_OFF", "the Cogny webhook receiver is off: no webhook.secret "
+                                "is configured", "receiver_off")
+        if not self._plausibly_signed(request):  # refused before a byte of body is read
             return self._reject(401, "INVALID_SIGNATURE", "missing or invalid webhook signature", "signature")
         try:
             body = await read_capped(request, self.max_body, self.read_timeout)
@@ -197,6 +214,7 @@ class Receiver:
         return verify_standard(body, request.headers, secrets, self.tolerance)
 
     def _reject(self, status: int, code: str, message: str, reason: str) -> JSONResponse:
+        self.rejections.note(reason, status, message)
         return reject(status, code, message, reason)
 
     async def healthz(self, request: Request) -> Response:
@@ -252,20 +270,41 @@ class Receiver:
             log.warning("admin request refused", what=what, reason="not from the loopback interface",
                         client=client)
             return envelope_error(403, "FORBIDDEN", f"{what} is only accepted from the loopback interface")
-        token = self.admin_token()
-        if not token:
-            log.warning("admin request refused", what=what, reason="no webhook.admin_token is configured")
-            return envelope_error(403, "FORBIDDEN", f"{what} over HTTP is disabled: set webhook.admin_token"
+        allowed = self.admin_auth(request)
+        if allowed is None:
+            log.warning("admin request refused", what=what, reason="no admin.auth is configured")
+            return envelope_error(403, "FORBIDDEN", f"{what} over HTTP is disabled: set admin.auth"
                                   + (" (or send SIGHUP)" if what == "reload" else ""))
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-            log.warning("admin request refused", what=what, reason="missing or wrong admin token",
+        if not allowed:
+            log.warning("admin request refused", what=what, reason="missing or wrong admin credentials",
                         client=client)
-            answer = envelope_error(401, "UNAUTHORIZED",
-                                    f"{what} needs Authorization: Bearer <webhook.admin_token>")
+            answer = envelope_error(401, "UNAUTHORIZED", f"{what} needs the admin.auth credentials")
             answer.headers["WWW-Authenticate"] = "Bearer"
             return answer
         return None
+
+
+class RejectionLog:
+    """Logs refused deliveries at most once per `every` seconds per reason, with how many were refused
+    since: a flood of bad requests must not become a flood of log lines (each is counted in metrics)."""
+
+    def __init__(self, every: float = 10.0):
+        self.every = every
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._since: dict[str, int] = {}
+
+    def note(self, reason: str, status: int, message: str) -> bool:
+        """Count one refusal; True when it was logged."""
+        now = time.monotonic()
+        with self._lock:
+            self._since[reason] = self._since.get(reason, 0) + 1
+            if now - self._last.get(reason, -self.every) < self.every:
+                return False
+            self._last[reason], count = now, self._since.pop(reason)
+        log.warning("webhook delivery rejected", reason=reason, status=status, detail=message,
+                    rejected_since_last_line=count)
+        return True
 
 
 async def read_capped(request: Request, max_body: int, timeout: float | None = None) -> bytes | None:

@@ -68,7 +68,10 @@ def finish(report: CycleReport, store: Store | None, kind: str, started: datetim
         metrics.last_success.set_to_current_time()
     if store is not None:
         try:
-            report.run_id = store.record_run(kind, started, report.counts(), report.listing_error)
+            counts = report.counts()
+            counts.per_connector = report.per_connector()  # the console's runs page shows them
+            report.run_id = store.record_run(kind, started, counts, report.listing_error,
+                                             failures=report.failures())
         except Exception as exc:  # the records are synced; only the run's bookkeeping is lost
             report.listing_error = report.listing_error or f"recording the run failed: {redact(str(exc))}"
             log.error("recording the run failed", error=redact(str(exc)))

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from syncd.errors import StoreError
 from syncd.store.migrations import HEAD
-from syncd.store.schema import LinkState, links, runs, subtask_links
+from syncd.store.schema import LinkState, links, remote_states, run_failures, runs, subtask_links
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x53594E4344 + 1
@@ -54,6 +54,8 @@ class Link:
     notes_line: str | None = None
     synced_at: datetime | None = None
     last_error: str | None = None
+    gone_at: datetime | None = None  # state `gone`: when the target said the record no longer exists
+    gone_how: str | None = None
 
     @property
     def applied(self) -> dict[str, Any] | None:
@@ -196,12 +198,14 @@ class Store:
         return out
 
     def list_links(self, *, ticket_id: str | None = None, connector: str | None = None,
-                   limit: int | None = None) -> list[Link]:
+                   state: LinkState | None = None, limit: int | None = None) -> list[Link]:
         query = sa.select(links).order_by(links.c.ticket_id, links.c.connector)
         if ticket_id:
             query = query.where(links.c.ticket_id == ticket_id)
         if connector:
             query = query.where(links.c.connector == connector)
+        if state:
+            query = query.where(links.c.state == state)
         if limit:
             query = query.limit(limit)
         with self.engine.connect() as conn:
@@ -255,11 +259,7 @@ class Store:
         if not saves:
             return
         now = utcnow()
-        values = [dict(link_id=ln.id, state=ln.state, external_id=ln.external_id,
-                       external_key=ln.external_key, external_url=ln.external_url,
-                       applied_hash=ln.applied_hash, applied=ln.applied_json, notes_line=ln.notes_line,
-                       synced_at=ln.synced_at, last_error=ln.last_error, updated_at=now)
-                  for ln, _ in saves]
+        values = [_link_values(ln, now) for ln, _ in saves]
         rows = [row for ln, items in saves for row in _item_rows(ln.id, items)]
         with self.engine.begin() as conn:
             conn.execute(_UPDATE_LINK, values)
@@ -269,6 +269,22 @@ class Store:
     def save_link(self, link: Link, *, new_items: Iterable[ItemLink] = ()) -> None:
         """Write the link back; `new_items` (children just created) are inserted in the same transaction."""
         self.save_links([(link, list(new_items))])
+
+    def restart_link(self, link: Link) -> Link:
+        """Forget the record a link points at, so that the next reconcile looks for one afresh.
+
+        The row goes back to `creating` without an external record, its children and the last
+        state read from the target are dropped, and its notes line is kept: the write-back then
+        knows the old line as ours and replaces it. The marker look-up that follows adopts the
+        record if it still exists; otherwise one new record is created.
+        """
+        assert link.id is not None
+        fresh = Link(link.ticket_id, link.connector, "creating", id=link.id, notes_line=link.notes_line)
+        with self.engine.begin() as conn:
+            conn.execute(subtask_links.delete().where(subtask_links.c.link_id == link.id))
+            conn.execute(remote_states.delete().where(remote_states.c.link_id == link.id))
+            conn.execute(_UPDATE_LINK, [_link_values(fresh, utcnow())])
+        return fresh
 
     def set_notes_lines(self, updates: Iterable[tuple[int, str | None]]) -> None:
         rows = [{"link_id": link_id, "notes_line": line} for link_id, line in updates]
@@ -322,15 +338,23 @@ class Store:
                                                                **values))
 
     # -- runs ------------------------------------------------------------------------------
-    def record_run(self, kind: str, started_at: datetime, counts: RunCounts, error: str | None = None) -> int:
+    def record_run(self, kind: str, started_at: datetime, counts: RunCounts, error: str | None = None,
+                   failures: Iterable[tuple[str, str, str]] = ()) -> int:
+        """The run row, its per-connector counts and its failures (ticket, connector, reason: the console)."""
         finished = utcnow()
         with self.engine.begin() as conn:
             result = conn.execute(runs.insert().values(
                 kind=kind, started_at=started_at, finished_at=finished,
                 duration_seconds=(finished - started_at).total_seconds(), seen=counts.seen,
                 created=counts.created, updated=counts.updated, unchanged=counts.unchanged,
-                failed=counts.failed, error=error))
-            return _inserted_id(result)
+                failed=counts.failed, error=error,
+                per_connector=json.dumps(counts.per_connector) if counts.per_connector else None))
+            run_id = _inserted_id(result)
+            rows = [dict(run_id=run_id, ticket_id=t[:64], connector=c[:64], error=e[:4000])
+                    for t, c, e in failures]
+            if rows:
+                conn.execute(run_failures.insert(), rows)
+            return run_id
 
     def last_clean_start(self) -> datetime | None:
         """When the last cycle that saw everything without a listing error started."""
@@ -344,9 +368,31 @@ class Store:
         return [dict(r) for r in rows]
 
 
+def _link_values(ln: Link, now: datetime) -> dict[str, Any]:
+    """The parameters of `_UPDATE_LINK` that write every column of `ln`."""
+    return dict(link_id=ln.id, state=ln.state, external_id=ln.external_id, external_key=ln.external_key,
+                external_url=ln.external_url, applied_hash=ln.applied_hash, applied=ln.applied_json,
+                notes_line=ln.notes_line, synced_at=ln.synced_at, last_error=ln.last_error,
+                gone_at=ln.gone_at, gone_how=ln.gone_how, title=_title(ln.applied_json), updated_at=now)
+
+
 def _item_rows(link_id: int | None, items: Iterable[ItemLink]) -> list[dict[str, Any]]:
     return [dict(link_id=link_id, item_key=i.item_key, external_id=i.external_id, external_key=i.external_key,
                  applied_hash=i.applied_hash, completed=i.completed) for i in items]
+
+
+def _title(applied: str | None) -> str | None:
+    """The applied record's title (JIRA summary, Linear title, Asana name, Slack text), for the console."""
+    if not applied:
+        return None
+    try:
+        record = json.loads(applied).get("record") or {}
+    except (ValueError, AttributeError):
+        return None
+    for key in ("title", "summary", "name", "text"):
+        if isinstance(record.get(key), str):
+            return str(record[key])[:500]
+    return None
 
 
 def _link(row: RowMapping) -> Link:
@@ -355,6 +401,7 @@ def _link(row: RowMapping) -> Link:
         external_id=row["external_id"], external_key=row["external_key"], external_url=row["external_url"],
         applied_hash=row["applied_hash"], applied_json=row["applied"],
         notes_line=row["notes_line"], synced_at=row["synced_at"], last_error=row["last_error"],
+        gone_at=row["gone_at"], gone_how=row["gone_how"],
     )
 
 

@@ -22,7 +22,9 @@ from sqlalchemy import (
 # A link's state (`links.state`):
 # creating: intent recorded, the external create may or may not have happened (look the marker up)
 # synced: the external record exists and `applied_hash` says what it holds
-LinkState = Literal["creating", "synced"]
+# gone: a person deleted the record in the target (`gone_at`, `gone_how`); no call is made for it
+#   again unless the connector's `on_deleted: recreate` or `syncd links forget` asks for a new one
+LinkState = Literal["creating", "synced", "gone"]
 LINK_STATES: tuple[LinkState, ...] = get_args(LinkState)
 # An inbox event's state (`events.state`), see syncd.store.inbox:
 # pending: waiting for a worker (again, after a failure's backoff); running: claimed under a lease;
@@ -49,6 +51,9 @@ links = Table(
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("gone_at", DateTime(timezone=True)),  # when the target first answered "no such record"
+    Column("gone_how", Text),  # how: "deleted in JIRA", "message deleted in Slack"
+    Column("title", Text),  # 0004: the applied record's title, for the console's search
     UniqueConstraint("ticket_id", "connector", name="uq_links_ticket_connector"),
 )
 Index("ix_links_connector_state", links.c.connector, links.c.state)
@@ -98,6 +103,7 @@ runs = Table(
     Column("unchanged", Integer, nullable=False, default=0),
     Column("failed", Integer, nullable=False, default=0),
     Column("error", Text),
+    Column("per_connector", Text),  # 0004: JSON, connector -> action -> count
 )
 
 # Sync-back (0002): what each linked record looked like in its target when last read, so only
@@ -119,3 +125,34 @@ hook_secrets = Table(
 )
 Index("ix_links_external_id", links.c.external_id)
 Index("ix_subtask_links_external_id", subtask_links.c.external_id)
+
+# The console (0004): each run's failures, and the daemons running on this store (their heartbeat).
+run_failures = Table(
+    "run_failures", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("ticket_id", String(64), nullable=False),
+    Column("connector", String(64), nullable=False),  # or "ticket" for a failure before any connector
+    Column("error", Text),
+)
+daemons = Table(
+    "daemons", metadata,
+    Column("instance", String(128), primary_key=True),  # host:pid:random, one per `syncd run`
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("config", Text),
+    Column("leader", Boolean, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    Column("last_poll_at", DateTime(timezone=True)),
+    Column("next_poll_at", DateTime(timezone=True)),
+)
+Index("ix_run_failures_run", run_failures.c.run_id)
+Index("ix_run_failures_connector", run_failures.c.connector, run_failures.c.id)
+Index("ix_run_failures_ticket", run_failures.c.ticket_id)
+Index("ix_links_external_key", links.c.external_key)
+Index("ix_links_connector_synced", links.c.connector, links.c.synced_at)
+Index("ix_events_state_id", events.c.state, events.c.id)
+Index("ix_events_type_id", events.c.type, events.c.id)
+Index("ix_events_received", events.c.received_at)

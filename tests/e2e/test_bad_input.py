@@ -338,7 +338,7 @@ def test_flood_of_forged_requests_does_not_starve_a_real_event(hooks: SimpleName
     wait_for(lambda: any(marker_of(i) == ticket["id"] for i in jira_issues(jira, subtasks=False)), timeout=20,
              what="the real event processed")
     assert "evt_forged" not in all_states(hooks.inbox)
-    metric = httpx.get(f"{d.url}/metrics", timeout=5).text
+    metric = httpx.get(f"{d.admin_url}/metrics", timeout=5).text
     m = re.search(r'syncd_webhook_events_rejected_total\{reason="signature"\} (\d+(?:\.\d+)?)', metric)
     assert m and float(m.group(1)) >= total
 

@@ -146,7 +146,7 @@ def test_the_daemons_poll_creates_in_bulk_and_counts_it_in_metrics(
         "schedule": {"interval_seconds": 3600}})
     daemon = Daemon(cfg, port, tmp_path / "daemon.log").start().wait_first_cycle()
     try:
-        text = httpx.get(f"{daemon.url}/metrics", timeout=10).text
+        text = httpx.get(f"{daemon.admin_url}/metrics", timeout=10).text
     finally:
         daemon.stop(signal.SIGTERM)
     assert_mirrored_exactly_once(cogny, jira)

@@ -126,7 +126,7 @@ def test_sighup_with_broken_config_keeps_serving(daemon: Daemon, cogny: CognySan
     assert daemon.send(event(ticket["id"], 1)).status_code == 202
     wait_for(lambda: parents_by_ticket(jira).get(ticket["id"]) == 1)
     daemon.cfg.write_text(good)
-    reload = httpx.post(f"{daemon.url}/-/reload", headers=ADMIN, timeout=10)
+    reload = httpx.post(f"{daemon.admin_url}/-/reload", headers=ADMIN, timeout=10)
     assert reload.status_code == 200
 
 
@@ -140,7 +140,7 @@ def test_failing_event_goes_dead_and_retry_brings_it_back(daemon: Daemon, cogny:
     doc["connectors"]["jira"]["priority_map"] = {"critical": "Highest", "high": "High", "medium": "Medium",
                                                  "low": "Trivial"}
     daemon.cfg.write_text(yaml.safe_dump(doc))
-    assert httpx.post(f"{daemon.url}/-/reload", headers=ADMIN, timeout=10).status_code == 200
+    assert httpx.post(f"{daemon.admin_url}/-/reload", headers=ADMIN, timeout=10).status_code == 200
     assert daemon.send(event(ticket["id"], 1)).status_code == 202
     def dead() -> str:
         return run_cli("events", "list", "-c", str(daemon.cfg), "--state", "dead", env=ENV).stdout
@@ -149,7 +149,7 @@ def test_failing_event_goes_dead_and_retry_brings_it_back(daemon: Daemon, cogny:
     assert jira_issues(jira, subtasks=False) == []
     doc["connectors"]["jira"] = good
     daemon.cfg.write_text(yaml.safe_dump(doc))
-    assert httpx.post(f"{daemon.url}/-/reload", headers=ADMIN, timeout=10).status_code == 200
+    assert httpx.post(f"{daemon.admin_url}/-/reload", headers=ADMIN, timeout=10).status_code == 200
     retried = run_cli("events", "retry", "-c", str(daemon.cfg), "--all-dead", env=ENV)
     assert retried.returncode == 0 and "1 event(s) queued again" in retried.stdout
     wait_for(lambda: parents_by_ticket(jira).get(ticket["id"]) == 1, timeout=30)
@@ -159,7 +159,7 @@ def test_health_ready_and_metrics(daemon: Daemon) -> None:
     assert httpx.get(f"{daemon.url}/healthz").status_code == 200
     ready = httpx.get(f"{daemon.url}/readyz").json()
     assert ready["ready"] is True and ready["scheduler"] is True
-    text = httpx.get(f"{daemon.url}/metrics").text
+    text = httpx.get(f"{daemon.admin_url}/metrics").text
     for name in ("syncd_inbox_events", "syncd_webhook_events_rejected_total", "syncd_reconcile_total",
                  "syncd_external_calls_total", "syncd_cycle_duration_seconds"):
         assert name in text

@@ -232,8 +232,12 @@ def test_daemon_leaks_nothing_in_logs_metrics_status_and_store(w: SimpleNamespac
             "evt_fail" in line and ("pending" in line or "dead" in line)
             for line in run_cli("events", "list", "-c", str(cfg), env=GOOD).stdout.splitlines())
         wait_for(dead_or_retrying, timeout=30, interval=0.5, what="the failing event recorded")
-        for path in ("/metrics", "/readyz", "/healthz"):
+        for path in ("/readyz", "/healthz"):
             w.outputs[f"daemon {path}"] = httpx.get(f"{d.url}{path}", timeout=5).text
+        # the admin listener: /metrics and every console page (issue 19: no secret on any page)
+        for path in ("/metrics", "/", "/config", "/events", "/events?state=pending", "/runs", "/runs/1",
+                     "/tickets", f"/tickets/{tid}"):
+            w.outputs[f"daemon {path}"] = httpx.get(f"{d.admin_url}{path}", timeout=5).text
         assert "syncd_external_calls_total" in w.outputs["daemon /metrics"]
         for label, args in (("status", ("status",)), ("events", ("events", "list")),
                             ("events pending", ("events", "list", "--state", "pending")),

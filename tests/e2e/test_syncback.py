@@ -205,7 +205,7 @@ def live(tmp_path: Path) -> Iterator[dict[str, Any]]:
             jira.add_webhook(f"{daemon.url}/webhooks/jira", secret=JIRA_SECRET)
             linear.add_webhook(f"{daemon.url}/webhooks/linear", LINEAR_SECRET)
             # syncd creates the Asana webhook itself: only then does it answer the X-Hook-Secret handshake
-            made = httpx.post(f"{daemon.url}/-/webhooks/asana", timeout=10, headers=ADMIN,
+            made = httpx.post(f"{daemon.admin_url}/-/webhooks/asana", timeout=10, headers=ADMIN,
                               json={"target": f"{daemon.url}/webhooks/asana"})
             assert made.status_code == 201, made.text
             yield {"daemon": daemon, "cogny": cogny, "jira": jira, "linear": linear, "asana": asana,
@@ -281,7 +281,8 @@ def test_target_webhooks_are_verified(live: dict[str, Any]) -> None:
     assert again.status_code == 403 and "X-Hook-Secret" not in again.headers
     # creating the webhook again needs room for its secret ...
     create = {"target": f"{url}/webhooks/asana"}
-    refused = httpx.post(f"{url}/-/webhooks/asana", timeout=10, headers=ADMIN, json=create)
+    admin = live["daemon"].admin_url  # the admin endpoint is on the admin listener, never the webhook port
+    refused = httpx.post(f"{admin}/-/webhooks/asana", timeout=10, headers=ADMIN, json=create)
     assert refused.status_code == 409 and "forget-hook-secret" in refused.text
     # ... which the operator makes; even then an unsolicited handshake is refused, syncd's own creation is not
     forgot = run_cli("db", "forget-hook-secret", "asana", "-c", str(live["daemon"].cfg), env=ENV)
@@ -289,7 +290,7 @@ def test_target_webhooks_are_verified(live: dict[str, Any]) -> None:
     fresh = httpx.post(f"{url}/webhooks/asana", content=b"", timeout=5,
                        headers={"X-Hook-Secret": "new-hook-secret-2"})
     assert fresh.status_code == 403 and "X-Hook-Secret" not in fresh.headers
-    made = httpx.post(f"{url}/-/webhooks/asana", timeout=10, headers=ADMIN, json=create)
+    made = httpx.post(f"{admin}/-/webhooks/asana", timeout=10, headers=ADMIN, json=create)
     assert made.status_code == 201 and "secret" not in made.text.lower()
     unknown = run_cli("db", "forget-hook-secret", "nope", "-c", str(live["daemon"].cfg), env=ENV)
     assert unknown.returncode == 2 and "no connector named 'nope'" in unknown.stdout + unknown.stderr

@@ -85,7 +85,7 @@ def test_an_unsolicited_handshake_is_403_stored_nowhere_and_logs_stay_json(live:
     wait_for(lambda: refusals(live.log) == 2, timeout=10)  # one line per refused request
     assert stored_secrets(live.db) == []
     # A line logged afterwards (a refused reload) is still valid JSON, with its keys intact.
-    assert httpx.post(f"{live.daemon.url}/-/reload", timeout=10).status_code == 401
+    assert httpx.post(f"{live.daemon.admin_url}/-/reload", timeout=10).status_code == 401
     wait_for(lambda: any(line.get("event") == "admin request refused" for line in json_lines(live.log)),
              timeout=10)
     assert all("connector" in line for line in json_lines(live.log) if "handshake refused" in str(line))
@@ -93,7 +93,7 @@ def test_an_unsolicited_handshake_is_403_stored_nowhere_and_logs_stay_json(live:
 
 
 def test_syncd_creating_the_webhook_accepts_that_handshake_only(live: SimpleNamespace) -> None:
-    admin = f"{live.daemon.url}/-/webhooks/asana"
+    admin = f"{live.daemon.admin_url}/-/webhooks/asana"
     target = {"target": f"{live.daemon.url}/webhooks/asana"}
     assert httpx.post(admin, json=target, timeout=10).status_code == 401  # admin endpoint: token needed
     made = httpx.post(admin, json=target, headers=ADMIN, timeout=10)

@@ -3,7 +3,8 @@
 Before: any request reaching the port from the loopback (a reverse proxy on the same host, say)
 could reload, and 100 reloads in 3 s grew the daemon from 8 to 109 threads and from 15 to 216
 file descriptors for 30 s (one timer thread and one set of old clients per reload). Now a reload
-needs `Authorization: Bearer <webhook.admin_token>`, at most one runs at a time (those asked for
+needs the admin credentials (`admin.auth`, or the older `webhook.admin_token` as a bearer token) on the
+admin listener, at most one runs at a time (those asked for
 meanwhile share one follow-up), and a replaced App is closed as soon as nothing uses it.
 """
 
@@ -17,7 +18,10 @@ from typing import Any, Iterator
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
+from syncd.console import Credentials
+from syncd.console.access import allowed
 from syncd.daemon.daemon import Coalesced
 from syncd.daemon.webhook import Receiver
 from syncd.http.server import Limits, ServerThread
@@ -68,12 +72,17 @@ def test_admin_endpoints_refuse_without_a_configured_token_or_from_behind_a_prox
 
     token: list[str | None] = [None]
     none: Any = None  # the admin paths touch neither the writer nor the inbox
-    receiver = Receiver(writer=none, inbox=none, secrets=lambda: [], reload=reload,
-                        admin_token=lambda: token[0])
-    with ServerThread(receiver.app(), limits=Limits(), name="admin-test") as server, \
+
+    def admin_auth(request: Any) -> bool | None:
+        creds = Credentials("bearer", token[0]) if token[0] else None
+        return None if creds is None else allowed(request, creds)
+
+    receiver = Receiver(writer=none, inbox=none, secrets=lambda: [], reload=reload, admin_auth=admin_auth)
+    admin = Starlette(routes=receiver.admin_routes())
+    with ServerThread(admin, limits=Limits(), name="admin-test") as server, \
             httpx.Client(base_url=server.url, timeout=10) as client:
         disabled = client.post("/-/reload", headers=ADMIN)
-        assert disabled.status_code == 403 and "webhook.admin_token" in disabled.json()["error"]["message"]
+        assert disabled.status_code == 403 and "admin.auth" in disabled.json()["error"]["message"]
         token[0] = ADMIN_TOKEN
         # A reverse proxy on this host forwards the client's address: not the loopback, even with the token.
         proxied = client.post("/-/reload", headers={**ADMIN, "X-Forwarded-For": "203.0.113.7"})
@@ -84,7 +93,10 @@ def test_admin_endpoints_refuse_without_a_configured_token_or_from_behind_a_prox
 
 @pytest.mark.e2e
 def test_reload_needs_the_admin_token_even_from_the_loopback(daemon: Daemon) -> None:
-    with httpx.Client(base_url=daemon.url, timeout=10) as client:
+    with httpx.Client(base_url=daemon.url, timeout=10) as public:  # the webhook port has no admin path
+        assert public.post("/-/reload", headers=ADMIN).status_code == 404
+        assert public.get("/metrics").status_code == 404
+    with httpx.Client(base_url=daemon.admin_url, timeout=10) as client:
         for headers in ({}, {"Authorization": "Bearer wrong-token-of-some-length"},
                         {"Authorization": f"Basic {ADMIN_TOKEN}"}, {"Authorization": ADMIN_TOKEN},
                         {"Authorization": f"Bearer {ADMIN_TOKEN}x"}):
@@ -104,13 +116,13 @@ def test_reload_needs_the_admin_token_even_from_the_loopback(daemon: Daemon) -> 
 def test_a_burst_of_reloads_leaves_no_threads_or_fds_behind(daemon: Daemon) -> None:
     assert daemon.proc is not None
     pid = daemon.proc.pid
-    with httpx.Client(base_url=daemon.url, timeout=30) as client:
+    with httpx.Client(base_url=daemon.admin_url, timeout=30) as client:
         assert reload(client, ADMIN).status_code == 200  # warm-up: whatever a first reload loads
     base_threads, base_fds = threads_and_fds(pid)
     answers: list[int] = []
 
     def sender() -> None:
-        with httpx.Client(base_url=daemon.url, timeout=60) as client:
+        with httpx.Client(base_url=daemon.admin_url, timeout=60) as client:
             answers.extend(reload(client, ADMIN).status_code for _ in range(BURST // SENDERS))
 
     senders = [threading.Thread(target=sender) for _ in range(SENDERS)]

@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 
+from tests.support.process import free_port
+
 COGNY_KEY = "sk_test_sandbox"
 JIRA_USER, JIRA_TOKEN = "bot@example.com", "jira-token"
 
@@ -29,6 +31,8 @@ def write_config(path: Path, cogny_url: str, connectors: dict[str, dict[str, Any
     }
     if routes is not None:
         doc["routes"] = routes
+    # `syncd run` opens the admin listener too (console, /metrics): never the default 8081 in a test
+    doc["admin"] = {"host": "127.0.0.1", "port": free_port()}
     for key, value in (extra or {}).items():
         doc.setdefault(key, {}).update(value) if isinstance(value, dict) else doc.__setitem__(key, value)
     path.write_text(yaml.safe_dump(doc, sort_keys=False))

@@ -40,6 +40,12 @@ class Daemon:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def admin_url(self) -> str:
+        """The admin listener (console, /metrics, /-/reload): `admin.port` of the daemon's config."""
+        doc = yaml.safe_load(self.cfg.read_text())
+        return f"http://127.0.0.1:{doc['admin']['port']}"
+
     def start(self, timeout: float = 30) -> "Daemon":
         """Start it and wait until `/readyz` answers 200."""
         with open(self.log, "ab") as log:
@@ -51,7 +57,7 @@ class Daemon:
     def wait_first_cycle(self) -> "Daemon":
         """The daemon runs a cycle at start; tests that add tickets afterwards must not race it."""
         def ended() -> bool:
-            text = httpx.get(f"{self.url}/metrics", timeout=2).text
+            text = httpx.get(f"{self.admin_url}/metrics", timeout=2).text
             return any(line.startswith("syncd_cycle_duration_seconds_count ") and float(line.split()[1]) >= 1
                        for line in text.splitlines())
         wait_for(ended, timeout=30, what="the first cycle")

@@ -29,10 +29,13 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "syncd.store": ("syncd.store", *ALWAYS),
     "syncd.engine": ("syncd.engine", "syncd.store", "syncd.sdk", "syncd.http", "syncd.cogny", "syncd.config",
                      *ALWAYS),
-    "syncd.daemon": ("syncd.daemon", "syncd.engine", "syncd.store", "syncd.sdk", "syncd.http", "syncd.cogny",
-                     "syncd.config", "syncd.log", *ALWAYS),
-    "syncd.cli": ("syncd.cli", "syncd.daemon", "syncd.engine", "syncd.store", "syncd.sdk", "syncd.http",
-                  "syncd.cogny", "syncd.config", "syncd.log", "syncd.sandbox", "syncd.__version__", *ALWAYS),
+    "syncd.daemon": ("syncd.daemon", "syncd.console", "syncd.engine", "syncd.store", "syncd.sdk",
+                     "syncd.http", "syncd.cogny", "syncd.config", "syncd.log", *ALWAYS),
+    # the console reads: the store, the live config, routing's pure helpers; it writes only inbox retries
+    "syncd.console": ("syncd.console", "syncd.store", "syncd.config", "syncd.engine.routing", *ALWAYS),
+    "syncd.cli": ("syncd.cli", "syncd.daemon", "syncd.console", "syncd.engine", "syncd.store", "syncd.sdk",
+                  "syncd.http", "syncd.cogny", "syncd.config", "syncd.log", "syncd.sandbox",
+                  "syncd.__version__", *ALWAYS),
     "syncd.sandbox": ("syncd.sandbox", "syncd.http", *ALWAYS),
     "syncd.cogny": ("syncd.http", *ALWAYS),
     "syncd.config": ("syncd.sdk", *ALWAYS),
@@ -101,6 +104,12 @@ def test_connectors_import_only_the_sdk_and_the_http_policy() -> None:
         own = ".".join(name.split(".")[:2])
         bad = {m for m in imports_of(name) if not within(m, ("syncd.sdk", "syncd.http", own))}
         assert not bad, f"{name} imports {sorted(bad)}"
+
+
+def test_only_the_daemon_and_the_cli_import_the_console() -> None:
+    users = {m for m in modules() if not m.startswith("syncd.console")
+             and any(within(i, ("syncd.console",)) for i in imports_of(m))}
+    assert users and all(within(m, ("syncd.daemon", "syncd.cli")) for m in users), sorted(users)
 
 
 def test_no_import_cycles_anywhere() -> None:
