@@ -196,6 +196,9 @@ class Route(Model):
     connectors: list[str] = Field(min_length=1)
 
 
+OnDeleted = Literal["keep_gone", "recreate"]
+
+
 class ConnectorEntry(Model):
     """A connector's `type` and sync-back switches; its other keys go to that connector's Settings."""
 
@@ -204,6 +207,9 @@ class ConnectorEntry(Model):
     sync_back: bool = Field(False, description="carry progress made in this target back into Cogny")
     webhook_secret: SecretStr | None = Field(None, description="verifies this target's own webhooks "
                                                                "at /webhooks/<connector name>")
+    on_deleted: OnDeleted = Field("keep_gone", description=(
+        "a record a person deleted in the target: keep_gone (leave it deleted, no more calls) or "
+        "recreate (make one new record on the next run)"))
 
 
 DismissReason = Literal["not_applicable", "already_implemented", "insufficient_impact",
@@ -211,8 +217,8 @@ DismissReason = Literal["not_applicable", "already_implemented", "insufficient_i
 
 
 def _default_status_map() -> dict[RemoteCategory, Status]:
-    return {"in_progress": "in_progress", "done": "completed", "canceled": "dismissed",
-            "deleted": "dismissed"}
+    # `deleted` is left out: a record deleted in a target changes the ticket only when asked for
+    return {"in_progress": "in_progress", "done": "completed", "canceled": "dismissed"}
 
 
 class SyncBackConfig(Model):
@@ -229,23 +235,23 @@ class Config(Model):
     store: StoreConfig = Field(default_factory=StoreConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
+    admin: AdminConfig = Field(default_factory=AdminConfig)
     sync: SyncConfig = Field(default_factory=SyncConfig)
     inbox: InboxConfig = Field(default_factory=InboxConfig)
     sync_back: SyncBackConfig = Field(default_factory=SyncBackConfig)
     connectors: dict[str, ConnectorEntry] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
 
-    admin: AdminConfig = Field(default_factory=AdminConfig)
     # Filled by load(): validated settings per connector name, and where the file came from.
     connector_settings: dict[str, Any] = Field(default_factory=dict, exclude=True)
     source: str | None = Field(None, exclude=True)
+    warnings: list[str] = Field(default_factory=list, exclude=True)  # said at start-up, not errors
 
 
 def _check_cron(expr: str) -> None:
     from apscheduler.triggers.cron import CronTrigger
 
     try:
-    warnings: list[str] = Field(default_factory=list, exclude=True)  # said at start-up, not errors
         CronTrigger.from_crontab(expr)
     except ValueError as exc:
         raise ValueError(f"invalid cron expression {expr!r}: {exc}") from None
@@ -290,37 +296,37 @@ def parse(text: str, *, env: dict[str, str] | None = None, source: str | None = 
     # (path, variable) of each unset ${VAR}: one line says so, not a second one about ''
     unset: list[tuple[str, str]] = []
     expanded = _expand(raw, os.environ if env is None else env, (), unset)
+    # Only the daemon receives webhooks: an unset Cogny webhook secret is not an error for `run-once`
+    # from cron; the daemon says its receiver is off instead (issue 20, point 10).
+    soft = [(path, name) for path, name in unset
+            if path == "webhook.secret" or path.startswith("webhook.secrets.")]
+    unset = [u for u in unset if u not in soft]
     problems.extend(f"{path}: environment variable {name} is not set" for path, name in unset)
     config: Config | None = None
     try:
         config = Config.model_validate(expanded)
     except ValidationError as exc:
         problems.extend(_pydantic_problems(exc))
-    # Only the daemon receives webhooks: an unset Cogny webhook secret is not an error for `run-once`
-    # from cron; the daemon says its receiver is off instead (issue 20, point 10).
-    soft = [(path, name) for path, name in unset
-            if path == "webhook.secret" or path.startswith("webhook.secrets.")]
-    unset = [u for u in unset if u not in soft]
     # Connectors and routes are checked even when another section is broken, so one run of
     # check-config lists every problem at once.
     candidate = config or Config.model_construct(  # type: ignore[call-arg]  # a partial Config, on purpose
         connectors=_entries(expanded.get("connectors")), routes=_routes(expanded.get("routes")))
     _validate_connectors(candidate, problems)
     _validate_routes(candidate, problems)
+    if config is not None:
+        _resolve_admin_auth(config, os.environ if env is None else env, problems)
     problems = [p for p in problems if not _under_unset(p, unset)]
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)), source)
     assert config is not None
     config.source = source
+    config.warnings = [f"{path}: environment variable {name} is not set" for path, name in soft]
     _register_secrets(config)
-    if config is not None:
-        _resolve_admin_auth(config, os.environ if env is None else env, problems)
     return config
 
 
 def _expand(node: Any, env: Any, path: tuple[str, ...], unset: list[tuple[str, str]]) -> Any:
     if isinstance(node, dict):
-    config.warnings = [f"{path}: environment variable {name} is not set" for path, name in soft]
         return {k: _expand(v, env, path + (str(k),), unset) for k, v in node.items()}
     if isinstance(node, list):
         return [_expand(v, env, path + (str(i),), unset) for i, v in enumerate(node)]
@@ -401,6 +407,11 @@ def _validate_connectors(config: Config, problems: list[str]) -> None:
                             "progress back (supported by: jira, linear, asana)")
 
 
+def recreating_connectors(config: "Config") -> frozenset[str]:
+    """Names of the connectors with `on_deleted: recreate` (a deleted record is made again)."""
+    return frozenset(name for name, entry in config.connectors.items() if entry.on_deleted == "recreate")
+
+
 def sync_back_connectors(config: "Config") -> list[str]:
     """Names of the connectors whose progress flows back into Cogny."""
     return [name for name, entry in config.connectors.items() if entry.sync_back]
@@ -414,17 +425,6 @@ def _validate_routes(config: Config, problems: list[str]) -> None:
                 problems.append(f"routes.{i}.connectors.{j}: unknown connector {name!r} (known: {known})")
 
 
-def _register_secrets(config: Config) -> None:
-    values = [config.cogny.api_key.get_secret_value(), *config.webhook.all_secrets()]
-    values += [config.webhook.admin_token.get_secret_value()] if config.webhook.admin_token else []
-    values += [e.webhook_secret.get_secret_value() for e in config.connectors.values() if e.webhook_secret]
-    for settings in config.connector_settings.values():
-        values.extend(_secret_values(settings))
-    redact.register(*values)
-
-
-def _secret_values(model: BaseModel) -> list[str]:
-    out: list[str] = []
 def _resolve_admin_auth(config: Config, env: Any, problems: list[str]) -> None:
     """Read admin.auth's token or password from the environment variable the file names."""
     if config.admin.port and config.admin.port == config.webhook.port:
@@ -444,11 +444,22 @@ def _resolve_admin_auth(config: Config, env: Any, problems: list[str]) -> None:
         auth.secret = SecretStr(value)
 
 
+def _register_secrets(config: Config) -> None:
+    values = [config.cogny.api_key.get_secret_value(), *config.webhook.all_secrets()]
+    values += [config.webhook.admin_token.get_secret_value()] if config.webhook.admin_token else []
+    auth = config.admin.auth
+    values += [auth.secret.get_secret_value()] if auth is not None and auth.secret else []
+    values += [e.webhook_secret.get_secret_value() for e in config.connectors.values() if e.webhook_secret]
+    for settings in config.connector_settings.values():
+        values.extend(_secret_values(settings))
+    redact.register(*values)
+
+
+def _secret_values(model: BaseModel) -> list[str]:
+    out: list[str] = []
     for name in type(model).model_fields:
         value = getattr(model, name)
         if isinstance(value, SecretStr):
-    auth = config.admin.auth
-    values += [auth.secret.get_secret_value()] if auth is not None and auth.secret else []
             out.append(value.get_secret_value())
         elif isinstance(value, BaseModel):
             out.extend(_secret_values(value))

@@ -6,6 +6,7 @@
     ├── ServiceError           an external service refused or failed a call
     │   ├── CognyError         Unauthorized, NotFound, InvalidParameter, RateLimited
     │   └── ConnectorError     a target (JIRA, Linear, Asana, Slack, a plugin)
+    │       └── RecordGone     the target says the record no longer exists (a person deleted it)
     ├── TicketDataError        a ticket syncd cannot map
     ├── PartialItems           children created before a failure, to be recorded
     ├── SlowBody               a webhook sender did not send its body within the read deadline
@@ -83,6 +84,19 @@ class RateLimited(CognyError):
 
 class ConnectorError(ServiceError):
     """A target (JIRA, Slack, Linear, Asana, plugin) refused or failed a call."""
+
+
+class RecordGone(ConnectorError):
+    """The target answered that a record syncd made no longer exists: a person deleted it.
+
+    Raised by a connector only when it is sure — "not found" *and* the rest of the target is
+    still reachable with these credentials — never for an outage or a lost permission, which
+    stay ordinary failures. `how` is the notes wording: "deleted in JIRA".
+    """
+
+    def __init__(self, service: str, message: str, *, how: str, **kw: Any):
+        super().__init__(service, message, **kw)
+        self.how = how
 
 
 class TicketDataError(SyncdError):

@@ -18,6 +18,12 @@ pacing_waits = Counter(
 reconcile_outcomes = Counter(
     "syncd_reconcile_total", "Reconcile outcomes per connector (created, updated, unchanged, failed).",
     ["connector", "outcome"], registry=REGISTRY)
+records_gone = Counter(
+    "syncd_records_gone_total", "Records found deleted in a target (their links move to state gone).",
+    ["connector"], registry=REGISTRY)
+links = Gauge(
+    "syncd_links", "Links per connector and state (synced, creating, gone), as of the last cycle.",
+    ["connector", "state"], registry=REGISTRY)
 writebacks = Counter(
     "syncd_writeback_total", "PATCHes of Cogny ticket notes, by outcome.", ["outcome"], registry=REGISTRY)
 cycle_duration = Histogram(

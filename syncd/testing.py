@@ -24,7 +24,7 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
 from pydantic import BaseModel, ConfigDict
 
 from syncd.cogny import Page, ticket_path
-from syncd.errors import CognyError, ConnectorError, InvalidParameter, NotFound, PartialItems
+from syncd.errors import CognyError, ConnectorError, InvalidParameter, NotFound, PartialItems, RecordGone
 from syncd.http import RetryPolicy
 from syncd.models import Ticket
 from syncd.sdk import Check, Desired, ExternalRef
@@ -127,6 +127,7 @@ class InMemoryConnector(_Recorder):
         self.service = name
         self.settings = settings or InMemorySettings()
         self.records: dict[str, Record] = {}
+        self.deleted: set[str] = set()  # ids of records (and `parent/key` children) people deleted
         self.closed = False
 
     def render(self, ticket: Ticket) -> Desired:
@@ -143,7 +144,8 @@ class InMemoryConnector(_Recorder):
     def create(self, ticket: Ticket, desired: Desired) -> ExternalRef:
         self._record("create", ticket.id)
         with self.lock:
-            record = Record(f"M-{len(self.records) + 1}", ticket.id, copy.deepcopy(desired.record))
+            record = Record(f"M-{len(self.records) + len(self.deleted) + 1}", ticket.id,
+                            copy.deepcopy(desired.record))
             self.records[record.id] = record
         return self._ref(record)
 
@@ -181,6 +183,10 @@ class InMemoryConnector(_Recorder):
         parent, _, key = item_ref.id.partition("/")
         with self.lock:
             record = self._get(parent)
+            if item_ref.id in self.deleted:
+                raise RecordGone(
+                    self.service, f"no child record {item_ref.id}", how=f"deleted in {self.label}"
+                )
             if key not in record.children:
                 raise self._error(f"no child record {item_ref.id}")
             record.children[key] = copy.deepcopy(item)
@@ -193,6 +199,18 @@ class InMemoryConnector(_Recorder):
         self._record("close")
         self.closed = True
 
+    # -- what people do in the target --------------------------------------------------------
+    def delete(self, record_id: str, key: str | None = None) -> None:
+        """Delete a record (or only its child `key`) as a person would: later writes to it raise
+        `RecordGone`, as a real target's "no such record" answer does."""
+        with self.lock:
+            if key is None:
+                del self.records[record_id]
+                self.deleted.add(record_id)
+            else:
+                del self.records[record_id].children[key]
+                self.deleted.add(f"{record_id}/{key}")
+
     # -- for assertions ----------------------------------------------------------------------
     def records_of(self, ticket_id: str) -> list[Record]:
         """Every record carrying `ticket_id`'s marker, oldest first (more than one is a duplicate)."""
@@ -200,6 +218,8 @@ class InMemoryConnector(_Recorder):
             return [r for r in self.records.values() if r.marker == ticket_id]
 
     def _get(self, record_id: str) -> Record:
+        if record_id in self.deleted:
+            raise RecordGone(self.service, f"no record {record_id}", how=f"deleted in {self.label}")
         if record_id not in self.records:
             raise self._error(f"no record {record_id}")
         return self.records[record_id]

@@ -35,6 +35,7 @@ from syncd.sdk import (
     Desired,
     ExternalRef,
     PartialItems,
+    RecordGone,
     SyncBackSource,
     SyncsBack,
     Ticket,
@@ -179,8 +180,7 @@ class AsanaConnector(SyncsBack):
                previous: Desired | None) -> ExternalRef:
         fields = _task_fields(desired.record, previous.record if previous else None)
         if fields:
-            task = self.http.call("PUT", f"/tasks/{ref.id}", "update task",
-                                  params={"opt_fields": "permalink_url"}, data=fields)
+            task = self._put_task(ref, "update task", "permalink_url", fields)
             ref = ExternalRef(ref.id, None, task.get("permalink_url") or ref.url)
             log.info("asana task updated", external_id=ref.id, fields=sorted(fields))
         if previous is None and self.settings.section_gid:
@@ -208,9 +208,30 @@ class AsanaConnector(SyncsBack):
                     previous: dict[str, Any] | None) -> None:
         fields = _task_fields(item, previous)
         if fields:
-            self.http.call("PUT", f"/tasks/{item_ref.id}", "update subtask", params={"opt_fields": "name"},
-                           data=fields)
+            self._put_task(item_ref, "update subtask", "name", fields)
             log.info("asana subtask updated", external_id=item_ref.id, fields=sorted(fields))
+
+    def _put_task(
+        self, ref: ExternalRef, what: str, opt_fields: str, fields: dict[str, Any]
+    ) -> dict[str, Any]:
+        """PUT a task; `RecordGone` when it answers 404 while the project is still readable.
+
+        Asana answers 404 for a deleted task and also for one these credentials can no longer
+        see; only the first is a person's decision, told apart by reading the project.
+        """
+        try:
+            return self.http.call(
+                "PUT", f"/tasks/{ref.id}", what, params={"opt_fields": opt_fields}, data=fields
+            )
+        except ConnectorError as exc:
+            if exc.status != 404 or not self._project_visible():
+                raise
+            raise RecordGone("asana", str(exc), status=404, how="deleted in Asana") from None
+
+    def _project_visible(self) -> bool:
+        response = self.http.send("GET", f"/projects/{self.settings.project_gid}", "get project",
+                                  params={"opt_fields": "name"}, allow=(403, 404))
+        return response.status_code < 400
 
     # -- checks ----------------------------------------------------------------------------
     def check(self) -> list[Check]:

@@ -8,7 +8,13 @@ once through the project's component list (`components.py`); only ours are added
 people's stay. Status ← `done_transition` / `dismissed_transition` when the ticket is completed /
 dismissed.
 
-The marker label is what `find` searches when the store has no (or an unfinished) link. JQL
+Issues are addressed by id, which survives a move to another project; the key (GROWTH-12 →
+OTHER-3) is read back on every update, so the store and the notes follow a move. An issue that
+answers 404 while its project is still readable was deleted by a person: `RecordGone` (JIRA
+answers 404 for an issue one may not see, too; the project check tells the two apart).
+
+The marker label is what `find` searches when the store has no (or an unfinished) link, in every
+project the credentials can see (a moved issue keeps its labels). JQL
 search lags behind writes on JIRA Cloud, so the engine trusts the store first and the label
 second; children are recovered from the parent's `subtasks` field, which does not lag. Every
 JQL value is escaped by `jql.jql_string`, and a hit is adopted only if it carries this
@@ -19,7 +25,8 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import Any, Callable, TypeVar
+from urllib.parse import quote
 
 import structlog
 
@@ -28,6 +35,7 @@ from connectors.jira.components import Components
 from connectors.jira.jql import labels_query
 from connectors.jira.render import render_issue, renderer
 from connectors.jira.settings import JiraSettings
+from connectors.jira.workflow import Workflow
 from syncd.http import RetryPolicy
 from syncd.sdk import (
     Check,
@@ -35,6 +43,7 @@ from syncd.sdk import (
     Desired,
     ExternalRef,
     PartialItems,
+    RecordGone,
     SyncBackSource,
     SyncsBack,
     Ticket,
@@ -46,6 +55,7 @@ from syncd.sdk import (
 
 __all__ = ["JiraConnector"]
 log = structlog.get_logger("syncd.connectors.jira")
+T = TypeVar("T")
 BULK_LIMIT = 50  # JIRA's issue/bulk accepts at most 50 issues per call
 
 
@@ -65,6 +75,7 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
         self.templates = renderer(settings)
         self._field_ids: dict[str, str] | None = None  # display name (lower-cased) -> field id, fetched once
         self.components = Components(name, settings, self._call)  # category_map's, as ids
+        self.workflow = Workflow(settings, self._call)
 
     # -- rendering (pure) ----------------------------------------------------------------
     def render(self, ticket: Ticket) -> Desired:
@@ -74,7 +85,7 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
     # -- reading ---------------------------------------------------------------------------
     def find(self, ticket: Ticket) -> ExternalRef | None:
         marker = render.marker_label(ticket.id)
-        jql = labels_query(self.settings.project, [marker])
+        jql = labels_query(None, [marker])  # every project: people move issues
         found = self._call("search", lambda j: j.search_issues(jql, maxResults=False,
                                                                 fields="summary,labels"))
         # JQL matched the label ignoring case: `tkt_A`'s marker also finds `tkt_a`'s issue
@@ -87,7 +98,7 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
         return self._ref(issues[0].id, issues[0].key)
 
     def find_items(self, ref: ExternalRef) -> dict[str, ExternalRef]:
-        issue = self._call("get issue", lambda j: j.issue(ref.key or ref.id, fields="subtasks"))
+        issue = self._call("get issue", lambda j: j.issue(ref.id or ref.key, fields="subtasks"))
         out: dict[str, ExternalRef] = {}
         for sub in getattr(issue.fields, "subtasks", None) or []:
             out.setdefault(sub.fields.summary, self._ref(sub.id, sub.key))
@@ -115,7 +126,7 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
             elif isinstance(answer, ExternalRef):
                 log.info("jira issue created", external_key=answer.key, ticket_id=new[n][0].id)
                 try:
-                    self._move_to(answer, new[n][1].record["status"], None)
+                    self.workflow.move_to(answer, new[n][1].record["status"], None)
                 except ConnectorError as exc:  # the marker finds the issue again; the retry moves it
                     answer = exc
             answers[n] = answer
@@ -124,6 +135,7 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
     def update(self, ref: ExternalRef, ticket: Ticket, desired: Desired,
                previous: Desired | None) -> ExternalRef:
         old = previous.record if previous else {}
+        ref = self._current(ref)  # raises RecordGone; follows a move to another project
         fields = self._issue_fields(desired.record, old if previous else None)
         components = self.components.changes(desired.record, old if previous else None, ticket)
         if fields or components:
@@ -131,7 +143,7 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
             log.info("jira issue updated", external_key=ref.key,
                      fields=sorted(fields) + (["components"] if components else []))
         if previous is None or old.get("status") != desired.record["status"]:
-            self._move_to(ref, desired.record["status"], old.get("status"))
+            self.workflow.move_to(ref, desired.record["status"], old.get("status"))
         return ref
 
     def create_items(self, ref: ExternalRef, ticket: Ticket,
@@ -177,7 +189,7 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
         for key, sub in made.items():
             if items[key]["completed"]:
                 try:
-                    self._move_to(sub, "done", None)
+                    self.workflow.move_to(sub, "done", None)
                 except ConnectorError as exc:
                     unfinished.add(key)
                     error = error or exc
@@ -204,13 +216,18 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
 
     def update_item(self, ref: ExternalRef, item_ref: ExternalRef, item: dict[str, Any],
                     previous: dict[str, Any] | None) -> None:
+        self._gone_if_missing(item_ref, lambda: self._update_subtask(item_ref, item, previous), "sub-task")
+
+    def _update_subtask(
+        self, item_ref: ExternalRef, item: dict[str, Any], previous: dict[str, Any] | None
+    ) -> None:
         fields = {k: item[k] for k in ("summary", "description")
                   if previous is None or previous.get(k) != item[k]}
         if fields:
             self._put(item_ref, fields)
             log.info("jira sub-task updated", external_key=item_ref.key, fields=sorted(fields))
         if previous is None or previous.get("completed") != item["completed"]:
-            self._move_to(item_ref, "done" if item["completed"] else "open",
+            self.workflow.move_to(item_ref, "done" if item["completed"] else "open",
                           None if previous is None else ("done" if previous.get("completed") else "open"))
 
     def check(self) -> list[Check]:
@@ -300,31 +317,43 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
         body = {"fields": fields, **({"update": update} if update else {})}
 
         def put(j: Any) -> None:
-            j._session.put(j._get_url(f"issue/{ref.key or ref.id}"), data=json.dumps(body))
+            j._session.put(
+                j._get_url(f"issue/{quote(ref.id or ref.key or '', safe='')}"), data=json.dumps(body)
+            )
+
         self._call("edit issue", put)
 
-    def _move_to(self, ref: ExternalRef, status: str, previous: str | None) -> None:
-        """Transition when the wanted status category differs from what we last applied."""
-        target = {"done": self.settings.done_transition,
-                  "dismissed": self.settings.dismissed_transition or self.settings.done_transition,
-                  "open": self.settings.reopen_transition}[status]
-        if previous is None and status == "open":
-            return  # a new issue starts open; an adopted one is left where people put it
-        if previous == status:
-            return
-        key = ref.key or ref.id
-        transitions = self._call("transitions", lambda j: j.transitions(key))
-        match = next((t for t in transitions if t["name"].lower() == target.lower()
-                      or t.get("to", {}).get("name", "").lower() == target.lower()), None)
-        if match is None:
-            current = self._call("get issue", lambda j: j.issue(key, fields="status")).fields.status.name
-            finished = status != "open" and current.lower() in ("done", "closed")
-            if current.lower() == target.lower() or finished:
-                return
-            names = ", ".join(t["name"] for t in transitions) or "none"
-            raise ConnectorError("jira", f"{key}: no transition {target!r} (available: {names})")
-        self._call("transition", lambda j: j.transition_issue(key, match["id"]))
-        log.info("jira issue transitioned", external_key=key, transition=match["name"])
+    def _current(self, ref: ExternalRef) -> ExternalRef:
+        """The issue as it is now, read by id: its current key and URL (a move changes the key)."""
+        issue = self._gone_if_missing(
+            ref,
+            lambda: self._call("get issue", lambda j: j.issue(ref.id or ref.key, fields="status")),
+            "issue",
+        )
+        if issue.key != ref.key:
+            log.info("jira issue moved; following it", external_key=ref.key, now=issue.key)
+        return self._ref(issue.id, issue.key)
+
+    def _gone_if_missing(self, ref: ExternalRef, call: Callable[[], T], what: str) -> T:
+        """`call()`, with a 404 turned into RecordGone when the project is still readable.
+
+        JIRA answers 404 both for a deleted issue and for one these credentials may no longer see;
+        only the first is a person's decision to respect, the second stays a failure to fix.
+        """
+        try:
+            return call()
+        except ConnectorError as exc:
+            if exc.status != 404 or not self._project_visible():
+                raise
+            raise RecordGone("jira", f"{what} {ref.key or ref.id} does not exist", status=404,
+                             how=f"deleted in {self.label}") from None
+
+    def _project_visible(self) -> bool:
+        try:
+            self._call("project", lambda j: j.project(self.settings.project))
+        except ConnectorError:
+            return False
+        return True
 
     def _ref(self, issue_id: Any, key: str) -> ExternalRef:
         return ExternalRef(str(issue_id), key, f"{self.settings.url}/browse/{key}")
@@ -346,7 +375,7 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
         names = list(markers)
         for start in range(0, len(names), chunk_size):
             chunk = names[start:start + chunk_size]
-            jql = labels_query(self.settings.project, chunk)
+            jql = labels_query(None, chunk)
             issues = self._call("search", lambda j: j.search_issues(jql, maxResults=False, fields="labels",
                                                                       use_post=True))
             hits: dict[str, ExternalRef] = {}

@@ -28,8 +28,8 @@ def jql_string(value: str) -> str:
     return '"' + _SPECIAL.sub(_escape, str(value)) + '"'
 
 
-def labels_query(project: str, labels: Sequence[str]) -> str:
-    """The issues of `project` carrying any of `labels`, oldest first.
+def labels_query(project: str | None, labels: Sequence[str]) -> str:
+    """The issues carrying any of `labels` (in `project`; None: every project one can see), oldest first.
 
     JQL compares labels ignoring case, so callers still check the labels each hit carries.
     """
@@ -37,4 +37,5 @@ def labels_query(project: str, labels: Sequence[str]) -> str:
         raise ValueError("labels_query needs at least one label")
     values = ", ".join(jql_string(label) for label in labels)
     clause = f"labels = {values}" if len(labels) == 1 else f"labels in ({values})"
-    return f"project = {jql_string(project)} AND {clause} ORDER BY created ASC"
+    where = f"project = {jql_string(project)} AND {clause}" if project else clause
+    return f"{where} ORDER BY created ASC"

@@ -50,6 +50,7 @@ from syncd.sdk import (
     Desired,
     ExternalRef,
     PartialItems,
+    RecordGone,
     SyncBackSource,
     SyncsBack,
     Ticket,
@@ -63,6 +64,7 @@ BATCH_LIMIT = 50  # issues per issueBatchCreate (an assumption: Linear documents
 PAGE_SIZE = 100
 MAX_PAGES = 20    # bounded paging; 2,000 sub-issues is far beyond any ticket
 _ID_NAMESPACE = b"syncd/linear/v1"
+RECREATIONS = 8  # how many times one ticket's issue can be made again after people deleted it
 MARKER_BASE = "https://app.cogny.com/tickets/"  # Cogny's ticket url: markers stamped before stay valid
 
 
@@ -101,13 +103,18 @@ class LinearConnector(SyncsBack):
     def find(self, ticket: Ticket) -> ExternalRef | None:
         team, marker = self.team(), marker_url(ticket.id)
         nodes = self.api.execute(ATTACHMENTS_FOR_URL, {"url": marker})["attachmentsForURL"]["nodes"]
-        issues = [n["issue"] for n in nodes if _marks(n, marker, ticket.id, team.id)]
+        # an issue in the trash was deleted by a person: it is not this ticket's record any more
+        issues = [
+            n["issue"]
+            for n in nodes
+            if _marks(n, marker, ticket.id, team.id) and not n["issue"].get("trashed")
+        ]
         if len(issues) > 1:
             log.warning("several issues carry the marker; using the first",
                         keys=[i["identifier"] for i in issues])
         if issues:
             return _ref(issues[0])
-        found = self._issues_by_id([issue_id(team.id, ticket.id)])
+        found = [i for i in self._issues_by_id(issue_ids(team.id, ticket.id)) if not i.get("trashed")]
         return _ref(found[0]) if found else None
 
     def find_items(self, ref: ExternalRef) -> dict[str, ExternalRef]:
@@ -126,7 +133,7 @@ class LinearConnector(SyncsBack):
     # -- writing ---------------------------------------------------------------------------
     def create(self, ticket: Ticket, desired: Desired) -> ExternalRef:
         team, record = self.team(), desired.record
-        fields: dict[str, Any] = {"id": issue_id(team.id, ticket.id), "teamId": team.id,
+        fields: dict[str, Any] = {"teamId": team.id,
                                   "title": record["title"], "description": record["description"],
                                   "priority": record["priority"]}
         if record["labelIds"]:
@@ -138,7 +145,7 @@ class LinearConnector(SyncsBack):
         fields.update({k: v for k, v in record.get("fields", {}).items() if v is not None})
         if record["status"] != "open":
             fields["stateId"] = self._state_for(record["status"])["id"]
-        ref = _ref(self.api.mutate(ISSUE_CREATE, {"input": fields}, "issueCreate", "issue"))
+        ref = self._create_issue(fields, issue_ids(team.id, ticket.id))
         log.info("linear issue created", external_key=ref.key)
         self._stamp(ref, ticket)
         return ref
@@ -148,8 +155,7 @@ class LinearConnector(SyncsBack):
         old = previous.record if previous else None
         changes = self._record_changes(old, desired.record)
         if changes:
-            answer = self.api.mutate(ISSUE_UPDATE, {"id": ref.id, "input": changes}, "issueUpdate", "issue")
-            ref = _ref(answer)
+            ref = self._update_issue(ref, changes)
             log.info("linear issue updated", external_key=ref.key, fields=sorted(changes))
         if old is None:  # adopted (found by marker or derived id): make sure the marker is there
             self._stamp(ref, ticket)
@@ -190,7 +196,7 @@ class LinearConnector(SyncsBack):
         if was != item["completed"] and (was is not None or item["completed"]):
             changes["stateId"] = self._state_for("done" if item["completed"] else "open")["id"]
         if changes:
-            self.api.mutate(ISSUE_UPDATE, {"id": item_ref.id, "input": changes}, "issueUpdate", "issue")
+            self._update_issue(item_ref, changes)
             log.info("linear sub-issue updated", external_key=item_ref.key, fields=sorted(changes))
 
     def check(self) -> list[Check]:
@@ -300,6 +306,40 @@ class LinearConnector(SyncsBack):
         self.api.mutate(ATTACHMENT_CREATE, {"input": fields}, "attachmentCreate", "attachment")
         log.info("linear marker attached", external_key=ref.key)
 
+    def _create_issue(self, fields: dict[str, Any], ids: list[str]) -> ExternalRef:
+        """issueCreate with the first derived id not taken: a retry finds its issue by that id, and
+        one recreated after a person deleted the first (still in Linear's trash) takes the next."""
+        for n, wanted in enumerate(ids):
+            try:
+                return _ref(
+                    self.api.mutate(ISSUE_CREATE, {"input": {"id": wanted, **fields}}, "issueCreate", "issue")
+                )
+            except ConnectorError as exc:
+                if exc.code != "CONFLICT" or n == len(ids) - 1:
+                    raise
+        raise AssertionError("unreachable: the last id's error is raised")
+
+    def _update_issue(self, ref: ExternalRef, changes: dict[str, Any]) -> ExternalRef:
+        """issueUpdate; `RecordGone` for an issue people deleted (in the trash, or purged from it)."""
+        try:
+            issue = self.api.mutate(ISSUE_UPDATE, {"id": ref.id, "input": changes}, "issueUpdate", "issue")
+        except ConnectorError as exc:
+            # Linear says "Entity not found" also for a team one lost access to: only a visible team
+            # makes it a deletion
+            if exc.code != "ENTITY_NOT_FOUND" or not self._team_visible():
+                raise
+            raise RecordGone("linear", str(exc), code=exc.code, how="deleted in Linear") from None
+        if issue.get("trashed"):
+            raise RecordGone("linear", f"{ref.key or ref.id} is in the trash", how="deleted in Linear")
+        return _ref(issue)
+
+    def _team_visible(self) -> bool:
+        try:
+            self.api.execute(TEAM_BY_ID, {"id": self.team().id})
+        except ConnectorError:
+            return False
+        return True
+
     def _issues_by_id(self, ids: list[str]) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         for start in range(0, len(ids), PAGE_SIZE):
@@ -311,6 +351,13 @@ class LinearConnector(SyncsBack):
 def issue_id(team_id: str, ticket_id: str) -> str:
     """The id syncd gives the issue of `ticket_id` in `team_id`: derived, so a retry can find it."""
     return _derived(f"issue:{team_id}:{ticket_id}")
+
+
+def issue_ids(team_id: str, ticket_id: str) -> list[str]:
+    """The ids the issue of `ticket_id` may have: `issue_id`, then one per record made again after
+    a person deleted the previous one (`on_deleted: recreate`); bounded, so a look-up is one call."""
+    return [issue_id(team_id, ticket_id)] + [_derived(f"issue:{team_id}:{ticket_id}:{n}")
+                                              for n in range(2, RECREATIONS + 2)]
 
 
 def item_id(parent_id: str, key: str) -> str:
@@ -340,7 +387,7 @@ def _marks(node: dict[str, Any], marker: str, ticket_id: str, team_id: str) -> b
     meta = node.get("metadata")
     if isinstance(meta, dict) and "ticketId" in meta:
         return bool(meta["ticketId"] == ticket_id)
-    return bool(issue.get("id") == issue_id(team_id, ticket_id))
+    return issue.get("id") in issue_ids(team_id, ticket_id)
 
 
 def _ref(issue: dict[str, Any]) -> ExternalRef:

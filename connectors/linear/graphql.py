@@ -39,10 +39,11 @@ TEAM_BY_KEY = Operation("TeamByKey", """query TeamByKey($key: String!) {
   teams(filter: {key: {eqIgnoreCase: $key}}, first: 2) {
     nodes { id key name states(first: 100) { nodes { id name type position } } } } }""")
 ATTACHMENTS_FOR_URL = Operation("AttachmentsForUrl", """query AttachmentsForUrl($url: String!) {
-  attachmentsForURL(url: $url) { nodes { id url metadata issue { id identifier url team { id } } } } }""")
+  attachmentsForURL(url: $url) {
+    nodes { id url metadata issue { id identifier url trashed team { id } } } } }""")
 ISSUES_BY_ID = Operation("IssuesById", """query IssuesById($ids: [ID!]!, $first: Int!) {
   issues(filter: {id: {in: $ids}}, first: $first, includeArchived: true) {
-    nodes { id identifier url title } } }""")
+    nodes { id identifier url title trashed } } }""")
 ISSUE_CHILDREN = Operation("IssueChildren", """
 query IssueChildren($id: String!, $first: Int!, $after: String) {
   issue(id: $id) { children(first: $first, after: $after) {
@@ -53,7 +54,7 @@ ISSUE_BATCH_CREATE = Operation("IssueBatchCreate", """
 mutation IssueBatchCreate($input: IssueBatchCreateInput!) {
   issueBatchCreate(input: $input) { success issues { id identifier url } } }""", mutation=True)
 ISSUE_UPDATE = Operation("IssueUpdate", """mutation IssueUpdate($id: String!, $input: IssueUpdateInput!) {
-  issueUpdate(id: $id, input: $input) { success issue { id identifier url } } }""", mutation=True)
+  issueUpdate(id: $id, input: $input) { success issue { id identifier url trashed } } }""", mutation=True)
 ATTACHMENT_CREATE = Operation("AttachmentCreate", """
 mutation AttachmentCreate($input: AttachmentCreateInput!) {
   attachmentCreate(input: $input) { success attachment { id url } } }""", mutation=True)

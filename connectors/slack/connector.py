@@ -41,6 +41,7 @@ from syncd.sdk import (
     ConnectorError,
     Desired,
     ExternalRef,
+    RecordGone,
     Ticket,
     register_secret,
     render,
@@ -113,8 +114,13 @@ class SlackConnector:
                previous: Desired | None) -> ExternalRef:
         channel, ts = _split(ref)
         rec = desired.record
-        self._call("update message", lambda c: c.chat_update(
-            channel=channel, ts=ts, text=rec["text"], blocks=rec["blocks"], metadata=rec["metadata"]))
+        try:
+            self._call("update message", lambda c: c.chat_update(
+                channel=channel, ts=ts, text=rec["text"], blocks=rec["blocks"], metadata=rec["metadata"]))
+        except ConnectorError as exc:
+            if exc.code not in GONE:
+                raise
+            raise RecordGone("slack", str(exc), code=exc.code, how=GONE[exc.code]) from None
         log.info("slack message updated", channel=channel, ts=ts)
         new_ref = self._ref(channel, ts, ref.url)
         old = previous.record.get("status") if previous else None
@@ -204,6 +210,11 @@ class SlackConnector:
             raise api_error(exc, what) from None
         except (SlackClientError, OSError) as exc:  # URLError, timeouts, refused connections
             raise ConnectorError("slack", f"{what}: {type(exc).__name__}", retryable=True) from None
+
+
+# What chat.update answers for a message people deleted, or the channel it was in (archived is not
+# gone: Slack answers `is_archived` and that stays a failure, fixed by unarchiving or a new `channel`).
+GONE = {"message_not_found": "message deleted in Slack", "channel_not_found": "channel deleted in Slack"}
 
 
 def _marker(message: dict[str, Any]) -> str | None:

@@ -40,9 +40,10 @@ def _run(config: Config, *, dry_run: bool, console: Console) -> bool:
         back = _sync_back(app, config, dry_run, console, reconciler)
         report = _with_progress(console, lambda progress: run_cycle(
             config, reconciler, app.cogny, kind="run-once", progress=progress))
+    # The summary first: over thousands of tickets the plan is long, and what it adds up to comes first.
+    print_summary(report, console, PLAN_ACTIONS if dry_run else ACTIONS)
     if dry_run:
         print_plan(report, console)
-    print_summary(report, console, PLAN_ACTIONS if dry_run else ACTIONS)
     return report.ok and back
 
 
@@ -93,8 +94,13 @@ def _with_progress(console: Console, body: Callable[[ProgressBar | None], CycleR
 
 
 def print_summary(report: CycleReport, console: Console, actions: tuple[str, ...] = ACTIONS) -> None:
+    rows = report.per_connector()
+    # records people deleted get a column only when there are some (`gone`, `would-recreate`)
+    actions += tuple(
+        a for a in ("would-recreate", "gone") if a not in actions and any(a in r for r in rows.values())
+    )
     table = Table(title=f"{report.seen} ticket(s) in {report.duration:.1f}s", *(["connector", *actions]))
-    for connector, row in sorted(report.per_connector().items()):
+    for connector, row in sorted(rows.items()):
         table.add_row(*cells(connector, *(row.get(a, 0) for a in actions)))
     console.print(table)
     if report.notes_written:

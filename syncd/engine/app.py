@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from syncd.cogny import CognyClient
-from syncd.config import Config
+from syncd.config import Config, recreating_connectors
 from syncd.engine.reconcile import Reconciler
 from syncd.http import RetryPolicy
 from syncd.sdk.connector import Connector, build_connectors
@@ -37,6 +37,7 @@ class App:
         return cls(config, store, cogny, build_connectors(config, policy))
 
     def reconciler(self, *, dry_run: bool = False, **kw: Any) -> Reconciler:
+        kw.setdefault("recreate", recreating_connectors(self.config))
         return Reconciler(self.store, self.cogny, self.connectors, dry_run=dry_run, **kw)
 
     def syncback(self, *, locks: TicketLocks | None = None) -> "SyncBack":

@@ -1,11 +1,13 @@
 """Write-back: the ticket's notes keep the user's text and gain one line per linked connector.
 
-`line_for` formats a line, `merge` puts the wanted lines into the notes (the user's text kept,
-our stale lines dropped), and `write_back` sends the one PATCH a reconcile may make.
+`line_for` formats a line (`gone_line` for a record a person deleted), `merge` puts the wanted
+lines into the notes (the user's text kept, our stale lines dropped), and `write_back` sends the
+one PATCH a reconcile may make.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Iterable, Mapping
 
 from syncd import metrics
@@ -18,6 +20,19 @@ from syncd.store.database import Link, Store
 def line_for(label: str, key: str | None, url: str | None) -> str:
     """`Synced to JIRA: GROWTH-12 https://…/browse/GROWTH-12`."""
     return f"Synced to {label}: " + " ".join(part for part in (key, url) if part)
+
+
+def gone_line(label: str, key: str | None, how: str | None, when: datetime | None) -> str:
+    """`JIRA: GROWTH-1 deleted in JIRA on 2026-12-05`: the line of a record a person deleted."""
+    day = f" on {when.date().isoformat()}" if when else ""
+    return f"{label}: {key or 'record'} {how or 'deleted'}{day}"
+
+
+def line_of(label: str, link: Link) -> str:
+    """The notes line a link wants: where its record is, or that it was deleted."""
+    if link.state == "gone":
+        return gone_line(label, link.external_key or link.external_id, link.gone_how, link.gone_at)
+    return line_for(label, link.external_key, link.external_url)
 
 
 def merge(notes: str | None, wanted: Iterable[str], stale: Iterable[str] = ()) -> str:
@@ -54,9 +69,7 @@ def wanted_lines(
 ) -> tuple[list[Link], dict[int | None, str]]:
     """The links that have a record in a configured connector, and each one's notes line."""
     links = [ln for ln in known if ln.external_id and ln.connector in connectors]
-    return links, {
-        ln.id: line_for(connectors[ln.connector].label, ln.external_key, ln.external_url) for ln in links
-    }
+    return links, {ln.id: line_of(connectors[ln.connector].label, ln) for ln in links}
 
 
 def settled(ticket: Ticket, known: Iterable[Link], connectors: Mapping[str, Connector]) -> bool:

@@ -12,7 +12,9 @@ from typing import Any, Iterator, Literal, Protocol
 
 from syncd.sdk import ExternalRef
 
-Action = Literal["created", "updated", "unchanged", "failed", "would-create", "would-update", "would-adopt"]
+# gone: a person deleted the record in the target; syncd leaves it so (docs/design.md, "gone records")
+Action = Literal["created", "updated", "unchanged", "gone", "failed",
+                 "would-create", "would-update", "would-adopt", "would-recreate"]
 APPLIED: tuple[Action, ...] = ("created", "updated", "unchanged", "failed")  # a run's counted actions
 
 

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 import structlog
 
 from syncd import metrics
-from syncd.config import Config
+from syncd.config import Config, recreating_connectors
 from syncd.engine import assignee_note, notes, routing
 from syncd.engine.outcome import Outcome, TicketResult
 from syncd.engine.records import ref_of
@@ -50,6 +50,7 @@ class PagePlanner:
         self.config = config
         self.store = store
         self.connectors = connectors
+        self.recreate = recreating_connectors(config)
 
     def plan(self, raws: list[Any]) -> tuple[list[TicketResult], list[Work]]:
         """(results of the tickets settled here, work for the pool), in listing order."""
@@ -61,7 +62,7 @@ class PagePlanner:
         for ticket, targets in routed:
             have = links.get(ticket.id, {})
             noted = assignee_note.with_known(ticket, targets, have, self.connectors)
-            result = settled(noted, targets, have, self.connectors)
+            result = settled(noted, targets, have, self.connectors, self.recreate)
             if result is not None:
                 done.append(result)
             else:
@@ -115,17 +116,26 @@ class PagePlanner:
                     item.found[name] = found[item.ticket.id]
 
 
-def settled(ticket: Ticket, targets: list[str], links: Mapping[str, Link],
-            connectors: Mapping[str, Connector]) -> TicketResult | None:
+def settled(
+    ticket: Ticket,
+    targets: list[str],
+    links: Mapping[str, Link],
+    connectors: Mapping[str, Connector],
+    recreate: frozenset[str] = frozenset(),
+) -> TicketResult | None:
     """The result of a reconcile that would do nothing at all, else None; no I/O, no lock.
 
-    Every target holds exactly this ticket's render and the notes are known to carry every
-    link: a poll skips such tickets without a thread, a query or a call. Deciding this from
+    Every target holds exactly this ticket's render (or its record was deleted by a person and
+    stays so: `recreate` names the connectors that make a new one) and the notes are known to
+    carry every link: a poll skips such tickets without a thread, a query or a call. Deciding this from
     links read outside the ticket lock is safe, because the decision writes nothing.
     """
     outcomes = []
     for name in targets:
         link = links.get(name)
+        if link is not None and link.state == "gone" and name not in recreate:
+            outcomes.append(Outcome(name, "gone", ref_of(link), reason=link.gone_how or "deleted"))
+            continue
         if (
             link is None
             or link.state != "synced"
@@ -136,7 +146,7 @@ def settled(ticket: Ticket, targets: list[str], links: Mapping[str, Link],
     if not notes.settled(ticket, links.values(), connectors):
         return None
     for outcome in outcomes:
-        metrics.reconcile_outcomes.labels(outcome.connector, "unchanged").inc()
+        metrics.reconcile_outcomes.labels(outcome.connector, outcome.action).inc()
     return TicketResult(ticket.id, outcomes)
 
 

@@ -6,6 +6,10 @@ the ticket's notes with at most one PATCH (`notes.write_back`). Poll cycles and 
 both end here; a poll first settles what needs no work (`plan`) and creates a page's new
 records together (`bulk`), which record their work the same way (`records`).
 
+Records people delete in a target (docs/design.md, "gone records"): a connector that is told
+"no such record" raises `RecordGone`; the link moves to state `gone` and costs no call again,
+unless the connector's `on_deleted: recreate` asks for one new record on the next reconcile.
+
 Crash safety (docs/design.md invariant 1): the link row is written in state `creating` before the
 external create, and a link that is missing or still `creating` is looked up by its marker
 before anything is created, so a crash, a retry or a lost database never makes a duplicate.
@@ -22,7 +26,7 @@ from syncd import metrics
 from syncd.engine import assignee_note, notes
 from syncd.engine.outcome import Action, CognyAPI, Outcome, TicketResult
 from syncd.engine.records import item_links, mark_synced, ref_of
-from syncd.errors import PartialItems
+from syncd.errors import PartialItems, RecordGone
 from syncd.models import Ticket
 from syncd.redact import redact
 from syncd.sdk import Connector, Desired, ExternalRef
@@ -43,11 +47,13 @@ class Reconciler:
         *,
         dry_run: bool = False,
         locks: TicketLocks | None = None,
+        recreate: frozenset[str] = frozenset(),
     ):
         self.store = store
         self.cogny = cogny
         self.connectors = connectors
         self.dry_run = dry_run
+        self.recreate = recreate  # connectors with `on_deleted: recreate`
         self.locks = locks or TicketLocks(str(store.engine.url.render_as_string(hide_password=False)))
 
     def reconcile(
@@ -102,6 +108,8 @@ class Reconciler:
         with structlog.contextvars.bound_contextvars(connector=connector.name):
             try:
                 outcome, link = self._apply(ticket, connector, link, found, read_at)
+            except RecordGone as exc:
+                outcome, link = self._gone(ticket.id, connector, exc)
             except Exception as exc:
                 message = redact(str(exc)) or type(exc).__name__
                 self._note_failure(ticket.id, connector.name, message)
@@ -118,6 +126,14 @@ class Reconciler:
         found: Mapping[str, ExternalRef | None],
         read_at: datetime | None,
     ) -> tuple[Outcome, Link | None]:
+        if link and link.state == "gone":
+            if connector.name not in self.recreate:
+                return Outcome(connector.name, "gone", ref_of(link), reason=link.gone_how or "deleted"), link
+            if self.dry_run:
+                return Outcome(connector.name, "would-recreate", ref_of(link),
+                               reason=f"{link.gone_how or 'deleted'}; on_deleted: recreate"), link
+            log.info("making a deleted record again (on_deleted: recreate)", deleted=link.external_key)
+            link = self.store.restart_link(link)
         desired = connector.render(ticket)
         wanted_hash = desired.hash()
         if link and link.state == "synced" and link.applied_hash == wanted_hash:
@@ -194,9 +210,8 @@ class Reconciler:
                 if key not in known:
                     known[key] = ItemLink(key, item_ref.id, item_ref.key, None)
         missing = {k: v for k, v in desired.items.items() if k not in known}
-        outdated = [
-            k for k, item in known.items() if k in desired.items and item.applied_hash != desired.item_hash(k)
-        ]
+        outdated = [k for k, item in known.items() if k in desired.items
+                    and item.applied_hash not in (desired.item_hash(k), ITEM_GONE)]
         made: list[ItemLink] = []
         if missing:
             try:
@@ -211,9 +226,15 @@ class Reconciler:
         for key in outdated:
             item = known[key]
             before = previous.items.get(key) if previous and item.applied_hash else None
-            connector.update_item(
-                ref, ExternalRef(item.external_id, item.external_key), desired.items[key], before
-            )
+            try:
+                connector.update_item(
+                    ref, ExternalRef(item.external_id, item.external_key), desired.items[key], before
+                )
+            except RecordGone as exc:  # a person deleted this child alone: leave it deleted
+                log.warning("child record deleted in the target; leaving it deleted",
+                            external_key=item.external_key or item.external_id, how=exc.how)
+                item.applied_hash = ITEM_GONE
+                continue
             item.applied_hash = desired.item_hash(key)
             item.completed = bool(desired.items[key].get("completed"))
         if outdated:
@@ -241,6 +262,24 @@ class Reconciler:
         previous = Desired.from_json(link.applied)
         return Outcome(connector.name, "would-update", ref_of(link), reason=_what_changed(previous, desired))
 
+    def _gone(self, ticket_id: str, connector: Connector, exc: RecordGone) -> tuple[Outcome, Link | None]:
+        """A person deleted the record: remember when and how, and never call for it again."""
+        link = self.store.get_link(ticket_id, connector.name)
+        if link is None or self.dry_run:
+            return Outcome(connector.name, "gone", reason=exc.how), link
+        link.state, link.gone_at, link.gone_how = "gone", utcnow(), exc.how
+        link.last_error = None
+        self.store.save_link(link)
+        metrics.records_gone.labels(connector.name).inc()
+        recreate = connector.name in self.recreate
+        log.warning(
+            "record deleted in the target; "
+            + ("a new one is made next run" if recreate else "leaving it so"),
+            external_key=link.external_key,
+            how=exc.how,
+        )
+        return Outcome(connector.name, "gone", ref_of(link), reason=exc.how), link
+
     def _note_failure(self, ticket_id: str, connector: str, message: str) -> None:
         if self.dry_run:
             return
@@ -252,6 +291,7 @@ class Reconciler:
         except Exception as exc:  # the store itself failing is reported by the caller's summary
             log.warning("could not record failure", error=redact(str(exc)))
 
+ITEM_GONE = "gone"  # a child link's applied_hash once a person deleted the child: never updated again
 NOT_SEARCHED: Any = object()  # `_ensure_record`: no marker look-up was made in advance
 
 

@@ -12,6 +12,7 @@ from syncd import metrics
 from syncd.engine.outcome import APPLIED, TicketResult
 from syncd.redact import redact
 from syncd.store.database import RunCounts, Store
+from syncd.store.schema import LINK_STATES
 
 log = structlog.get_logger("syncd.cycle")
 
@@ -75,8 +76,21 @@ def finish(report: CycleReport, store: Store | None, kind: str, started: datetim
         except Exception as exc:  # the records are synced; only the run's bookkeeping is lost
             report.listing_error = report.listing_error or f"recording the run failed: {redact(str(exc))}"
             log.error("recording the run failed", error=redact(str(exc)))
+        count_links(store)
     log.info("cycle finished", kind=kind, seen=report.seen, duration_seconds=round(report.duration, 3),
              failed=len(report.failures()), notes_written=report.notes_written, **_flat(report))
+
+
+def count_links(store: Store) -> None:
+    """Set the `syncd_links` gauge (links per connector and state) from the store: one grouped query."""
+    try:
+        counts = store.link_counts()
+    except Exception as exc:  # a gauge is not worth failing a run for
+        log.warning("counting links failed", error=redact(str(exc)))
+        return
+    for connector, states in counts.items():
+        for state in LINK_STATES:
+            metrics.links.labels(connector, state).set(states.get(state, 0))
 
 
 def _flat(report: CycleReport) -> dict[str, int]:

@@ -101,7 +101,11 @@ class Connector(Protocol):
 
     def update(self, ref: ExternalRef, ticket: Ticket, desired: Desired,
                previous: Desired | None) -> ExternalRef:
-        """Bring an existing record to `desired`; `previous` is what was last applied, if known."""
+        """Bring an existing record to `desired`; `previous` is what was last applied, if known.
+
+        Answers the record as it is now: a record people moved (a JIRA issue to another project)
+        comes back with its new key and URL. Raises `RecordGone` when the record was deleted.
+        """
 
     def find_items(self, ref: ExternalRef) -> dict[str, ExternalRef]:
         """Existing child records of `ref` by item key (used when the store cannot be trusted)."""
@@ -112,7 +116,7 @@ class Connector(Protocol):
 
     def update_item(self, ref: ExternalRef, item_ref: ExternalRef, item: dict[str, Any],
                     previous: dict[str, Any] | None) -> None:
-        """Bring one child record to `item`."""
+        """Bring one child record to `item` (`RecordGone` when a person deleted it)."""
 
     def check(self) -> list[Check]:
         """Read-only checks of credentials and targets."""

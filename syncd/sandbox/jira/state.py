@@ -55,6 +55,7 @@ class JiraState(Sandbox):
             key: {"id": str(10000 + i), "key": key, "name": key.title(), "components": default_components(i)}
             for i, key in enumerate(projects)}
         self.issues: dict[str, dict[str, Any]] = {}
+        self.moved: dict[str, str] = {}  # old key -> the key an issue got when people moved it
         self._numbers = {key: 0 for key in self.projects}
         self._ids = {"issue": 10000, "link": 10000, "comment": 10000}
         self._webhooks = JiraHooks(self)
@@ -104,6 +105,46 @@ class JiraState(Sandbox):
         with self.lock:
             self.delete(self.issues[key], True, user)
 
+    def move_issue(self, key: str, project: str, user: str = PERSON) -> str:
+        """Move an issue (with its sub-tasks) to `project` as a person would; returns its new key.
+
+        As in JIRA, the id stays, the key is the next one in `project`, and the old key still
+        finds the issue (REST answers it under its new key); fires `jira:issue_updated` with the
+        Key and project changes.
+        """
+        if project not in self.projects:
+            raise ValueError(f"unknown project {project!r}; known: {sorted(self.projects)}")
+        with self.lock:
+            issue = self.issues[key]
+            new_key = self._rekey(issue, project)
+            for child in [i for i in self.issues.values() if i["parent"] == key]:
+                child["parent"] = new_key
+                self._rekey(child, project)
+            self._touch(issue)
+            self._webhooks.updated(
+                issue,
+                user,
+                [
+                    {"field": "Key", "fieldtype": "jira", "fromString": key, "toString": new_key},
+                    {
+                        "field": "project",
+                        "fieldtype": "jira",
+                        "fromString": key.split("-")[0],
+                        "toString": project,
+                    },
+                ],
+            )
+            return new_key
+
+    def _rekey(self, issue: dict[str, Any], project: str) -> str:
+        old = issue["key"]
+        self._numbers[project] += 1
+        issue["key"], issue["project"] = f"{project}-{self._numbers[project]}", project
+        self.moved[old] = issue["key"]
+        del self.issues[old]
+        self.issues[issue["key"]] = issue
+        return str(issue["key"])
+
     def add_webhook(self, url: str, secret: str | None = None, events: Sequence[str] = ISSUE_EVENTS) -> str:
         """Register an admin webhook to `url` (signed with `secret`, if given); returns its id."""
         return self._webhooks.add(url, secret, events)
@@ -121,9 +162,13 @@ class JiraState(Sandbox):
 
     def lookup(self, ref: str) -> dict[str, Any] | None:
         """An issue by key (any case) or numeric id."""
-        ref = str(ref).strip()
-        if ref.upper() in self.issues:
-            return self.issues[ref.upper()]
+        ref = str(ref).strip().upper()
+        for _ in range(len(self.moved) + 1):  # an old key leads to the new one (moved again: again)
+            if ref not in self.moved:
+                break
+            ref = self.moved[ref]
+        if ref in self.issues:
+            return self.issues[ref]
         return next((i for i in self.issues.values() if i["id"] == ref), None)
 
     def context(self, version: str) -> Context:

@@ -31,6 +31,7 @@ INTERACTIVE = frozenset({"button", "checkboxes", "datepicker", "datetimepicker",
 POST_MESSAGE_ARGS = frozenset({
     "token", "as_user", "attachments", "blocks", "channel", "icon_emoji", "icon_url", "link_names", "mrkdwn",
     "parse", "reply_broadcast", "text", "thread_ts", "unfurl_links", "unfurl_media", "username", "metadata"})
+DELETE_ARGS = frozenset({"token", "as_user", "channel", "ts"})
 UPDATE_ARGS = frozenset({
     "token", "as_user", "attachments", "blocks", "channel", "link_names", "parse", "text", "ts", "metadata"})
 

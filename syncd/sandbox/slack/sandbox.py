@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from syncd.sandbox._common.base import Sandbox, mark_read_only
-from syncd.sandbox.slack.blocks import POST_MESSAGE_ARGS, UPDATE_ARGS, validate_blocks
+from syncd.sandbox.slack.blocks import DELETE_ARGS, POST_MESSAGE_ARGS, UPDATE_ARGS, validate_blocks
 from syncd.sandbox.slack.wire import (
     SlackError,
     arguments,
@@ -89,6 +89,21 @@ class SlackSandbox(Sandbox):
         """time.monotonic() of each accepted chat.postMessage in `channel` (replies included)."""
         with self.lock:
             return list(self._post_times.get(channel, []))
+
+    def delete_message(self, channel: str, ts: str) -> None:
+        """Delete a message (and its thread) as a workspace admin would in the Slack app.
+
+        Later `chat.update` calls for it answer `message_not_found`. (Slack leaves a "This message
+        was deleted." tombstone when a thread has replies; the sandbox drops the thread with it.)
+        """
+        with self.lock:
+            self._remove(channel, ts)
+
+    def delete_channel(self, channel: str) -> None:
+        """Delete a channel as an admin would: every call naming it answers `channel_not_found`."""
+        with self.lock:
+            del self.channels[channel]
+            del self._messages[channel]
 
     def add_message(self, channel: str, text: str, *, user: str = "U0HUMAN",
                     metadata: dict[str, Any] | None = None) -> str:
@@ -254,6 +269,21 @@ class SlackSandbox(Sandbox):
         self._edits[(channel, msg["ts"])] = self._edits.get((channel, msg["ts"]), 0) + 1
         return {"channel": channel, "ts": msg["ts"], "text": msg["text"], "message": self._view(msg, False)}
 
+    def delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        """chat.delete: a bot token deletes only the bot's own messages (`cant_delete_message`)."""
+        reject_unknown(args, DELETE_ARGS)
+        channel = self._channel_id(args.get("channel"))
+        msg = self._message(channel, args.get("ts"))
+        if msg.get("bot_id") != BOT_ID:
+            raise SlackError("cant_delete_message")
+        self._remove(channel, msg["ts"])
+        return {"channel": channel, "ts": msg["ts"]}
+
+    def _remove(self, channel: str, ts: str) -> None:
+        msg = self._message(channel, ts)
+        self._messages[channel].remove(msg)
+        self._replies.pop((channel, ts), None)
+
     def permalink(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel_id(args.get("channel"))
         msg, parent = self._any_message(channel, args.get("message_ts"))
@@ -310,6 +340,7 @@ _HANDLERS: dict[str, Callable[[SlackSandbox, dict[str, Any]], dict[str, Any]]] =
     "auth.test": SlackSandbox.auth_test,
     "chat.postMessage": SlackSandbox.post_message,
     "chat.update": SlackSandbox.update,
+    "chat.delete": SlackSandbox.delete,
     "chat.getPermalink": SlackSandbox.permalink,
     "conversations.history": SlackSandbox.history,
     "conversations.replies": SlackSandbox.replies_of,
