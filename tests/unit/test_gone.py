@@ -160,3 +160,21 @@ def test_the_links_gauge_counts_gone_records_per_connector(
     count_links(store)
     assert metrics.links.labels("mem", "gone")._value.get() == 1
     assert metrics.links.labels("mem", "synced")._value.get() == 2
+
+
+def test_sync_back_reads_deleted_as_a_signal_only_when_status_map_maps_it() -> None:
+    from syncd.config import SyncBackConfig
+    from syncd.engine.progress import decide
+    from syncd.models import Ticket
+    from syncd.sdk.syncback import RemoteState
+    from syncd.store.observed import Observed
+
+    ticket = Ticket.parse(make_ticket(status="in_progress", action_items=[]))
+    before = Observed("in_progress", {}, "2026-11-01T09:00:00+00:00", "in_progress")
+    now = RemoteState("10001", "deleted", None, {}, "task deleted (404)")
+
+    default = SyncBackConfig().status_map
+    assert "deleted" not in default
+    assert decide(ticket, before, now, {}, default).empty
+    opted_in = SyncBackConfig(status_map={**default, "deleted": "dismissed"}).status_map
+    assert decide(ticket, before, now, {}, opted_in).dismiss

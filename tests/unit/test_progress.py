@@ -59,7 +59,8 @@ def test_the_issue_done_completes_the_ticket() -> None:
 
 @pytest.mark.parametrize("category", ["canceled", "deleted"])
 def test_canceled_or_deleted_dismisses(category: str) -> None:
-    plan = decide(ticket("in_progress"), seen(cogny="in_progress"), state(category), KEYS, MAP)
+    status_map = {**MAP, "deleted": "dismissed"}  # `deleted` is mapped only when asked for
+    plan = decide(ticket("in_progress"), seen(cogny="in_progress"), state(category), KEYS, status_map)
     assert plan.dismiss and plan.status is None
 
 
