@@ -22,7 +22,8 @@ def cogny_checks(config: Config) -> list[Check]:
         return [Check("cogny credentials", False, str(exc), "check cogny.base_url and cogny.api_key")]
 
 
-def run_checks(config: Config, console: Console) -> bool:
+def collect_checks(config: Config) -> list[Check]:
+    """Cogny's credentials, then every connector's own read-only checks."""
     checks = cogny_checks(config)
     for name, connector in build_connectors(config, policy_for(config)).items():
         try:
@@ -31,6 +32,12 @@ def run_checks(config: Config, console: Console) -> bool:
             checks.append(Check(f"[{name}] reachable", False, str(exc)))
         finally:
             connector.close()
+    return checks
+
+
+def run_checks(config: Config, console: Console) -> bool:
+    """Print one `ok`/`FAIL` line per check; True when all passed."""
+    checks = collect_checks(config)
     for c in checks:
         mark = "ok  " if c.ok else "FAIL"
         line = f"{mark} {c.name}" + (f": {c.detail}" if c.detail else "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
 import tempfile
 import time
 from contextlib import ExitStack
@@ -14,6 +16,7 @@ from rich.table import Table
 
 from syncd import config as config_mod
 from syncd.cli import sandboxes
+from syncd.cli.common import syncd_command
 from syncd.cli.runner import _with_progress, print_summary
 from syncd.engine.app import App
 from syncd.engine.cycle import run_cycle
@@ -32,13 +35,33 @@ JIRA_HOOK_SECRET = "jira_demo_hook_secret"
 
 
 def run_demo(*, console: Console, tickets: int = 12, serve: bool = False, workdir: Path | None = None,
+             keep: bool = False,
              on_finish: Callable[[CognySandbox, dict[str, Sandbox]], None] | None = None) -> bool:
-    """The guided tour; `on_finish(cogny, targets)` sees the sandboxes before they stop (tests)."""
+    """The guided tour; `on_finish(cogny, targets)` sees the sandboxes before they stop (tests).
+
+    Without `workdir`, the config and store go in a `syncd-demo-*` temp folder that is removed on
+    exit, however the demo ends, unless `serve` or `keep` asks for it (then the demo says where).
+    """
     from syncd import log
 
     log.configure("warning")  # the demo narrates; per-call log lines would drown it
-    workdir = Path(workdir or tempfile.mkdtemp(prefix="syncd-demo-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        return _tour(console, tickets, serve, workdir, on_finish)
+    temp = Path(tempfile.mkdtemp(prefix="syncd-demo-"))
+    try:
+        return _tour(console, tickets, serve, temp, on_finish)
+    finally:
+        if serve or keep:
+            console.print(f"kept: {temp}   (the demo's config and store; remove it when done)", markup=False)
+        else:
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def _tour(console: Console, tickets: int, serve: bool, workdir: Path,
+          on_finish: Callable[[CognySandbox, dict[str, Sandbox]], None] | None) -> bool:
+    """Steps 1 to 4 in `workdir`; with `serve`, the sandboxes then stay up until Ctrl-C."""
+    syncd = syncd_command()
     with ExitStack() as stack:
         cogny = stack.enter_context(sandboxes.cogny(tickets, seed=1))
         targets = {name: stack.enter_context(sandboxes.make(name)) for name in sandboxes.available()}
@@ -65,12 +88,14 @@ def run_demo(*, console: Console, tickets: int = 12, serve: bool = False, workdi
         console.print(f"config: {path}")
         console.print(f"store:  {cfg.store.url}")
         if serve:
-            console.print(f"daemon: syncd run -c {path}    "
-                          "(in another shell; the sandboxes stay up until Ctrl-C here)")
+            console.print(f"daemon: {syncd} run -c {path}    "
+                          "(in another shell; the sandboxes stay up until Ctrl-C here)", markup=False)
+            console.print(f"console: http://{cfg.admin.host}:{cfg.admin.port}/    "
+                          "(the operator's console, served by that daemon)", markup=False)
             _wait_forever()
         else:
-            console.print("next:   syncd demo --serve   keeps the sandboxes running, "
-                          "then: syncd run -c <the config it prints>")
+            console.print(f"next:   {syncd} demo --serve   keeps the sandboxes running, "
+                          f"then: {syncd} run -c <the config it prints>", markup=False)
     return ok
 
 
@@ -173,7 +198,10 @@ def write_config(workdir: Path, cogny: CognySandbox, targets: dict[str, Sandbox]
         "cogny": {"base_url": f"{cogny.url}/v1", "api_key": sandboxes.COGNY_KEY,
                   "filters": {"status": list(STATUSES)}},
         "store": {"url": f"sqlite:///{workdir / 'syncd.db'}"},
-        "webhook": {"host": "127.0.0.1", "port": 0, "secret": WEBHOOK_SECRET},
+        # A real port, not 0: the sandboxes' webhook subscriptions (steps 3 and 4) point at it, and
+        # with --serve, `syncd run` on this config must listen where they post.
+        "webhook": {"host": "127.0.0.1", "port": _free_port(), "secret": WEBHOOK_SECRET},
+        "admin": {"host": "127.0.0.1", "port": _free_port()},  # the console: beside any other syncd
         "connectors": connectors,
     }
     if {"jira", "slack"} <= set(targets):
@@ -183,6 +211,13 @@ def write_config(workdir: Path, cogny: CognySandbox, targets: dict[str, Sandbox]
     path.write_text("# written by `syncd demo`: every URL points at a local sandbox\n" +
                     yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+def _free_port() -> int:
+    """A port on 127.0.0.1 nobody listens on right now (bound once, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def show_tickets(console: Console, cogny: CognySandbox) -> None:

@@ -3,6 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from syncd.cli.common import syncd_command
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["PROMPTS", "TEMPLATES", "ask_targets", "render", "syncd_command", "unknown_targets", "write"]
+
+# What `syncd init` asks for a value its flags left out, each with an example of the expected form.
+PROMPTS = {
+    "jira_url": "JIRA base URL (e.g. https://acme.atlassian.net)",
+    "jira_project": "JIRA project key (e.g. GROWTH)",
+    "slack_channel": "Slack channel name or id (e.g. #growth or C0123ABCD)",
+    "linear_team": "Linear team key (e.g. GROW)",
+    "asana_workspace": "Asana workspace gid (e.g. 1200000000000001)",
+    "asana_project": "Asana project gid (e.g. 1200000000000002)",
+}
+MAX_ASKS = 5  # a wizard fed from a script that keeps answering wrongly stops instead of looping forever
 
 TEMPLATES: dict[str, tuple[str, list[str]]] = {
     "jira": ("""\
@@ -55,6 +74,27 @@ webhook:
   secret: ${{COGNY_WEBHOOK_SECRET}}
 connectors:
 """
+
+
+def unknown_targets(names: list[str]) -> list[str]:
+    """The names in `names` that are not a target `init` knows."""
+    return [n for n in names if n not in TEMPLATES]
+
+
+def ask_targets(console: Console) -> list[str]:
+    """Ask for the targets until every name is known (a typo asks again, naming the valid ones)."""
+    import typer
+
+    for _ in range(MAX_ASKS):
+        answer = str(typer.prompt(f"Targets, comma-separated (e.g. jira, slack; choose from "
+                                  f"{', '.join(TEMPLATES)})", default="jira"))
+        chosen = [n for n in answer.replace(" ", "").split(",") if n]
+        unknown = unknown_targets(chosen)
+        if chosen and not unknown:
+            return chosen
+        console.print(f"unknown target {', '.join(unknown) or '(none given)'}: choose from "
+                      f"{', '.join(TEMPLATES)}", markup=False)
+    raise typer.BadParameter(f"no valid targets after {MAX_ASKS} tries", param_hint="targets")
 
 
 def render(connectors: list[str], *, cogny_url: str, warehouses: list[str], store_url: str,

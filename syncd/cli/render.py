@@ -1,8 +1,17 @@
-"""`syncd render`: show exactly what each connector would send for one ticket, without sending it.
+"""`syncd render`: show what each connector would send for one ticket, without sending it.
 
-The output is each connector's `Desired` record and items as JSON — the same pure rendering whose
-hash the engine compares — so a template can be tried against a real (or hand-written) ticket
-before it reaches JIRA, Linear, Asana or Slack. No connector is contacted: `render` is pure.
+By default each connector shows its request bodies as they would be sent to create the ticket's
+record (field ids resolved, the target's own field names), when the connector offers the
+optional method
+
+    preview(ticket: Ticket, desired: Desired) -> list[dict]   # [{"method", "path", "body"}, ...]
+
+which builds the bodies without sending them (it may read the target, e.g. JIRA's field list, to
+resolve names to ids). A connector without it shows its rendered record and says so.
+
+`--internal` shows syncd's own view instead: each connector's `Desired` record and items and the
+hash the engine compares — pure, no connector contacted — so a template can be tried against a
+real (or hand-written) ticket before it reaches JIRA, Linear, Asana or Slack.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from syncd.config import Config
 from syncd.engine import routing
 from syncd.errors import ConfigError, SyncdError
 from syncd.models import Ticket
-from syncd.sdk.connector import build_connectors
+from syncd.sdk.connector import Desired, build_connectors
 
 
 def load_ticket(cfg: Config, ticket_id: str, file: Path | None) -> Ticket:
@@ -36,8 +45,10 @@ def load_ticket(cfg: Config, ticket_id: str, file: Path | None) -> Ticket:
         return Ticket.parse(client.get_ticket(ticket_id))
 
 
-def render_ticket(cfg: Config, ticket: Ticket, connector: str | None = None) -> dict[str, Any]:
-    """{connector name: {type, record, items, hash}} or {error} for each target of `ticket`.
+def render_ticket(cfg: Config, ticket: Ticket, connector: str | None = None, *,
+                  internal: bool = True) -> dict[str, Any]:
+    """{connector name: {type, ...}} or {type, error} for each target of `ticket`: with `internal`,
+    `record`, `items` and `hash`; else `requests` (see the module's docstring).
 
     Without `connector`, the targets are the ones routing sends the ticket to.
     """
@@ -55,8 +66,7 @@ def render_ticket(cfg: Config, ticket: Ticket, connector: str | None = None) -> 
             except Exception as exc:  # one target's template failing must not hide the others
                 entry["error"] = f"{type(exc).__name__}: {exc}"
             else:
-                entry.update(desired.to_json())
-                entry["hash"] = desired.hash()
+                entry.update(_internal(desired) if internal else _requests(connectors[name], ticket, desired))
             out[name] = entry
     finally:
         for conn in connectors.values():
@@ -64,10 +74,27 @@ def render_ticket(cfg: Config, ticket: Ticket, connector: str | None = None) -> 
     return out
 
 
-def run(cfg: Config, ticket_id: str, connector: str | None, file: Path | None) -> tuple[str, bool]:
+def _internal(desired: Desired) -> dict[str, Any]:
+    return {**desired.to_json(), "hash": desired.hash()}
+
+
+def _requests(connector: Any, ticket: Ticket, desired: Desired) -> dict[str, Any]:
+    """The connector's request bodies (its optional `preview`), else its record with a note."""
+    preview = getattr(connector, "preview", None)
+    if not callable(preview):
+        return {"requests": None, **desired.to_json(),
+                "note": "this connector cannot show its request bodies; its rendered record is shown"}
+    try:
+        return {"requests": preview(ticket, desired)}
+    except Exception as exc:  # a lookup failing (field list unreadable) fails this target alone
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def run(cfg: Config, ticket_id: str, connector: str | None, file: Path | None, *,
+        internal: bool = False) -> tuple[str, bool]:
     """The JSON document `syncd render` prints, and whether every target rendered."""
     ticket = load_ticket(cfg, ticket_id, file)
-    result = render_ticket(cfg, ticket, connector)
+    result = render_ticket(cfg, ticket, connector, internal=internal)
     ok = all("error" not in entry for entry in result.values())
     return json.dumps({"ticket": ticket.id, "connectors": result}, indent=2, ensure_ascii=False,
                       sort_keys=False, default=str), ok

@@ -17,6 +17,7 @@ and deadline).
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +30,20 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from syncd.http.answers import reject
 
 MAX_HEAD_BYTES = 16 * 1024  # request line and headers; h11 answers 400 beyond (its default, made explicit)
+
+
+class ServerStartError(Exception):
+    """A listener could not start on `host:port`. `cause` is the OSError (port taken, address not
+    local, port below 1024) or what stopped the server, so that the caller can name its config key.
+
+    Kept here rather than in `syncd.errors`: `syncd.http` imports no other part of syncd.
+    """
+
+    def __init__(self, host: str, port: int, cause: BaseException | str):
+        self.host, self.port, self.cause = host, port, cause
+        reason = cause if isinstance(cause, str) else (getattr(cause, "strerror", None) or str(cause)
+                                                      or type(cause).__name__)
+        super().__init__(f"cannot listen on {host}:{port}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -56,24 +71,52 @@ class ServerThread:
         self.limits = limits
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._failure: BaseException | None = None  # why the serving thread ended before it started
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> "ServerThread":
+        """Bind, serve in the thread, return once listening; `ServerStartError` (with the cause) if not.
+
+        The socket is bound here, in the caller's thread, so that a taken port or an address that
+        is not local comes back as its own OSError instead of a line uvicorn logs and a bare exit.
+        """
+        sock = self._bind()
+        self._failure = None
         self._server = uvicorn.Server(self._config())
         self._server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._run, name=f"{self.name}-{self.port}", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(sock,), name=f"{self.name}-{self.port}",
+                                        daemon=True)
         self._thread.start()
         deadline = time.monotonic() + self.start_timeout
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"server on {self.host}:{self.port} did not start")
+                self._server.should_exit = True
+                sock.close()
+                raise ServerStartError(self.host, self.port, self._failure or
+                                       f"the server did not start within {self.start_timeout:g}s")
             time.sleep(0.01)
-        sock = self._server.servers[0].sockets[0]
-        self.port = sock.getsockname()[1]
         return self
+
+    def _bind(self) -> socket.socket:
+        """A listening-ready socket on `host:port` (as uvicorn binds one: SO_REUSEADDR, inheritable)."""
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(
+                self.host, self.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+            sock = socket.socket(family, kind, proto)
+        except OSError as exc:  # a host name that does not resolve
+            raise ServerStartError(self.host, self.port, exc) from None
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+        except OSError as exc:  # port taken, address not on this machine, port below 1024
+            sock.close()
+            raise ServerStartError(self.host, self.port, exc) from None
+        sock.set_inheritable(True)
+        self.port = sock.getsockname()[1]
+        return sock
 
     def _config(self) -> uvicorn.Config:
         common: dict[str, Any] = {"host": self.host, "port": self.port, "log_level": "warning",
@@ -88,9 +131,12 @@ class ServerThread:
                               limit_concurrency=lim.max_connections, timeout_keep_alive=5,
                               h11_max_incomplete_event_size=MAX_HEAD_BYTES, **common)
 
-    def _run(self) -> None:
+    def _run(self, sock: socket.socket) -> None:
         assert self._server is not None
-        asyncio.run(self._server.serve())
+        try:
+            asyncio.run(self._server.serve(sockets=[sock]))
+        except BaseException as exc:  # uvicorn exits (SystemExit) on a failed start: keep why for start()
+            self._failure = exc
 
     def stop(self) -> None:
         if self._server is not None:
