@@ -71,6 +71,13 @@ def test_webhook_port_taken_is_one_line_naming_webhook_port(tmp_path: Path) -> N
     assert "in use" in line.lower()
 
 
+def test_webhook_host_not_of_this_machine_is_one_line_naming_webhook_host(tmp_path: Path) -> None:
+    webhook = f"webhook: {{host: 192.0.2.1, port: {free_port()}, secret: {SECRET}}}\n"  # TEST-NET-1
+    result = run_cli("run", "-c", str(offline_config(tmp_path, extra=webhook)), env=OFFLINE_ENV, timeout=60)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert one_line(result).startswith("syncd: webhook.host: cannot listen on 192.0.2.1:")
+
+
 def test_store_unreachable_is_one_line_naming_store_url_without_the_password(tmp_path: Path) -> None:
     url = f"postgresql+psycopg://syncd:hunter2secret@127.0.0.1:{free_port()}/syncd"
     cfg = offline_config(tmp_path, url)

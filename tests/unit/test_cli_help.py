@@ -8,9 +8,15 @@ Also the global options are hoisted from after the command, and help shows no ty
 from __future__ import annotations
 
 import re
+import shutil
+import sys
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from syncd.cli.app import command
+from syncd.cli.common import syncd_command
 from syncd.cli.helptext import hoist_global_options
 from tests.support import ROOT
 
@@ -93,3 +99,17 @@ def test_global_options_typed_after_the_command_move_before_it() -> None:
     # nothing after `--` moves; without a command nothing moves
     assert hoist_global_options(["status", "--", "--debug"], names) == ["status", "--", "--debug"]
     assert hoist_global_options(["--version"], names) == ["--version"]
+
+
+def test_hints_name_the_executable_that_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = tmp_path / ".venv" / "bin" / "syncd"
+    script.parent.mkdir(parents=True)
+    script.write_text("")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [str(script), "demo"])
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # not on PATH: the path that ran
+    assert syncd_command() == ".venv/bin/syncd"
+    monkeypatch.setattr(shutil, "which", lambda name: str(script))  # what the shell finds: its name
+    assert syncd_command() == "syncd"
+    monkeypatch.setattr(sys, "argv", ["/somewhere/syncd/__main__.py", "demo"])  # python -m syncd
+    assert syncd_command() == f"{sys.executable} -m syncd"
