@@ -41,13 +41,17 @@ class ServiceError(SyncdError):
     """An external service answered with an error, or could not be reached."""
 
     def __init__(self, service: str, message: str, *, status: int | None = None,
-                 code: str | None = None, request_id: str | None = None, retryable: bool = False):
+                 code: str | None = None, request_id: str | None = None, retryable: bool = False,
+                 unreachable: str | None = None):
         self.service = service
         self.status = status
         self.code = code
         self.request_id = request_id
         self.retryable = retryable
+        self.unreachable = unreachable  # "DNS lookup failed" / "connection refused" (syncd.http.unreachable)
         self.message = message
+        if unreachable:
+            message = f"{message} ({unreachable})"
         bits = [f"{service}:"]
         if status is not None:
             bits.append(f"HTTP {status}")

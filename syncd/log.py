@@ -33,9 +33,23 @@ def _printable_event(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, A
     return {k: printable(v) if isinstance(v, str) else v for k, v in event_dict.items()}
 
 
+class _Stderr:
+    """Whatever `sys.stderr` is at the time of each write: a progress bar on the terminal swaps it
+    for a proxy that prints above the bar, so log lines never tear the bar apart."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure(level: str = "info", *, json: bool | None = None, stream: Any = None) -> None:
     """Configure structlog (and the stdlib loggers of our libraries) for this process."""
-    stream = stream or sys.stderr
+    stream = stream or _Stderr()
     if json is None:
         json = not (hasattr(stream, "isatty") and stream.isatty())
     numeric = getattr(logging, level.upper(), logging.INFO)

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import httpx
 import structlog
 
-from syncd.http import RetryPolicy, make_client
+from syncd.http import RetryPolicy, make_client, unreachable
 from syncd.sdk import ConnectorError, redact, register_secret
 
 log = structlog.get_logger("syncd.connectors.asana")
@@ -44,7 +44,8 @@ class AsanaHttp:
             response = self._client.request(method, path, params=params,
                                             json={"data": data} if data is not None else None)
         except httpx.HTTPError as exc:
-            raise ConnectorError("asana", f"{what}: {type(exc).__name__}", retryable=True) from None
+            raise ConnectorError("asana", f"{what}: {type(exc).__name__}", retryable=True,
+                                 unreachable=unreachable(exc)) from None
         if response.status_code >= 400 and response.status_code not in allow:
             raise to_connector_error(response, what)
         return response

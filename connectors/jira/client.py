@@ -12,7 +12,7 @@ import threading
 from typing import Any, Callable
 
 from connectors.jira.settings import JiraSettings
-from syncd.http import RetryPolicy, requests_adapter
+from syncd.http import RetryPolicy, requests_adapter, unreachable
 from syncd.sdk import ConnectorError
 
 
@@ -33,7 +33,8 @@ class JiraClient:
         except JIRAError as exc:
             raise _error(exc, what) from None
         except requests.RequestException as exc:
-            raise ConnectorError("jira", f"{what}: {type(exc).__name__}", retryable=True) from None
+            raise ConnectorError("jira", f"{what}: {type(exc).__name__}", retryable=True,
+                                 unreachable=unreachable(exc)) from None
 
     def close(self) -> None:
         if self._client is not None:
@@ -65,7 +66,7 @@ class JiraClient:
             raise _error(exc, "connect") from None
         except Exception as exc:
             raise ConnectorError("jira", f"cannot reach {s.url}: {type(exc).__name__}",
-                                 retryable=True) from None
+                                 retryable=True, unreachable=unreachable(exc)) from None
         return client
 
 

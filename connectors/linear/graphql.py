@@ -17,7 +17,7 @@ from typing import Any, Callable
 import httpx
 import structlog
 
-from syncd.http import RetryPolicy, make_client
+from syncd.http import RetryPolicy, make_client, unreachable
 from syncd.sdk import ConnectorError, redact, register_secret
 
 log = structlog.get_logger("syncd.connectors.linear")
@@ -118,7 +118,7 @@ class LinearGraphQL:
                                          extensions={} if op.mutation else {"idempotent": True})
         except httpx.HTTPError as exc:
             raise ConnectorError("linear", f"{op.name}: request to Linear failed ({type(exc).__name__})",
-                                 retryable=True) from None
+                                 retryable=True, unreachable=unreachable(exc)) from None
         try:
             body = response.json()
         except ValueError:

@@ -14,33 +14,49 @@ checked ticket id alone; `find` reads the newest `history_limit` messages with
 Pacing: Slack allows about one message per second per channel, so posts reserve a per-channel slot
 (`ChannelPacer`); 429 answers are retried after `Retry-After` by `PolicyRetryHandler`, which asks
 the shared `syncd.http.RetryPolicy` — one retry policy for every client.
+
+Backfill digests (`digests.py`): a poll's page with more than `digest_over` new tickets posts
+them as ⌈n / 50⌉ digest messages instead (`create_many`), each ticket a linked line; the ticket's
+record is then its line: id `<channel>:<ts>` (the message), key `<ts> line <n>`, url the
+message's permalink. `update` of such a record reads the message, renders that one line again
+and edits the message only when the line changed, under a per-message lock (lines of one
+digest share a message); a status change replies in the digest's thread, naming the ticket.
+`find` / `find_many` read both markers: a single message's and a digest's list of tickets.
+Limit: replicas each hold their own locks, so two replicas editing two lines of one digest at the
+same instant can lose one of the two edits (Slack has no compare-and-set); the line is right again
+at that ticket's next change.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
+from collections import defaultdict
 from typing import Any, Callable
 
 import structlog
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from connectors.slack import digests
 from connectors.slack.client import (
     POST_INTERVAL,
     ChannelPacer,
     PolicyRetryHandler,
     api_error,
 )
+from connectors.slack.digests import Digest
 from connectors.slack.render import EVENT_TYPE, render_message, renderer, status_reply
 from connectors.slack.settings import CHANNEL_ID, SlackSettings
-from syncd.http import RetryPolicy
+from syncd.http import RetryPolicy, unreachable
 from syncd.sdk import (
     Check,
     ConnectorError,
     Desired,
     ExternalRef,
+    PartialItems,
     RecordGone,
     Ticket,
     register_secret,
@@ -50,6 +66,8 @@ from syncd.sdk import (
 log = structlog.get_logger("syncd.connectors.slack")
 HISTORY_PAGE = 200           # messages asked per conversations.history page
 MAX_PAGES = 100              # hard bound on any paging loop (Slack may return 15 per page)
+LINE_KEY = re.compile(r"^(?P<ts>\d+\.\d+) line (?P<n>\d+)$")  # a digest line's ExternalRef.key
+Hit = tuple[str, int | None]  # (message ts, line number in a digest; None: a message of its own)
 
 
 class SlackConnector:
@@ -68,6 +86,8 @@ class SlackConnector:
         self._channel_id: str | None = None
         self._client_lock = threading.Lock()
         self._channel_lock = threading.Lock()
+        self._message_locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
+        self._locks_lock = threading.Lock()
         register_secret(settings.token.get_secret_value())
         self.templates = renderer(settings)
 
@@ -78,8 +98,19 @@ class SlackConnector:
 
     # -- reading ---------------------------------------------------------------------------
     def find(self, ticket: Ticket) -> ExternalRef | None:
-        ticket_id, channel = render.checked_id(ticket.id), self._channel()
-        matches: list[str] = []
+        ticket_id = render.checked_id(ticket.id)
+        return self._found(self._scan({ticket_id}), ticket_id, {})
+
+    def find_many(self, tickets: list[Ticket]) -> dict[str, ExternalRef | None]:
+        """`find` for a listing page's new tickets with one read of the channel's history."""
+        ids = {render.checked_id(t.id) for t in tickets}
+        hits, permalinks = self._scan(ids), dict[str, str]()
+        return {tid: self._found(hits, tid, permalinks) for tid in ids}
+
+    def _scan(self, wanted: set[str]) -> tuple[str, dict[str, list[Hit]]]:
+        """The newest `history_limit` messages: where each wanted ticket's marker is (single or digest)."""
+        channel = self._channel()
+        hits: dict[str, list[Hit]] = defaultdict(list)
         cursor, seen = None, 0
         for _ in range(MAX_PAGES):
             want = min(HISTORY_PAGE, self.settings.history_limit - seen)
@@ -87,16 +118,33 @@ class SlackConnector:
                 channel=channel, include_all_metadata=True, limit=want, cursor=cursor))
             messages = page.get("messages") or []
             seen += len(messages)
-            matches += [m["ts"] for m in messages if _marker(m) == ticket_id]  # exactly this ticket
+            for m in messages:
+                single = _marker(m)  # exactly this ticket, never a prefix or a look-alike
+                if single in wanted:
+                    hits[single].append((m["ts"], None))
+                for n, tid in enumerate(digests.ticket_ids(m), 1):
+                    if tid in wanted:
+                        hits[tid].append((m["ts"], n))
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor or not messages or seen >= self.settings.history_limit:
                 break
+        return channel, hits
+
+    def _found(self, scan: tuple[str, dict[str, list[Hit]]], ticket_id: str,
+               permalinks: dict[str, str]) -> ExternalRef | None:
+        channel, hits = scan
+        matches = hits.get(ticket_id)
         if not matches:
             return None
-        ts = min(matches, key=float)  # several: the oldest one is the original
+        ts, line = min(matches, key=lambda hit: float(hit[0]))  # several: the oldest is the original
         if len(matches) > 1:
-            log.warning("several messages carry the marker; using the oldest", ticket=ticket.id, ts=matches)
-        return self._ref(channel, ts, None)
+            log.warning("several messages carry the marker; using the oldest", ticket=ticket_id,
+                        ts=[hit[0] for hit in matches])
+        if ts not in permalinks:
+            permalinks[ts] = self._ref(channel, ts, None).url or ""
+        if line is None:
+            return ExternalRef(f"{channel}:{ts}", ts, permalinks[ts])
+        return ExternalRef(f"{channel}:{ts}", digests.line_key(ts, line), permalinks[ts])
 
     def find_items(self, ref: ExternalRef) -> dict[str, ExternalRef]:
         return {}
@@ -110,17 +158,50 @@ class SlackConnector:
         log.info("slack message posted", channel=answer["channel"], ts=answer["ts"])
         return self._ref(answer["channel"], answer["ts"], None)
 
+    def create_many(self, new: list[tuple[Ticket, Desired]]) -> list[ExternalRef | Exception]:
+        """A page's new tickets: digests when more than `digest_over` (0: never), else one message each."""
+        over = self.settings.digest_over
+        if over and len(new) > over:
+            return self._create_digests([ticket for ticket, _ in new])
+        out: list[ExternalRef | Exception] = []
+        for ticket, desired in new:
+            try:
+                out.append(self.create(ticket, desired))
+            except Exception as exc:  # this ticket's worker tries again, marker look-up first
+                out.append(exc)
+        return out
+
+    def create_items_many(self, parents: list[tuple[ExternalRef, Ticket, dict[str, dict[str, Any]]]]
+                          ) -> list[dict[str, ExternalRef] | PartialItems]:
+        return [{} for _ in parents]  # no child records: the checklist is part of the message
+
+    def _create_digests(self, tickets: list[Ticket]) -> list[ExternalRef | Exception]:
+        """Post ⌈n / 50⌉ digest messages; each ticket is answered with its line, or why it has none."""
+        answers: dict[str, ExternalRef | Exception] = {}
+        channel = self._channel()
+        parts = digests.split(tickets)
+        for part, chunk in enumerate(parts, 1):
+            digest = Digest.of(chunk, part, len(parts))
+            try:
+                posted = self._post(channel, "post digest", **digest.message(self.settings.mention))
+                url = self._ref(posted["channel"], posted["ts"], None).url
+            except Exception as exc:  # unknown whether it was posted: the workers look the markers up
+                answers.update((entry.ticket_id, exc) for entry in digest.entries)
+                continue
+            log.info("slack digest posted", channel=posted["channel"], ts=posted["ts"],
+                     tickets=len(digest.entries), part=part, parts=len(parts))
+            for n, entry in enumerate(digest.entries, 1):
+                answers[entry.ticket_id] = ExternalRef(f"{posted['channel']}:{posted['ts']}",
+                                                       digests.line_key(posted["ts"], n), url)
+        return [answers[ticket.id] for ticket in tickets]
+
     def update(self, ref: ExternalRef, ticket: Ticket, desired: Desired,
                previous: Desired | None) -> ExternalRef:
+        if LINE_KEY.match(ref.key or ""):
+            return self._update_line(ref, ticket, desired, previous)
         channel, ts = _split(ref)
         rec = desired.record
-        try:
-            self._call("update message", lambda c: c.chat_update(
-                channel=channel, ts=ts, text=rec["text"], blocks=rec["blocks"], metadata=rec["metadata"]))
-        except ConnectorError as exc:
-            if exc.code not in GONE:
-                raise
-            raise RecordGone("slack", str(exc), code=exc.code, how=GONE[exc.code]) from None
+        self._edit(channel, ts, text=rec["text"], blocks=rec["blocks"], metadata=rec["metadata"])
         log.info("slack message updated", channel=channel, ts=ts)
         new_ref = self._ref(channel, ts, ref.url)
         old = previous.record.get("status") if previous else None
@@ -128,6 +209,55 @@ class SlackConnector:
             self._post(channel, "post status reply", thread_ts=ts, text=status_reply(old, rec["status"]))
             log.info("slack status reply posted", channel=channel, thread_ts=ts, status=rec["status"])
         return new_ref
+
+    def _update_line(self, ref: ExternalRef, ticket: Ticket, desired: Desired,
+                     previous: Desired | None) -> ExternalRef:
+        """Render the ticket's line in its digest again; edit the message only if the line changed."""
+        channel, ts = _split(ref)
+        with self._message_lock(channel, ts):
+            digest = Digest.from_message(self._read_message(channel, ts))
+            position = digest.position(ticket.id) if digest else None
+            if digest is None or position is None:
+                raise ConnectorError("slack", f"message {ts} holds no digest line for this ticket",
+                                     code="digest_line_not_found")
+            changed = digest.with_line(ticket)
+            if changed.line_of(ticket.id) != digest.line_of(ticket.id):
+                self._edit(channel, ts, **changed.message(self.settings.mention))
+                log.info("slack digest line updated", channel=channel, ts=ts, line=position)
+        old, new = (previous.record.get("status") if previous else None), desired.record["status"]
+        if old is not None and old != new:
+            reply = digests.status_reply(ticket, old, new)
+            self._post(channel, "post status reply", thread_ts=ts, text=reply)
+            log.info("slack status reply posted", channel=channel, thread_ts=ts, status=new)
+        return ExternalRef(ref.id, digests.line_key(ts, position), self._ref(channel, ts, ref.url).url)
+
+    def _read_message(self, channel: str, ts: str) -> dict[str, Any]:
+        """The top-level message `ts` with its metadata; RecordGone when it (or its channel) was deleted."""
+        try:
+            page = self._call("read message", lambda c: c.conversations_history(
+                channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1, include_all_metadata=True))
+        except ConnectorError as exc:
+            if exc.code not in GONE:
+                raise
+            raise RecordGone("slack", str(exc), code=exc.code, how=GONE[exc.code]) from None
+        for message in page.get("messages") or []:
+            if message.get("ts") == ts:
+                return dict(message)
+        raise RecordGone("slack", f"read message: message {ts} not found", code="message_not_found",
+                         how=GONE["message_not_found"])
+
+    def _edit(self, channel: str, ts: str, **content: Any) -> None:
+        """chat.update; RecordGone when the message (or its channel) was deleted."""
+        try:
+            self._call("update message", lambda c: c.chat_update(channel=channel, ts=ts, **content))
+        except ConnectorError as exc:
+            if exc.code not in GONE:
+                raise
+            raise RecordGone("slack", str(exc), code=exc.code, how=GONE[exc.code]) from None
+
+    def _message_lock(self, channel: str, ts: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._message_locks[(channel, ts)]
 
     def create_items(self, ref: ExternalRef, ticket: Ticket,
                      items: dict[str, dict[str, Any]]) -> dict[str, ExternalRef]:
@@ -209,7 +339,8 @@ class SlackConnector:
         except SlackApiError as exc:
             raise api_error(exc, what) from None
         except (SlackClientError, OSError) as exc:  # URLError, timeouts, refused connections
-            raise ConnectorError("slack", f"{what}: {type(exc).__name__}", retryable=True) from None
+            raise ConnectorError("slack", f"{what}: {type(exc).__name__}", retryable=True,
+                                 unreachable=unreachable(exc)) from None
 
 
 # What chat.update answers for a message people deleted, or the channel it was in (archived is not

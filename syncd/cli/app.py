@@ -201,7 +201,7 @@ def run_once(
     if concurrency:
         cfg.sync.concurrency = concurrency
     try:
-        ok = do_run(cfg, dry_run=dry_run, console=out)
+        code = do_run(cfg, dry_run=dry_run, console=out)
     except Exception as exc:
         problem = startup_problem(exc, cfg.store.url)
         if problem:  # could not start: the store unreachable, refusing TLS, its directory not writable
@@ -214,7 +214,7 @@ def run_once(
             raise
         # the store failing under us (locked past its timeout, gone): one line
         fail(f"store: {type(exc).__name__}: {one_line(str(getattr(exc, 'orig', None) or exc))}")
-    raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
+    raise typer.Exit(code)
 
 
 @app.command("run")

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from syncd.store.database import Store
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_LISTING = 3  # run-once: listing the tickets failed (Cogny refused the key, or could not be reached)
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 # Rich sizes tables to the terminal, and to $COLUMNS or 80 columns when piped (cron logs, CI, grep);
 # a script that wants every field whole reads `--output json`.

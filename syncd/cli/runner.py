@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from syncd.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LISTING, EXIT_OK, err
 from syncd.config import Config
 from syncd.engine.app import App
 from syncd.engine.cycle import run_cycle
@@ -22,29 +23,54 @@ PLAN_ACTIONS = ("would-create", "would-adopt", "would-update", "unchanged", "fai
 ProgressBar = Callable[[int, int | None], None]  # (tickets done, total if known)
 
 
-def run_once(config: Config, *, dry_run: bool, console: Console) -> bool:
-    """Run one cycle; print the plan or the summary. True when every ticket succeeded."""
+def run_once(config: Config, *, dry_run: bool, console: Console) -> int:
+    """Run one cycle; print the plan or the summary. The exit code: 0 every ticket succeeded, 1 some
+    failed, 3 the listing failed, 130 interrupted (Ctrl-C)."""
     from syncd.store.lockfile import lock_sqlite
 
     lock = None if dry_run else lock_sqlite(config.store.url)  # never alongside a daemon on one SQLite file
     try:
         return _run(config, dry_run=dry_run, console=console)
+    except KeyboardInterrupt:  # before the cycle started (or during sync-back): nothing half-done to report
+        err.print("syncd: interrupted before the sync started; nothing was changed by this run", markup=False)
+        return EXIT_INTERRUPTED
     finally:
         if lock is not None:
             lock.close()
 
 
-def _run(config: Config, *, dry_run: bool, console: Console) -> bool:
+def _run(config: Config, *, dry_run: bool, console: Console) -> int:
     with App.build(config, migrate=not dry_run) as app:
         reconciler = app.reconciler(dry_run=dry_run)
         back = _sync_back(app, config, dry_run, console, reconciler)
         report = _with_progress(console, lambda progress: run_cycle(
             config, reconciler, app.cogny, kind="run-once", progress=progress))
+    if report.listing_error and not report.results:  # nothing listed: a summary of zeros says nothing
+        err.print(
+            printable(
+                f"syncd: listing tickets failed, nothing was synced: {redact(report.listing_error)}"
+                f" ({_listing_hint(report.listing_error)})"
+            ),
+            markup=False,
+        )
+        return EXIT_LISTING
     # The summary first: over thousands of tickets the plan is long, and what it adds up to comes first.
     print_summary(report, console, PLAN_ACTIONS if dry_run else ACTIONS)
     if dry_run:
         print_plan(report, console)
-    return report.ok and back
+    if report.interrupted:
+        err.print(f"syncd: {report.interrupted}; run again to resume (finished tickets are not redone)",
+                  markup=False)
+        return EXIT_INTERRUPTED
+    if report.listing_error:
+        return EXIT_LISTING
+    return EXIT_OK if report.ok and back else EXIT_FAILED
+
+
+def _listing_hint(error: str) -> str:
+    if "HTTP 401" in error or "HTTP 403" in error:
+        return "check cogny.api_key; syncd check-config --connect proves it"
+    return "check cogny.base_url and the network; syncd check-config --connect proves it"
 
 
 def _sync_back(app: App, config: Config, dry_run: bool, console: Console, reconciler: Reconciler) -> bool:
@@ -81,16 +107,31 @@ def _with_progress(console: Console, body: Callable[[ProgressBar | None], CycleR
         Progress,
         TextColumn,
         TimeElapsedColumn,
+        TimeRemainingColumn,
     )
 
-    with Progress(TextColumn("syncing tickets"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    # log lines print above the bar (rich redirects stderr while it draws; syncd.log writes there)
+    with Progress(TextColumn("syncing tickets"), BarColumn(), MofNCompleteColumn(), _rate_column(),
+                  TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                  console=console, transient=True, redirect_stderr=True) as bar:
         task = bar.add_task("sync", total=None)
 
         def progress(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
 
         return body(progress)
+
+
+def _rate_column() -> Any:
+    """A progress column: tickets per second over the last moments (blank until known)."""
+    from rich.progress import ProgressColumn, Task
+
+    class Rate(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.1f} tickets/s" if speed else "", style="progress.data.speed")
+
+    return Rate()
 
 
 def print_summary(report: CycleReport, console: Console, actions: tuple[str, ...] = ACTIONS) -> None:
@@ -111,11 +152,20 @@ def print_summary(report: CycleReport, console: Console, actions: tuple[str, ...
     if report.listing_error:
         console.print(Text("listing tickets failed: ", style="red")
                       + Text(printable(redact(report.listing_error))))
-    failures = report.failures()
+    failures = report.failures(skipped=False)
     if failures:
         console.print(f"[red]{len(failures)} failure(s):[/red]")
         for ticket_id, where, reason in failures:
+            reason = reason.removeprefix(f"{where}: ")  # "→ jira: HTTP 401", not "→ jira: jira: HTTP 401"
             console.print(printable(f"  {ticket_id} → {where}: {redact(reason)}"), markup=False)
+    for connector, (cause, waiting) in sorted(report.switched_off().items()):
+        console.print(
+            printable(
+                f"{connector}: switched off for the rest of this run ({cause}); {waiting} more "
+                f"ticket(s) wait for the next run — check it with: syncd check-config --connect"
+            ),
+            markup=False,
+        )
 
 
 def print_plan(report: CycleReport, console: Console) -> None:

@@ -22,6 +22,7 @@ import structlog
 
 from syncd.config import Config
 from syncd.engine import bulk
+from syncd.engine.breaker import Breaker
 from syncd.engine.listing import iter_pages, read_ahead
 from syncd.engine.outcome import CognyAPI, Outcome, TicketResult
 from syncd.engine.plan import PagePlanner, Work
@@ -51,6 +52,7 @@ def run_cycle(
     totals: list[int] = []
     store = reconciler.store
     planner = PagePlanner(config, store, reconciler.connectors)
+    planner.breaker = reconciler.breaker = Breaker()  # this cycle's: a target out of reach is skipped
     collector = _Collector(report, progress, totals, config.sync.concurrency * 4)
     with ThreadPoolExecutor(max_workers=config.sync.concurrency, thread_name_prefix="reconcile") as pool:
         pages: Generator[list[Any], None, None] | None = None
@@ -64,10 +66,16 @@ def run_cycle(
         except SyncdError as exc:
             report.listing_error = redact(str(exc))
             log.error("listing tickets failed", error=report.listing_error)
+        except KeyboardInterrupt:  # Ctrl-C: finish what is in flight, drop the rest, record the run
+            collector.cancel()
+            report.interrupted = f"interrupted after {len(report.results) + len(collector.pending)} of " \
+                                 f"{sum(totals) if totals else '?'} tickets"
+            log.warning("run interrupted", detail=report.interrupted)
         finally:
             if pages is not None:
                 pages.close()  # stops the listing thread when the loop ended early
             collector.drain()
+            reconciler.breaker = None
     finish(report, None if reconciler.dry_run else store, kind, started, t0)
     return report
 
@@ -79,7 +87,9 @@ def _run_page(planner: PagePlanner, raws: list[Any], pool: ThreadPoolExecutor, r
         return False
     settled, work = planner.plan(raws)
     if not reconciler.dry_run:  # new records first, a page at a time; the workers write notes back
-        bulk.create_page(reconciler.store, reconciler.connectors, reconciler.locks, work)
+        breaker = planner.breaker
+        live = {n: c for n, c in reconciler.connectors.items() if not (breaker and breaker.off(n))}
+        bulk.create_page(reconciler.store, live, reconciler.locks, work)
     collector.report.seen += len(settled)
     for result in settled:
         collector.add(result)
@@ -113,9 +123,16 @@ class _Collector:
         finished, self.pending = wait(self.pending)
         self._collect(finished)
 
+    def cancel(self) -> None:
+        """Drop the work no thread has started; what is running still finishes (and is drained)."""
+        for fut in self.pending:
+            fut.cancel()
+        self.pending = {fut for fut in self.pending if not fut.cancelled()}
+
     def _collect(self, futures: set[Future[TicketResult]]) -> None:
         for fut in futures:
-            self.add(fut.result())
+            if not fut.cancelled():
+                self.add(fut.result())
 
 
 def _reconcile_work(reconciler: Reconciler, work: Work) -> TicketResult:

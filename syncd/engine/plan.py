@@ -19,6 +19,7 @@ import structlog
 from syncd import metrics
 from syncd.config import Config, recreating_connectors
 from syncd.engine import assignee_note, notes, routing
+from syncd.engine.breaker import Breaker
 from syncd.engine.outcome import Outcome, TicketResult
 from syncd.engine.records import ref_of
 from syncd.errors import TicketDataError
@@ -51,6 +52,7 @@ class PagePlanner:
         self.store = store
         self.connectors = connectors
         self.recreate = recreating_connectors(config)
+        self.breaker: Breaker | None = None  # the cycle's: switched-off targets get no look-up
 
     def plan(self, raws: list[Any]) -> tuple[list[TicketResult], list[Work]]:
         """(results of the tickets settled here, work for the pool), in listing order."""
@@ -101,7 +103,7 @@ class PagePlanner:
     def _look_up_markers(self, work: list[Work], links: Links) -> None:
         """One batched marker look-up per connector for the page's tickets that have no link there."""
         for name, connector in self.connectors.items():
-            if not isinstance(connector, BatchFinder):
+            if not isinstance(connector, BatchFinder) or (self.breaker and self.breaker.off(name)):
                 continue
             new = [w for w in work if name in w.targets and name not in links.get(w.ticket.id, {})]
             if not new:
@@ -110,6 +112,8 @@ class PagePlanner:
                 found = connector.find_many([w.ticket for w in new])
             except Exception as exc:  # each worker then looks its marker up itself, as before
                 log.warning("batched marker look-up failed", connector=name, error=redact(str(exc)))
+                if self.breaker:
+                    self.breaker.observe(name, exc)
                 continue
             for item in new:
                 if item.ticket.id in found:

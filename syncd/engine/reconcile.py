@@ -24,6 +24,7 @@ import structlog
 
 from syncd import metrics
 from syncd.engine import assignee_note, notes
+from syncd.engine.breaker import SWITCHED_OFF, Breaker
 from syncd.engine.outcome import Action, CognyAPI, Outcome, TicketResult
 from syncd.engine.records import item_links, mark_synced, ref_of
 from syncd.errors import PartialItems, RecordGone
@@ -54,6 +55,7 @@ class Reconciler:
         self.connectors = connectors
         self.dry_run = dry_run
         self.recreate = recreate  # connectors with `on_deleted: recreate`
+        self.breaker: Breaker | None = None  # set by a cycle for its duration (syncd.engine.breaker)
         self.locks = locks or TicketLocks(str(store.engine.url.render_as_string(hide_password=False)))
 
     def reconcile(
@@ -106,6 +108,10 @@ class Reconciler:
                        found: Mapping[str, ExternalRef | None],
                        read_at: datetime | None) -> tuple[Outcome, Link | None]:
         with structlog.contextvars.bound_contextvars(connector=connector.name):
+            off = self.breaker.off(connector.name) if self.breaker else None
+            if off:  # the target refused the credentials or is unreachable: this cycle skips it
+                metrics.reconcile_outcomes.labels(connector.name, "failed").inc()
+                return Outcome(connector.name, "failed", error=off, reason=SWITCHED_OFF), link
             try:
                 outcome, link = self._apply(ticket, connector, link, found, read_at)
             except RecordGone as exc:
@@ -113,6 +119,8 @@ class Reconciler:
             except Exception as exc:
                 message = redact(str(exc)) or type(exc).__name__
                 self._note_failure(ticket.id, connector.name, message)
+                if self.breaker:
+                    self.breaker.observe(connector.name, exc)
                 log.error("reconcile failed", error=message, error_type=type(exc).__name__)
                 outcome = Outcome(connector.name, "failed", error=message)
             metrics.reconcile_outcomes.labels(connector.name, outcome.action).inc()

@@ -9,6 +9,7 @@ from datetime import datetime
 import structlog
 
 from syncd import metrics
+from syncd.engine.breaker import SWITCHED_OFF
 from syncd.engine.outcome import APPLIED, TicketResult
 from syncd.redact import redact
 from syncd.store.database import RunCounts, Store
@@ -22,6 +23,7 @@ class CycleReport:
     seen: int = 0
     results: list[TicketResult] = field(default_factory=list)
     listing_error: str | None = None
+    interrupted: str | None = None  # Ctrl-C: "interrupted after 72 of 2000 tickets"
     duration: float = 0.0
     run_id: int | None = None
 
@@ -33,18 +35,29 @@ class CycleReport:
                 row[o.action] = row.get(o.action, 0) + 1
         return table
 
-    def failures(self) -> list[tuple[str, str, str]]:
-        """(ticket_id, where, reason) for every failure."""
+    def switched_off(self) -> dict[str, tuple[str, int]]:
+        """connector -> (why it was switched off, how many tickets it skipped) (syncd.engine.breaker)."""
+        out: dict[str, tuple[str, int]] = {}
+        for r in self.results:
+            for o in r.outcomes:
+                if o.reason == SWITCHED_OFF:
+                    out[o.connector] = (o.error or "", out.get(o.connector, ("", 0))[1] + 1)
+        return out
+
+    def failures(self, *, skipped: bool = True) -> list[tuple[str, str, str]]:
+        """(ticket_id, where, reason) for every failure (`skipped`: with the tickets a switched-off
+        target skipped, which `switched_off` sums up)."""
         out = []
         for r in self.results:
-            out += [(r.ticket_id, o.connector, o.error or "") for o in r.outcomes if o.action == "failed"]
+            out += [(r.ticket_id, o.connector, o.error or "") for o in r.outcomes
+                    if o.action == "failed" and (skipped or o.reason != SWITCHED_OFF)]
             if r.error:
                 out.append((r.ticket_id, "ticket", r.error))
         return out
 
     @property
     def ok(self) -> bool:
-        return self.listing_error is None and not self.failures()
+        return self.listing_error is None and self.interrupted is None and not self.failures()
 
     def counts(self) -> RunCounts:
         c = RunCounts(seen=self.seen)
@@ -71,8 +84,9 @@ def finish(report: CycleReport, store: Store | None, kind: str, started: datetim
         try:
             counts = report.counts()
             counts.per_connector = report.per_connector()  # the console's runs page shows them
-            report.run_id = store.record_run(kind, started, counts, report.listing_error,
-                                             failures=report.failures())
+            report.run_id = store.record_run(
+                kind, started, counts, report.interrupted or report.listing_error, failures=report.failures()
+            )
         except Exception as exc:  # the records are synced; only the run's bookkeeping is lost
             report.listing_error = report.listing_error or f"recording the run failed: {redact(str(exc))}"
             log.error("recording the run failed", error=redact(str(exc)))

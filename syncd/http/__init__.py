@@ -23,13 +23,14 @@ from syncd.http.policy import (
     send_with_policy,
 )
 from syncd.http.transport import PolicyTransport, make_client
+from syncd.http.unreachable import unreachable
 
 if TYPE_CHECKING:
     from syncd.http.requests_adapter import PolicyAdapter
 
 __all__ = ["IDEMPOTENT_METHODS", "Attempt", "Pacer", "PolicyTransport", "RetryPolicy", "RetrySettings",
            "count_call", "count_retry", "count_wait", "make_client", "requests_adapter",
-           "retry_after_seconds", "send_with_policy"]
+           "retry_after_seconds", "send_with_policy", "unreachable"]
 
 
 def requests_adapter(service: str, policy: RetryPolicy) -> PolicyAdapter:
