@@ -10,7 +10,7 @@ from typing import Sequence
 
 from markupsafe import Markup, escape
 
-W, H, PAD = 560, 140, 28  # drawing size and the room kept for the axis labels
+W, H, PAD = 560, 140, 40  # drawing size and the room kept for the axis labels
 
 Series = tuple[str, Sequence[float], str]  # (name, values, colour)
 

@@ -40,7 +40,7 @@ from syncd import config as config_mod
 from syncd.config import sync_back_connectors
 from syncd.console import Console, Credentials, Sources
 from syncd.console.access import allowed
-from syncd.daemon import inbound
+from syncd.daemon import coalesce, inbound
 from syncd.daemon.changes import changed_keys
 from syncd.daemon.inbound import TargetHooks
 from syncd.daemon.leader import Leadership
@@ -132,7 +132,8 @@ class Daemon:
         c = self.config.inbox
         self.inbox = Inbox(self.app.store.engine, max_attempts=c.max_attempts, backoff=c.backoff_seconds,
                            max_backoff=c.max_backoff_seconds, lease_seconds=c.lease_seconds)
-        self.worker = Worker(self.inbox, self.process, threads=self.worker_threads)
+        self.worker = Worker(self.inbox, self.process, threads=self.worker_threads,
+                             batch=self.config.cogny.page_size, prepare=self.prepare)
         self.writer = IngestWriter(self.inbox, on_stored=self.worker.wake)
         # Built before the server starts, since /readyz reports it; the first poll runs when this
         # replica becomes leader (at once on SQLite), after `leadership.start()` below.
@@ -275,6 +276,7 @@ class Daemon:
                           should_stop=self._stop.is_set)
             except Exception as exc:  # a failed cycle must never kill the scheduler
                 log.error("poll cycle failed", error=redact(str(exc)))
+        self.beat()  # the console and `syncd status` see the new next poll at once
 
     def poll_back(self) -> None:
         """Read the linked records of every sync-back connector; each change becomes an inbox event."""
@@ -302,6 +304,11 @@ class Daemon:
         if self.inbox.add(NewEvent(f"{record.connector}:poll:{record.external_id}:{stamp}"[:255],
                                    inbound.EVENT_TYPE, record.ticket_id, payload, source=inbound.SOURCE)):
             self.worker.wake()
+
+    def prepare(self, claims: list[Claim]) -> None:
+        """Several tickets' events claimed at once: create the new ones' records together first."""
+        with self._using() as (app, config):
+            coalesce.create_new(app, config, self.locks, claims)
 
     def process(self, claim: Claim) -> str | None:
         """Reconcile the claimed events' ticket, fetched fresh. None on success, else the error."""

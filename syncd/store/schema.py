@@ -156,3 +156,6 @@ Index("ix_links_connector_synced", links.c.connector, links.c.synced_at)
 Index("ix_events_state_id", events.c.state, events.c.id)
 Index("ix_events_type_id", events.c.type, events.c.id)
 Index("ix_events_received", events.c.received_at)
+Index("ix_links_failed", links.c.connector, sqlite_where=links.c.last_error.is_not(None),
+      postgresql_where=links.c.last_error.is_not(None))
+Index("ix_links_title", links.c.title, links.c.ticket_id)

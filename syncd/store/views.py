@@ -52,16 +52,18 @@ class Page:
 def connector_summaries(engine: Engine, names: list[str]) -> list[ConnectorSummary]:
     """Per connector: records by state (every `LinkState`, plus `failed`: a last error is kept),
     the last success and the last failure recorded by a run."""
-    failed = sa.case((links.c.last_error.is_not(None), 1), else_=0)
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(links.c.connector, links.c.state, sa.func.count(), sa.func.sum(failed))
-                            .group_by(links.c.connector, links.c.state)).all()
-        out = {n: ConnectorSummary(n, {s: 0 for s in (*LINK_STATES, "failed")}) for n in names}
-        for connector, state, count, failures in rows:
-            summary = out.setdefault(connector, ConnectorSummary(connector, {s: 0 for s in (*LINK_STATES,
-                                                                                            "failed")}))
-            summary.states[state] = summary.states.get(state, 0) + int(count)
-            summary.states["failed"] += int(failures or 0)
+        rows = conn.execute(sa.select(links.c.connector, links.c.state, sa.func.count())
+                            .group_by(links.c.connector, links.c.state)).all()  # ix_links_connector_state
+        failed: dict[str, int] = dict(conn.execute(  # ix_links_failed (partial)
+            sa.select(links.c.connector, sa.func.count()).where(links.c.last_error.is_not(None))
+            .group_by(links.c.connector)).all())
+        out = {n: ConnectorSummary(n) for n in names}
+        for connector, state, count in rows:
+            out.setdefault(connector, ConnectorSummary(connector)).states[state] = int(count)
+        for summary in out.values():
+            summary.states = {s: summary.states.get(s, 0) for s in (*LINK_STATES, *summary.states)}
+            summary.states["failed"] = int(failed.get(summary.name, 0))
         for summary in out.values():
             summary.last_success = aware(conn.execute(
                 sa.select(sa.func.max(links.c.synced_at)).where(links.c.connector == summary.name)).scalar())
@@ -138,7 +140,7 @@ def events_per_minute(engine: Engine, hours: int = 3, now: datetime | None = Non
     with engine.connect() as conn:
         rows = conn.execute(sa.select(minute, sa.func.count()).where(events.c.received_at >= since)
                             .group_by(minute)).all()
-    first = int(since.timestamp() // 60)
+    first = int(now.timestamp() // 60) - hours * 60 + 1  # the current minute is the last bucket
     out = [0] * (hours * 60)
     for bucket, count in rows:
         i = int(bucket) - first
@@ -191,12 +193,17 @@ def search_tickets(engine: Engine, q: str, limit: int = PAGE) -> list[TicketHit]
         query = sa.select(links.c.ticket_id).order_by(links.c.id.desc()).limit(limit * 4)
     elif q.lower().startswith("tkt_"):
         query = query.where(links.c.ticket_id.like(_like(q) + "%", escape="\\")).order_by(links.c.ticket_id)
-    else:
-        words = [w for w in q.split() if w][:8]
-        by_title = sa.and_(*(links.c.title.ilike("%" + _like(w) + "%", escape="\\") for w in words))
-        query = query.where(sa.or_(links.c.external_key == q, links.c.external_id == q, by_title))
     with engine.connect() as conn:
-        ids = list(dict.fromkeys(conn.execute(query).scalars()))[:limit]
+        ids: list[str] = []
+        if q and not q.lower().startswith("tkt_"):  # a record's key or id (indexed), else title words
+            ids = list(conn.execute(query.where(sa.or_(links.c.external_key == q, links.c.external_id == q)))
+                       .scalars())
+            words = [w for w in q.split() if w][:8]
+            # SQLite's LIKE ignores ASCII case (and reads ix_links_title alone); PostgreSQL needs ILIKE
+            like = links.c.title.like if engine.dialect.name == "sqlite" else links.c.title.ilike
+            query = query.where(*(like("%" + _like(w) + "%", escape="\\") for w in words))
+        if not ids:
+            ids = list(dict.fromkeys(conn.execute(query).scalars()))[:limit]
         rows = conn.execute(sa.select(links.c.ticket_id, links.c.connector, links.c.external_key,
                                       links.c.external_id, links.c.state, links.c.title)
                             .where(links.c.ticket_id.in_(ids))).all() if ids else []

@@ -37,7 +37,8 @@ SYNCD_BIN = "/usr/local/bin/syncd"
 CONFIG_PATH = "/etc/syncd/syncd.yaml"
 UID = 10001  # the image's USER and every pod's runAsUser
 # Every secret syncd's connectors read, by the names the docs use.
-SECRET_NAMES = {"COGNY_API_KEY", "COGNY_WEBHOOK_SECRET", "JIRA_EMAIL", "JIRA_API_TOKEN", "SLACK_BOT_TOKEN",
+SECRET_NAMES = {"COGNY_API_KEY", "COGNY_WEBHOOK_SECRET", "SYNCD_ADMIN_TOKEN", "JIRA_EMAIL", "JIRA_API_TOKEN",
+                "SLACK_BOT_TOKEN",
                 "LINEAR_API_KEY", "ASANA_TOKEN", "PGPASSWORD"}
 PLACEHOLDER = re.compile(r"REPLACE|example\.com")
 
@@ -438,16 +439,23 @@ def test_schemas_reject_insecure_or_misspelt_deployments(base: dict, path: list,
 def test_deployment_probes_ports_and_scrape_annotations(base: dict, secret: dict) -> None:
     dep = base["Deployment"]
     c = container(dep)
-    (port,) = c["ports"]
+    port, admin = c["ports"]
     assert port["name"] == "http" and port["containerPort"] == 8080
-    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+    assert admin["name"] == "admin" and admin["containerPort"] == 8081
+    # The probes stay on the webhook listener; the console and /metrics moved to the admin listener.
+    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz"),
+                        ("startupProbe", "/healthz")):
         get = c[probe]["httpGet"]
         assert get["path"] == path and get["port"] in (port["name"], port["containerPort"])
-    # The container port is the one syncd listens on, per the mounted config.
+    # The container ports are the ones syncd listens on, per the mounted config.
     cfg = load_syncd_yaml(BASE / "syncd.yaml", secret)
     assert cfg.webhook.port == port["containerPort"] and cfg.webhook.host == "0.0.0.0"
+    assert cfg.admin.port == admin["containerPort"] and cfg.admin.host == "0.0.0.0"
+    # Reachable by Prometheus from other pods, so behind a token from the Secret; read-only.
+    assert cfg.admin.auth is not None and cfg.admin.auth.token_env == "SYNCD_ADMIN_TOKEN"
+    assert cfg.admin.actions is False
     ann = dep["spec"]["template"]["metadata"]["annotations"]
-    assert ann == {"prometheus.io/scrape": "true", "prometheus.io/port": str(port["containerPort"]),
+    assert ann == {"prometheus.io/scrape": "true", "prometheus.io/port": str(admin["containerPort"]),
                    "prometheus.io/path": "/metrics"}
     # syncd exits within 10 s of SIGTERM; no preStop hook is needed.
     assert pod_spec(dep)["terminationGracePeriodSeconds"] == 15 and "lifecycle" not in c
@@ -469,8 +477,9 @@ def test_service_routes_webhooks_to_the_daemon_only(base: dict) -> None:
     assert selector.items() <= pod_labels(dep).items()
     for other in ("Job", "CronJob"):  # those pods do not listen
         assert not selector.items() <= pod_labels(base[other]).items(), other
-    (port,) = svc["spec"]["ports"]
-    assert port["port"] == 80 and port["targetPort"] in {p["name"] for p in container(dep)["ports"]}
+    (port,) = svc["spec"]["ports"]  # webhooks only: the admin port (console, /metrics) is never exposed
+    assert port["port"] == 80 and port["targetPort"] == "http"
+    assert "http" in {p["name"] for p in container(dep)["ports"]}
 
 
 @pytest.mark.parametrize("kind_, argv", [("Deployment", ["syncd", "run"]), ("CronJob", ["syncd", "run-once"]),
@@ -610,7 +619,7 @@ def test_dockerfile_is_multi_stage_and_runs_unprivileged() -> None:
     assert user not in ("root", "0") and int(user) == UID  # == runAsUser in the manifests
     assert json.loads(_in(final, "ENTRYPOINT")[-1]) == ["syncd"]
     assert json.loads(_in(final, "CMD")[-1]) == ["run"]
-    assert "8080" in " ".join(_in(final, "EXPOSE")).split()
+    assert {"8080", "8081"} <= set(" ".join(_in(final, "EXPOSE")).split())  # webhook and admin listeners
     env = dict(kv.split("=", 1) for e in _in(final, "ENV") for kv in shlex.split(e))
     assert env["PYTHONDONTWRITEBYTECODE"] == "1" and env["PYTHONUNBUFFERED"] == "1"
     assert env["PATH"].startswith("/opt/venv/bin:")

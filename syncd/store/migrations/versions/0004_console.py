@@ -52,6 +52,10 @@ def upgrade() -> None:
     op.create_index("ix_events_state_id", "events", ["state", "id"])
     op.create_index("ix_events_type_id", "events", ["type", "id"])
     op.create_index("ix_events_received", "events", ["received_at"])
+    # failed records per connector (a partial index: few rows), and title search as an index-only scan
+    failed = sa.text("last_error IS NOT NULL")
+    op.create_index("ix_links_failed", "links", ["connector"], sqlite_where=failed, postgresql_where=failed)
+    op.create_index("ix_links_title", "links", ["title", "ticket_id"])
 
 
 def _backfill_titles() -> None:
@@ -78,7 +82,7 @@ def title_of(applied: str | None) -> str | None:
 
 
 def downgrade() -> None:
-    for name, table in (("ix_events_received", "events"), ("ix_events_type_id", "events"),
+    for name, table in (("ix_links_title", "links"), ("ix_links_failed", "links"), ("ix_events_received", "events"), ("ix_events_type_id", "events"),
                         ("ix_events_state_id", "events"), ("ix_links_connector_synced", "links"),
                         ("ix_links_external_key", "links")):
         op.drop_index(name, table)
