@@ -1,13 +1,10 @@
 """`syncd render`: show what each connector would send for one ticket, without sending it.
 
 By default each connector shows its request bodies as they would be sent to create the ticket's
-record (field ids resolved, the target's own field names), when the connector offers the
-optional method
-
-    preview(ticket: Ticket, desired: Desired) -> list[dict]   # [{"method", "path", "body"}, ...]
-
-which builds the bodies without sending them (it may read the target, e.g. JIRA's field list, to
-resolve names to ids). A connector without it shows its rendered record and says so.
+record (field ids resolved, the target's own field names), when the connector implements the
+optional `syncd.sdk.Previews` (`preview(ticket, desired)`: the requests built, not sent; it may
+read the target, e.g. JIRA's field list, to resolve names to ids). A connector without it shows
+its rendered record and says so.
 
 `--internal` shows syncd's own view instead: each connector's `Desired` record and items and the
 hash the engine compares — pure, no connector contacted — so a template can be tried against a
@@ -24,7 +21,7 @@ from syncd.config import Config
 from syncd.engine import routing
 from syncd.errors import ConfigError, SyncdError
 from syncd.models import Ticket
-from syncd.sdk.connector import Desired, build_connectors
+from syncd.sdk.connector import Desired, Previews, build_connectors
 
 
 def load_ticket(cfg: Config, ticket_id: str, file: Path | None) -> Ticket:
@@ -80,12 +77,11 @@ def _internal(desired: Desired) -> dict[str, Any]:
 
 def _requests(connector: Any, ticket: Ticket, desired: Desired) -> dict[str, Any]:
     """The connector's request bodies (its optional `preview`), else its record with a note."""
-    preview = getattr(connector, "preview", None)
-    if not callable(preview):
+    if not isinstance(connector, Previews):
         return {"requests": None, **desired.to_json(),
                 "note": "this connector cannot show its request bodies; its rendered record is shown"}
     try:
-        return {"requests": preview(ticket, desired)}
+        return {"requests": connector.preview(ticket, desired)}
     except Exception as exc:  # a lookup failing (field list unreadable) fails this target alone
         return {"error": f"{type(exc).__name__}: {exc}"}
 

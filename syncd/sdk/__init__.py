@@ -25,6 +25,7 @@ from syncd.sdk.connector import (
     Connector,
     Desired,
     ExternalRef,
+    Previews,
     digest,
 )
 from syncd.sdk.settings import MappingSettings, adopt_children, http_url
@@ -52,8 +53,8 @@ from syncd.sdk.templates import (
 __all__ = [
     "PRIORITIES", "STATUSES", "ActionItem", "BatchCreator", "BatchFinder", "Category", "Check", "Connector",
     "ConnectorError", "Delivery", "Desired", "ExternalRef", "FieldValue", "MappingSettings", "PartialItems",
-    "Priority", "Raw", "RecordGone", "RemoteState", "Renderer", "Status", "SyncBackSource", "SyncsBack",
-    "Ticket",
+    "Previews", "Priority", "Raw", "RecordGone", "RemoteState", "Renderer", "Status", "SyncBackSource",
+    "SyncsBack", "Ticket",
     "TicketDataError", "adopt_children", "check_unique_titles", "check_value", "digest", "http_url",
     "identity", "is_ticket_id", "json_string", "latest", "parse_time", "redact", "register_basic_auth",
     "register_secret", "render", "render_fields", "safe_url", "signed_json",

@@ -141,6 +141,21 @@ class BatchFinder(Protocol):
 
 
 @runtime_checkable
+class Previews(Protocol):
+    """Optional, beside `Connector`: the requests `create` would send, built but not sent.
+
+    `syncd render` prints them, so that an operator sees what the target would receive (its own
+    field names, ids resolved) before anything is written. Each request is a dict with `method`,
+    `path` and `body` (the JSON body, or a GraphQL document's `query` and `variables`). It may read
+    the target to resolve names (JIRA's field list), never write. A connector without it is
+    rendered as its `Desired` record.
+    """
+
+    def preview(self, ticket: Ticket, desired: Desired) -> list[dict[str, Any]]:
+        """The create requests for `ticket`, in the order `create` and `create_items` would send them."""
+
+
+@runtime_checkable
 class BatchCreator(Connector, Protocol):
     """Optional, beside `Connector`: create many new records, then their children, in few calls.
 
