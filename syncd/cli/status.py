@@ -30,11 +30,12 @@ def print_status(config: Config, console: Console) -> None:
                           markup=False)
         runs = Table("run", "kind", "started", "seconds", "seen", "created", "updated", "unchanged", "failed",
                      title="last runs")
-        for r in store.last_runs(5):
+        last = store.last_runs(5)
+        for r in last:
             runs.add_row(*cells(r["id"], r["kind"], str(r["started_at"])[:19],
                                 f"{r['duration_seconds'] or 0:.1f}",
                                 *(r[k] for k in ("seen", "created", "updated", "unchanged", "failed"))))
-        console.print(runs)
+        console.print(runs if last else "last runs: none yet (syncd run-once, or syncd run)", markup=False)
         _print_sync_back(config, store, console)
         from syncd.store.inbox import Inbox
 
