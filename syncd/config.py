@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -245,7 +246,12 @@ class Config(Model):
     # Filled by load(): validated settings per connector name, and where the file came from.
     connector_settings: dict[str, Any] = Field(default_factory=dict, exclude=True)
     source: str | None = Field(None, exclude=True)
-    warnings: list[str] = Field(default_factory=list, exclude=True)  # said at start-up, not errors
+    _warnings: list[str] = PrivateAttr(default_factory=list)  # said at start-up, not errors
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the daemon says at start-up about this config (an unset webhook secret): not errors."""
+        return self._warnings
 
 
 def _check_cron(expr: str) -> None:
@@ -320,7 +326,7 @@ def parse(text: str, *, env: dict[str, str] | None = None, source: str | None = 
         raise ConfigError(list(dict.fromkeys(problems)), source)
     assert config is not None
     config.source = source
-    config.warnings = [f"{path}: environment variable {name} is not set" for path, name in soft]
+    config._warnings = [f"{path}: environment variable {name} is not set" for path, name in soft]
     _register_secrets(config)
     return config
 
