@@ -2,12 +2,20 @@
 
 A webhook event is a hint that a ticket changed; the worker never trusts the payload's copy of
 the ticket. Failures go back to the inbox with backoff (and end `dead` after max attempts).
+
+Bursts are coalesced: a thread claims the due events of up to `batch` tickets at once and, when
+it got several, hands them to `prepare` together first (the daemon creates the new tickets'
+records there in bulk, as a poll does for a listing page); then every claim is processed on its
+own as before, by whichever worker thread is free (the claims wait in an in-process queue).
+Events stored since the last claim are claimed (and prepared) before the queue is worked on, so
+a burst's later events get their records without waiting for the earlier ones' write-backs.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
+from collections import deque
 from typing import Callable
 
 import structlog
@@ -18,20 +26,25 @@ from syncd.store.inbox import Claim, Inbox
 log = structlog.get_logger("syncd.worker")
 Handler = Callable[[Claim], "str | None"]  # None: done; IGNORED: the handler settled it; else the error text
 IGNORED = "\x00ignored"
+Prepare = Callable[[list[Claim]], None]  # several claims at once, before each is handled alone
 
 
 class Worker:
     def __init__(self, inbox: Inbox, handler: Handler, *, threads: int = 2, poll_seconds: float = 1.0,
-                 name: str | None = None):
+                 name: str | None = None, batch: int = 1, prepare: Prepare | None = None):
         self.inbox = inbox
         self.handler = handler
         self.threads = threads
         self.poll_seconds = poll_seconds
         self.name = name or f"worker-{uuid.uuid4().hex[:8]}"
+        self.batch = max(1, batch)
+        self.prepare = prepare
         self._wake = threading.Event()
+        self._fresh = threading.Event()  # events were stored since the last claim
         self._stop = threading.Event()
         self._pool: list[threading.Thread] = []
         self._in_flight: dict[int, Claim] = {}
+        self._queue: deque[Claim] = deque()  # claimed by this worker, not started yet
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -42,6 +55,7 @@ class Worker:
 
     def wake(self) -> None:
         """New events were stored: look now instead of at the next poll."""
+        self._fresh.set()
         self._wake.set()
 
     def stop(self, timeout: float = 8.0) -> None:
@@ -52,7 +66,8 @@ class Worker:
         for thread in self._pool:
             thread.join(timeout=per_thread)
         with self._lock:
-            leftover = [i for claim in self._in_flight.values() for i in claim.ids]
+            leftover = [i for claim in (*self._in_flight.values(), *self._queue) for i in claim.ids]
+            self._queue.clear()
         if leftover:
             self.inbox.release(leftover)
             log.warning("released unfinished events at shutdown", count=len(leftover))
@@ -60,26 +75,59 @@ class Worker:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                claims = self.inbox.claim(self.name, limit=1)
+                claim = self._next()
             except Exception as exc:  # store unreachable: wait and try again, never die
                 log.error("claiming events failed", error=redact(str(exc)))
-                claims = []
-            if not claims:
+                claim = None
+            if claim is None:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()
                 continue
+            try:
+                self._process(claim)
+            except Exception as exc:  # e.g. the store went away while recording the outcome:
+                # keep the thread alive; the claim's lease runs out and the events come back
+                log.error("recording an event outcome failed", error=redact(str(exc)))
+                self._stop.wait(self.poll_seconds)
+
+    def _next(self) -> Claim | None:
+        """The next claim to process: new events are claimed (and prepared) first, then the queue."""
+        with self._lock:
+            look = self._fresh.is_set() or not self._queue
+            self._fresh.clear()
+        if look:
+            self._claim()
+        with self._lock:
+            if not self._queue:
+                return None
+            claim = self._queue.popleft()
+            self._in_flight[id(claim)] = claim
+            return claim
+
+    def _claim(self) -> None:
+        """Claim up to `batch` tickets' due events, prepare them together if several, queue them."""
+        claims = self.inbox.claim(self.name, limit=self.batch)
+        if not claims:
+            return
+        with self._lock:  # in flight while prepared: released at shutdown if never started
             for claim in claims:
-                try:
-                    self._process(claim)
-                except Exception as exc:  # e.g. the store went away while recording the outcome:
-                    # keep the thread alive; the claim's lease runs out and the events come back
-                    log.error("recording an event outcome failed", error=redact(str(exc)))
-                    self._stop.wait(self.poll_seconds)
+                self._in_flight[id(claim)] = claim
+        try:
+            if len(claims) > 1 and self.prepare is not None:
+                self.prepare(claims)
+        except Exception as exc:  # each claim is still processed on its own, as without it
+            log.warning("preparing a batch of events failed; processing them one by one",
+                        count=len(claims), error=redact(str(exc)))
+        finally:
+            with self._lock:
+                for claim in claims:
+                    self._in_flight.pop(id(claim), None)
+                self._queue.extend(claims)
+        if len(claims) > 1:
+            self._wake.set()  # the other threads help with the queue
 
     def _process(self, claim: Claim) -> None:
         key = id(claim)
-        with self._lock:
-            self._in_flight[key] = claim
         try:
             with structlog.contextvars.bound_contextvars(ticket_id=claim.ticket_id,
                                                          event_id=claim.events[0].event_id):
