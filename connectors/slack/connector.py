@@ -68,6 +68,10 @@ HISTORY_PAGE = 200           # messages asked per conversations.history page
 MAX_PAGES = 100              # hard bound on any paging loop (Slack may return 15 per page)
 LINE_KEY = re.compile(r"^(?P<ts>\d+\.\d+) line (?P<n>\d+)$")  # a digest line's ExternalRef.key
 Hit = tuple[str, int | None]  # (message ts, line number in a digest; None: a message of its own)
+# A page's new tickets that come within this many seconds of a digest continue the backfill: a
+# cycle's pages follow each other within seconds (~20 s under Cogny's real rate limit), polls are
+# an hour apart by default. (`create_many` sees one page; the cycle is not known to a connector.)
+BACKFILL_GAP = 60.0
 
 
 class SlackConnector:
@@ -76,7 +80,7 @@ class SlackConnector:
     Settings = SlackSettings
 
     def __init__(self, name: str, settings: SlackSettings, *, policy: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
         self.name = name
         self.settings = settings
         self.policy = policy or RetryPolicy()
@@ -88,6 +92,8 @@ class SlackConnector:
         self._channel_lock = threading.Lock()
         self._message_locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
         self._locks_lock = threading.Lock()
+        self._clock = clock
+        self._backfill_until = -math.inf  # monotonic time until which new tickets join digests
         register_secret(settings.token.get_secret_value())
         self.templates = renderer(settings)
 
@@ -159,10 +165,13 @@ class SlackConnector:
         return self._ref(answer["channel"], answer["ts"], None)
 
     def create_many(self, new: list[tuple[Ticket, Desired]]) -> list[ExternalRef | Exception]:
-        """A page's new tickets: digests when more than `digest_over` (0: never), else one message each."""
+        """A page's new tickets: digests when more than `digest_over` (0: never) or when they continue a
+        backfill (`BACKFILL_GAP`), else one message each."""
         over = self.settings.digest_over
-        if over and len(new) > over:
-            return self._create_digests([ticket for ticket, _ in new])
+        if over and (len(new) > over or self._clock() < self._backfill_until):
+            answers = self._create_digests([ticket for ticket, _ in new])
+            self._backfill_until = self._clock() + BACKFILL_GAP
+            return answers
         out: list[ExternalRef | Exception] = []
         for ticket, desired in new:
             try:

@@ -1,4 +1,4 @@
-"""The Slack connector's settings: the bot token, the channel, who to mention, and templates.
+"""The Slack connector's settings: the bot token, the channel, who to mention, digests, and templates.
 
 Slack has its own template names, `text` (the mrkdwn fallback) and `blocks` (Block Kit JSON), in
 place of the shared title/description/item_* ones: a message has no child records. User ids,
@@ -28,6 +28,8 @@ class SlackSettings(MappingSettings):
     base_url: str = "https://slack.com/api/"
     mention: str | None = Field(None, description="prepended for critical tickets, e.g. <!subteam^S123>")
     history_limit: int = Field(1000, ge=1, le=10_000, description="newest messages `find` reads")
+    digest_over: int = Field(20, ge=0, description="a poll's listing page with more new tickets than this "
+                                                   "posts them as digests of up to 50 lines; 0: never")
     template: dict[Literal["text", "blocks"], str] = Field(  # type: ignore[assignment]  # Slack's own names
         default_factory=dict, description="text: mrkdwn fallback; blocks: Block Kit JSON (a list of blocks)")
     assignee_map: dict[str, str] = Field(default_factory=dict,

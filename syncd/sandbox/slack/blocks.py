@@ -7,6 +7,12 @@ characters; a section needs `text` (≤ 3000) or `fields` (≤ 10, each ≤ 2000
 plain_text ≤ 75, its url ≤ 3000, value ≤ 2000, action_id ≤ 255 and unique in its block;
 block_id ≤ 255 and unique in the message. Block types we do not check deeply are still accepted,
 as Slack would. Each problem is reported as Slack does: `message [json-pointer:/blocks/0/text]`.
+
+Beside those, Slack refuses a message whose blocks hold too much text in all, with
+`msg_blocks_too_long`: undocumented, about 12,000 characters of text "with a buffer for block
+containers" by Slack's engineers' account (slackapi/bolt-js#2509; rejections were reported from
+~11,300 characters of text, #2867). The sandbox sums every `text` string in the blocks and refuses
+more than `MAX_BLOCKS_TEXT`; a client that keeps clear of it (under ~10,500) is safe with Slack too.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 MAX_BLOCKS = 50
+MAX_BLOCKS_TEXT = 12_000  # msg_blocks_too_long beyond (see the module docstring)
 KNOWN_BLOCKS = frozenset({"section", "header", "divider", "context", "actions", "image", "rich_text",
                           "input", "file", "video", "markdown"})
 INTERACTIVE = frozenset({"button", "checkboxes", "datepicker", "datetimepicker", "image",
@@ -61,6 +68,16 @@ def validate_blocks(blocks: Any) -> list[str]:
             block_ids.add(block_id)
         errors += _CHECKS.get(kind, _any)(block, where)
     return errors
+
+
+def blocks_text_length(node: Any) -> int:
+    """Characters of every `text` string anywhere in the blocks (what `msg_blocks_too_long` counts)."""
+    if isinstance(node, list):
+        return sum(blocks_text_length(item) for item in node)
+    if not isinstance(node, dict):
+        return 0
+    own = len(node["text"]) if isinstance(node.get("text"), str) else 0
+    return own + sum(blocks_text_length(value) for value in node.values() if isinstance(value, (dict, list)))
 
 
 def _any(block: dict[str, Any], where: str) -> list[str]:

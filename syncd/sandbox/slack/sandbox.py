@@ -7,8 +7,9 @@ rate limiting: HTTP 429 with `Retry-After` (whole seconds), as Slack answers.
 
 What it models: channels (id → name), top-level messages and thread replies with increasing
 `ts` values, Block Kit and argument validation (blocks.py), message `metadata` (returned
-by conversations.history/replies only with `include_all_metadata`), permalinks, edits, cursor
-paging, and an optional per-channel posting rate (`post_rate_per_second`).
+by conversations.history/replies only with `include_all_metadata`), conversations.history's
+`oldest`/`latest` window (exclusive unless `inclusive`), permalinks, edits, cursor paging, and an
+optional per-channel posting rate (`post_rate_per_second`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from syncd.sandbox._common.base import Sandbox, mark_read_only
-from syncd.sandbox.slack.blocks import DELETE_ARGS, POST_MESSAGE_ARGS, UPDATE_ARGS, validate_blocks
+from syncd.sandbox.slack.blocks import (
+    DELETE_ARGS,
+    MAX_BLOCKS_TEXT,
+    POST_MESSAGE_ARGS,
+    UPDATE_ARGS,
+    blocks_text_length,
+    validate_blocks,
+)
 from syncd.sandbox.slack.wire import (
     SlackError,
     arguments,
@@ -199,6 +207,8 @@ class SlackSandbox(Sandbox):
             problems = validate_blocks(blocks)
             if problems:
                 raise invalid("invalid_blocks", problems)
+            if blocks_text_length(blocks) > MAX_BLOCKS_TEXT:
+                raise SlackError("msg_blocks_too_long")
             out["blocks"] = [{**b, "block_id": b.get("block_id") or self._block_id()} for b in blocks]
         if "text" in args:
             if not isinstance(args["text"], str):
@@ -295,8 +305,7 @@ class SlackSandbox(Sandbox):
     def history(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel_id(args.get("channel"))
         newest_first = sorted(self._messages[channel], key=lambda m: float(m["ts"]), reverse=True)
-        oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or "inf")
-        window = [m for m in newest_first if oldest < float(m["ts"]) < latest]
+        window = [m for m in newest_first if _in_window(m["ts"], args)]
         return self._page(window, args, "messages", 100, self.history_max_limit,
                           lambda m: self._view(m, flag(args.get("include_all_metadata"))))
 
@@ -334,6 +343,14 @@ class SlackSandbox(Sandbox):
         out: dict[str, Any] = {key: [view(item) for item in chunk], "has_more": more}
         out["response_metadata"] = {"next_cursor": encode_cursor(start + limit) if more else ""}
         return out
+
+
+def _in_window(ts: str, args: dict[str, Any]) -> bool:
+    """Whether a message is between `oldest` and `latest` (Slack: exclusive unless `inclusive`)."""
+    oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or "inf")
+    if flag(args.get("inclusive")):
+        return oldest <= float(ts) <= latest
+    return oldest < float(ts) < latest
 
 
 _HANDLERS: dict[str, Callable[[SlackSandbox, dict[str, Any]], dict[str, Any]]] = {
