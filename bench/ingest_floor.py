@@ -124,6 +124,7 @@ def main() -> int:
     common.header(f"ingest vs its floor: {args.events:,} signed report.completed events, "
                   f"{args.clients} keep-alive connections")
     results: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _ in contestants}
+    cpu_per: dict[str, list[float]] = {name: [] for name, _ in contestants}  # µs of CPU per accepted event
     index = 0
     with Sandboxes() as sb:
         for rnd in range(max(1, args.rounds)):
@@ -136,6 +137,7 @@ def main() -> int:
                 rate, p50, p99 = figures(r)
                 errors = r.sent - r.count(202)
                 results[name].append((rate, p50, p99))
+                cpu_per[name].append(cpu / max(1, r.count(202)) * 1e6)
                 print(f"  round {rnd + 1} {name:<13} {rate:7,.0f} accepted/s, p50 {p50:5.1f} ms, "
                       f"p99 {p99:5.1f} ms, CPU {cpu:5.1f} s over {r.elapsed:.1f} s, {errors} not 202",
                       flush=True)
@@ -148,9 +150,13 @@ def main() -> int:
         med[name] = (statistics.median(rates), statistics.median(p99s))
         common.line(f"{name}: accepted/s", f"{med[name][0]:,.0f} [{min(rates):,.0f}–{max(rates):,.0f}]")
         common.line(f"{name}: p99", f"{med[name][1]:.1f} ms [{min(p99s):.1f}–{max(p99s):.1f}]")
+        common.line(f"{name}: CPU per accepted event", f"{statistics.median(cpu_per[name]):.0f} µs "
+                    "(less sensitive to the machine's other load than the rate)")
     if "syncd" in med and "floor" in med:
         ratio = med["syncd"][0] / med["floor"][0]
         common.line("syncd ÷ floor, rate", f"{ratio:.2f}×", "≥ 0.75×", ratio >= 0.75)
+        cpu_ratio = statistics.median(cpu_per["floor"]) / statistics.median(cpu_per["syncd"])
+        common.line("floor CPU ÷ syncd CPU per event", f"{cpu_ratio:.2f}×", "≥ 0.75×", cpu_ratio >= 0.75)
         common.line("syncd rate / p99", f"{med['syncd'][0]:,.0f}/s / {med['syncd'][1]:.1f} ms",
                     "≥ 3,000/s, < 20 ms", med["syncd"][0] >= 3000 and med["syncd"][1] < 20)
     common.footer()
