@@ -150,7 +150,7 @@ def test_run_once_through_500s_429s_and_401s_leaks_nothing(w: SimpleNamespace) -
     out = rejected.stdout
     assert "401" in out or "invalid_auth" in out or "authenticat" in out.lower(), out[-2000:]
     no_cogny = cli(w, "run-once wrong cogny", "run-once", "-c", c, secrets=WRONG)
-    assert no_cogny.returncode == 1 and "401" in no_cogny.stdout + no_cogny.stderr
+    assert no_cogny.returncode == 3 and "401" in no_cogny.stdout + no_cogny.stderr  # 3: the listing failed
 
     for label, secrets in (("connect good", GOOD), ("connect wrong", WRONG)):
         result = cli(w, label, "check-config", "-c", c, "--connect", secrets=secrets)
