@@ -10,6 +10,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -176,3 +177,17 @@ def test_demo_serve_prints_the_console_url_that_syncd_run_then_serves(tmp_path: 
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
+
+
+def test_admin_port_taken_is_one_line_naming_admin_port(
+        tmp_path: Path, sandboxes: tuple[CognySandbox, JiraSandbox]) -> None:
+    cogny, jira = sandboxes
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        cfg = config(tmp_path, cogny, jira, free_port(), {"host": "127.0.0.1", "port": busy})
+        result = run_cli("run", "-c", str(cfg), env=ENV, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert line.startswith(f"syncd: admin.port: cannot listen on 127.0.0.1:{busy}"), line
