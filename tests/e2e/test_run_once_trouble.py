@@ -74,7 +74,9 @@ def test_a_refused_cogny_key_says_the_listing_failed_with_exit_3(tmp_path: Path)
 
 def test_ctrl_c_says_how_far_the_run_got_records_it_and_the_next_run_resumes(tmp_path: Path) -> None:
     # Slack paces one post per 0.1 s here: 40 tickets take seconds, time enough to interrupt
+    # (a message per ticket: `digest_over: 0`, or the 40 would be one backfill digest)
     with world(tmp_path, generate_tickets(40, seed=23), ("slack",),
+               connector_kw={"slack": {"digest_over": 0}},
                sandbox_kw={"slack": {"post_rate_per_second": 10}}) as w:
         proc = subprocess.Popen([sys.executable, "-m", "syncd", "run-once", "-c", str(w.cfg)],
                                 env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -124,6 +126,7 @@ def _read_pty(fd: int, proc: subprocess.Popen[bytes]) -> str:
 
 def test_on_a_terminal_the_bar_shows_rate_and_eta_and_logs_print_above_it(tmp_path: Path) -> None:
     with world(tmp_path, generate_tickets(30, seed=24), ("slack",),
+               connector_kw={"slack": {"digest_over": 0}},
                sandbox_kw={"slack": {"post_rate_per_second": 15}}) as w:
         master, slave = pty.openpty()
         env = {**os.environ, **ENV, "COLUMNS": "160", "TERM": "xterm"}
