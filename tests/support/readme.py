@@ -63,3 +63,55 @@ def install(example: PluginExample, site: Path) -> Path:
     lines = [f"{name} = {target}" for name, target in example.entry_points.items()]
     (dist / "entry_points.txt").write_text(f"[{GROUP}]\n" + "\n".join(lines) + "\n")
     return site
+
+
+# -- the README's config tables ("## Configuration" and one table per connector type) --------------------
+
+CONNECTOR_HEADING = re.compile(r"^### \w+ \(`type: (\w+)`\)$")
+TABLE_HEADER = "| key | default | meaning |"
+
+
+def config_table_rows(readme: Path = ROOT / "README.md") -> list[tuple[list[str], list[str], str]]:
+    """Each config table row as (the full dotted keys its key cell names, the key-like names in its
+    meaning cell, qualified the same way, and the meaning cell's text).
+
+    A key cell's `.name` continues the previous key (`webhook.host` / `.port` is `webhook.port`); a
+    connector type's table is under `connectors.<type>.`; `routes[].match` is `routes.match`.
+    """
+    rows: list[tuple[list[str], list[str], str]] = []
+    prefix, in_table = None, False
+    for line in readme.read_text().splitlines():
+        heading = CONNECTOR_HEADING.match(line)
+        if heading:
+            prefix = f"connectors.{heading.group(1)}."
+        elif line.startswith("## "):
+            prefix = "" if line == "## Configuration" else None
+        if line == TABLE_HEADER:
+            in_table = True
+            continue
+        if not line.startswith("|"):
+            in_table = False
+        if not in_table or prefix is None or line.startswith("| ---"):
+            continue
+        key_cell, _, rest = line[1:].partition(" | ")
+        meaning = rest.rsplit(" | ", 1)[-1]
+        rows.append((_qualified(prefix, re.findall(r"`([^`]+)`", key_cell)),
+                     _qualified(prefix, [s for s in re.findall(r"`([^`]+)`", meaning)
+                                         if re.fullmatch(r"[a-z_]+(\.[a-z_]+)*", s)]), meaning))
+    return rows
+
+
+def _qualified(prefix: str, spans: list[str]) -> list[str]:
+    keys: list[str] = []
+    for span in spans:
+        if span.startswith(".") and keys:
+            key = keys[-1].rsplit(".", 1)[0] + span
+        else:
+            key = prefix + span
+        keys.append(key.replace("[]", ""))
+    return keys
+
+
+def config_table_keys(readme: Path = ROOT / "README.md") -> list[str]:
+    """Every full dotted key the README's config tables name in their key column, in README order."""
+    return [key for keys, _, _ in config_table_rows(readme) for key in keys]
