@@ -262,7 +262,7 @@ def summary(rows: list[dict[str, Any]], sizes: list[int]) -> None:
                 common.line(f"postgresql / sqlite {n:,}: {key}", f"{ratio:.2f}×", "≤ 1.3×", ratio <= 1.3)
 
 
-def write_outputs(rows: list[dict[str, Any]], stem: str) -> None:
+def write_outputs(rows: list[dict[str, Any]], stem: str, quiet: bool = False) -> None:
     RESULTS.mkdir(exist_ok=True)
     csv_path, svg_path = RESULTS / f"{stem}.csv", RESULTS / f"{stem}.svg"
     with open(csv_path, "w", newline="") as f:
@@ -285,7 +285,8 @@ def write_outputs(rows: list[dict[str, Any]], stem: str) -> None:
                ("daemon RSS after a no-op", "MiB", series("rss_noop_mib")),
                ("store on disk", "MiB", series("store_mib"))]
     svg_path.write_text(svgplot.panels(f"syncd: cost vs tickets ({time.strftime('%Y-%m-%d')})", figures))
-    print(f"wrote {os.path.relpath(csv_path, common.ROOT)} and {os.path.relpath(svg_path, common.ROOT)}")
+    if not quiet:
+        print(f"wrote {os.path.relpath(csv_path, common.ROOT)} and {os.path.relpath(svg_path, common.ROOT)}")
 
 
 def main() -> int:
@@ -320,6 +321,7 @@ def main() -> int:
                         str(args.base / "connectors")], check=True, timeout=120)
     pg = PgServer(fsync=args.pg_fsync == "on").start() if "postgresql" in stores else None
     rows: list[dict[str, Any]] = []
+    stem = "scale-quick" if args.quick else "scale"
     index = 0
     try:
         for n in sizes:
@@ -334,13 +336,14 @@ def main() -> int:
                             continue
                         rows.append(row)
                         show(row, -(-n // 100))
+                        write_outputs(rows, stem, quiet=True)  # a long run stopped early keeps its rows
     finally:
         if pg is not None:
             pg.destroy()
     if not rows:
         return 1
     summary(rows, sizes)
-    write_outputs(rows, "scale-quick" if args.quick else "scale")
+    write_outputs(rows, stem)
     common.footer()
     return 0
 

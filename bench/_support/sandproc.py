@@ -179,6 +179,7 @@ def serve(conn: Any, spec: dict[str, Any]) -> None:
         "issues_per_ticket": lambda: _issues_per_ticket(jira),
         "set_rate": lambda limit, window: _set_rate(cogny, limit, window),
         "cogny_faults": lambda knobs: cogny.faults.clear().set(**knobs) and None,
+        "jira_faults": lambda knobs: jira.faults.clear().set(**knobs) and None,
         "close_subtasks": lambda n: _close_subtasks(jira, n),
         "cogny_statuses": lambda: dict(Counter(t["status"] for t in list(cogny.tickets.values()))),
         "items_completed": lambda: sum(
