@@ -41,6 +41,10 @@ def create_new(app: App, config: Config, locks: TicketLocks, claims: list[Claim]
     ids = new_tickets(claims)
     if len(ids) < 2:  # one ticket: its own reconcile is as quick
         return 0
+    linked = app.store.links_for(ids)  # e.g. prepared by an earlier batch, then handed back
+    ids = [tid for tid in ids if not linked.get(tid)]
+    if len(ids) < 2:
+        return 0
     with ThreadPoolExecutor(max_workers=min(FETCHERS, len(ids)), thread_name_prefix="coalesce") as pool:
         raws = [raw for raw in pool.map(lambda tid: _fetch(app, tid), ids) if raw is not None]
     raws = [raw for raw in raws if _inside(raw, config)]

@@ -9,6 +9,9 @@ records there in bulk, as a poll does for a listing page); then every claim is p
 own as before, by whichever worker thread is free (the claims wait in an in-process queue).
 Events stored since the last claim are claimed (and prepared) before the queue is worked on, so
 a burst's later events get their records without waiting for the earlier ones' write-backs.
+After `prepare`, a worker keeps only what its threads will start soon (`KEEP_PER_THREAD` each)
+and hands the rest back to the inbox at once: other replicas on the same store take them, instead
+of waiting while one replica holds a whole page of claims.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from syncd.store.inbox import Claim, Inbox
 log = structlog.get_logger("syncd.worker")
 Handler = Callable[[Claim], "str | None"]  # None: done; IGNORED: the handler settled it; else the error text
 IGNORED = "\x00ignored"
+KEEP_PER_THREAD = 4  # claims a worker keeps per thread after a batch; the rest go back to the inbox
 Prepare = Callable[[list[Claim]], None]  # several claims at once, before each is handled alone
 
 
@@ -119,10 +123,14 @@ class Worker:
             log.warning("preparing a batch of events failed; processing them one by one",
                         count=len(claims), error=redact(str(exc)))
         finally:
+            keep = claims[:self.threads * KEEP_PER_THREAD]
             with self._lock:
                 for claim in claims:
                     self._in_flight.pop(id(claim), None)
-                self._queue.extend(claims)
+                self._queue.extend(keep)
+        back = [i for claim in claims[len(keep):] for i in claim.ids]
+        if back:  # prepared (their records exist): any worker of any replica may take them now
+            self.inbox.release(back)
         if len(claims) > 1:
             self._wake.set()  # the other threads help with the queue
 

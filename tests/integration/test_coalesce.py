@@ -9,6 +9,7 @@ nothing is created twice.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 
 from syncd import config as config_mod
 from syncd.daemon.coalesce import create_new
-from syncd.daemon.worker import Worker
+from syncd.daemon.worker import KEEP_PER_THREAD, Worker
 from syncd.engine.app import App
 from syncd.sandbox._common.tickets import generate_tickets
 from syncd.sandbox.cogny.sandbox import CognySandbox
@@ -74,6 +75,31 @@ def test_the_pending_tickets_are_claimed_together_prepared_once_then_each_handle
                lambda claims: prepared.append([(c.ticket_id, len(c.events)) for c in claims]), {"done": 5})
     assert prepared == [[("tkt_a", 2), ("tkt_b", 1), ("tkt_c", 1), ("tkt_d", 1)]]
     assert sorted(handled) == ["tkt_a", "tkt_b", "tkt_c", "tkt_d"]  # each ticket once, all its events
+
+
+def test_claims_beyond_what_the_threads_start_soon_go_back_to_the_inbox(store_url: str) -> None:
+    inbox = Inbox(Store.open(store_url).engine)
+    inbox.add_many([ev(f"e{i}", f"tkt_{i}") for i in range(7)])
+    started, release = threading.Event(), threading.Event()
+
+    def handler(c: Claim) -> None:
+        started.set()
+        release.wait(10)  # hold the first claim while the inbox is looked at
+
+    prepared: list[int] = []
+    worker = Worker(inbox, handler, threads=1, poll_seconds=0.05, batch=50,
+                    prepare=lambda claims: prepared.append(len(claims)))
+    worker.start()
+    try:
+        assert started.wait(10)
+        # 1 thread keeps KEEP_PER_THREAD claims; the other 3 are pending again for any replica
+        assert inbox.counts() == {"running": KEEP_PER_THREAD, "pending": 7 - KEEP_PER_THREAD}
+        release.set()
+        assert drained(inbox, {"done": 7}), inbox.counts()
+    finally:
+        release.set()
+        worker.stop(timeout=4)
+    assert prepared[0] == 7  # the whole burst was prepared together before any was handed back
 
 
 def test_a_single_ticket_is_not_prepared_and_batch_one_never_prepares(store_url: str) -> None:
