@@ -78,9 +78,9 @@ def connector_summaries(engine: Engine, names: list[str]) -> list[ConnectorSumma
 def inbox_depth(engine: Engine) -> dict[str, int]:
     """pending (never tried), retrying (pending after a failure), running, dead."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(events.c.state, events.c.attempts > 0, sa.func.count())
-                            .where(events.c.state.in_(WORK_STATES))
-                            .group_by(events.c.state, events.c.attempts > 0)).all()
+        tried = events.c.attempts > sa.literal_column("0")  # literal: PostgreSQL matches GROUP BY by its text
+        rows = conn.execute(sa.select(events.c.state, tried, sa.func.count())
+                            .where(events.c.state.in_(WORK_STATES)).group_by(events.c.state, tried)).all()
     out = {"pending": 0, "retrying": 0, "running": 0, "dead": 0}
     for state, tried, count in rows:
         out["retrying" if state == "pending" and tried else state] += int(count)
@@ -133,10 +133,11 @@ def events_per_minute(engine: Engine, hours: int = 3, now: datetime | None = Non
     now = now or datetime.now(timezone.utc)
     since = now - timedelta(hours=hours)
     minute: sa.ColumnElement[Any]
+    sixty = sa.literal_column("60")  # not a bound parameter: GROUP BY must repeat the select's text
     if engine.dialect.name == "postgresql":
-        minute = sa.func.floor(sa.extract("epoch", events.c.received_at) / 60)
+        minute = sa.func.floor(sa.extract("epoch", events.c.received_at) / sixty)
     else:
-        minute = sa.cast(sa.func.strftime("%s", events.c.received_at), sa.Integer) / 60
+        minute = sa.cast(sa.func.strftime("%s", events.c.received_at), sa.Integer) / sixty
     with engine.connect() as conn:
         rows = conn.execute(sa.select(minute, sa.func.count()).where(events.c.received_at >= since)
                             .group_by(minute)).all()
