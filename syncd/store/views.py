@@ -133,7 +133,8 @@ def events_per_minute(engine: Engine, hours: int = 3, now: datetime | None = Non
     now = now or datetime.now(timezone.utc)
     since = now - timedelta(hours=hours)
     minute: sa.ColumnElement[Any]
-    sixty = sa.literal_column("60")  # not a bound parameter: GROUP BY must repeat the select's text
+    # a literal, not a bound parameter: PostgreSQL matches GROUP BY to the select by its text
+    sixty: sa.ColumnElement[int] = sa.literal_column("60")
     if engine.dialect.name == "postgresql":
         minute = sa.func.floor(sa.extract("epoch", events.c.received_at) / sixty)
     else:
