@@ -9,6 +9,7 @@ error code and never the token.
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 import time
@@ -53,6 +54,9 @@ class ChannelPacer:
 
     Each post reserves the next free slot under a lock (a monotonic "next allowed" time per
     channel), then sleeps outside it, so concurrent posts queue up in order instead of bursting.
+    `done` moves the next slot to a full interval after the post's answer: Slack counts the second
+    from when it handled the post, so a next post sent one second after the previous one was *sent*
+    can arrive a few milliseconds early and be refused (429, then a whole second of Retry-After).
     """
 
     def __init__(self, interval: float = POST_INTERVAL, *, clock: Callable[[], float] = time.monotonic,
@@ -74,6 +78,11 @@ class ChannelPacer:
             count_wait("slack", delay)
             self.sleep(delay)
         return delay
+
+    def done(self, channel: str) -> None:
+        """A post to `channel` was answered: the next one waits a full interval from now."""
+        with self._lock:
+            self._next[channel] = max(self._next.get(channel, -math.inf), self.clock() + self.interval)
 
 
 class PolicyRetryHandler(RetryHandler):

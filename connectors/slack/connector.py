@@ -301,7 +301,10 @@ class SlackConnector:
     # -- plumbing --------------------------------------------------------------------------
     def _post(self, channel: str, what: str, **kwargs: Any) -> Any:
         self.pacer.wait(channel)
-        return self._call(what, lambda c: c.chat_postMessage(channel=channel, **kwargs))
+        try:
+            return self._call(what, lambda c: c.chat_postMessage(channel=channel, **kwargs))
+        finally:
+            self.pacer.done(channel)
 
     def _ref(self, channel: str, ts: str, url: str | None) -> ExternalRef:
         if url is None:

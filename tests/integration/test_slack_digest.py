@@ -14,6 +14,7 @@ from typing import Any, Iterator
 import pytest
 
 from connectors.slack import SlackConnector, SlackSettings
+from connectors.slack.client import ChannelPacer
 from syncd.errors import RecordGone
 from syncd.http import RetryPolicy
 from syncd.models import Ticket
@@ -248,3 +249,17 @@ def test_the_engine_adopts_a_digest_line_with_a_lost_store_and_writes_nothing(
     result = reconcile(engine(tmp_path, connector(slack), db="lost.db"), batch[3], ["slack"])
     assert result.outcomes[0].action == "updated" and result.outcomes[0].ref == refs[3]
     assert posts(slack) == 0 and updates(slack) == 0
+
+
+def test_the_pacer_counts_the_second_from_the_answer_so_slack_never_refuses_the_next_post() -> None:
+    now, slept = [100.0], []
+    pacer = ChannelPacer(1.0, clock=lambda: now[0], sleep=slept.append)
+    assert pacer.wait("C1") == 0.0
+    now[0] += 0.25  # the post took 0.25 s to be answered
+    pacer.done("C1")
+    assert pacer.wait("C1") == 1.0 and slept == [1.0]  # a second after the answer, not after the send
+    with SlackSandbox(post_rate_per_second=1) as sb:  # Slack's real pace: a second from the last post
+        settings = SlackSettings(token=TOKEN, channel=CHANNEL, base_url=f"{sb.url}/api/", digest_over=0)
+        conn = SlackConnector("slack", settings, policy=FAST)
+        create(conn, tickets(3))
+        assert [r.status for r in sb.log.all() if r.path == "/api/chat.postMessage"] == [200, 200, 200]
