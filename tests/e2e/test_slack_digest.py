@@ -79,6 +79,7 @@ def _line_of(w: SimpleNamespace, tid: str) -> str:
     return _lines(message)[n - 1]
 
 
+@pytest.mark.config_keys("connectors.slack.digest_over")
 def test_a_first_sync_of_120_tickets_posts_three_digests_and_every_ticket_links_its_line(
         synced: SimpleNamespace) -> None:
     w = synced
