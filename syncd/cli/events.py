@@ -34,10 +34,10 @@ def events_list(config: Optional[Path] = ConfigOpt,
                               [events.c.state == state] if state is not None else [])
     found = inbox.list(state, sum(counts.values()) if every else limit)
     listing.show(noun="event", counts=counts, output=output,
-                 # the sender's event id is in --output json; 80 columns keep what a person acts on
-                 columns=("id", "ticket", "type", "state", "tries", "received", "last error"),
-                 whole=("id", "ticket", "type", "state", "tries", "received"),
-                 rows=[[e.id, e.ticket_id, e.type, e.state, e.attempts, f"{e.received_at:%m-%d %H:%M}",
+                 # when it arrived is in --output json; in 80 columns the event id and the error wrap
+                 columns=("id", "event", "ticket", "state", "tries", "type", "last error"),
+                 whole=("id", "ticket", "state", "tries", "type"), share={"event": 3, "last error": 2},
+                 rows=[[e.id, e.event_id, e.ticket_id, e.state, e.attempts, e.type,
                         redact(e.last_error or "")[:80]] for e in found],
                  document={"events": [{"id": e.id, "event_id": e.event_id, "source": e.source, "type": e.type,
                                        "ticket_id": e.ticket_id, "state": e.state, "attempts": e.attempts,

@@ -42,7 +42,7 @@ def links_list(config: Optional[Path] = ConfigOpt,
                              limit=None if every else limit)
     listing.show(noun="link", counts=counts, output=output,
                  columns=("ticket", "connector", "state", "key", "url", "last error"),
-                 whole=("ticket", "connector", "state", "key"),
+                 whole=("ticket", "connector", "state", "key"), share={"url": 3, "last error": 2},
                  rows=[[ln.ticket_id, ln.connector, ln.state, ln.external_key or ln.external_id,
                         ln.external_url, redact(ln.last_error or "")[:80]] for ln in found],
                  document={"links": [{"ticket_id": ln.ticket_id, "connector": ln.connector, "state": ln.state,

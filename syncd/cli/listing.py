@@ -41,12 +41,14 @@ def summary(noun: str, counts: dict[str, int]) -> str:
 
 
 def show(*, noun: str, counts: dict[str, int], columns: Sequence[str], rows: list[list[object]],
-         output: Output, document: dict[str, Any], whole: Sequence[str] = ()) -> None:
+         output: Output, document: dict[str, Any], whole: Sequence[str] = (),
+         share: dict[str, int] | None = None) -> None:
     """Print a listing: the JSON `document` (plus `total` and `shown`), or the summary, how much is
     shown, and the table; "no <noun>s" instead of an empty table.
 
     The `whole` columns (ids, names) are never wrapped or cut, so that `grep tkt_…` finds a row in
-    80 columns too; the free-text columns (urls, errors) wrap to make room.
+    80 columns too; the others wrap to make room, sharing what is left in the proportions of
+    `share` (column -> weight; the table then fills the width).
     """
     total = sum(counts.values())
     if output is Output.json:
@@ -58,8 +60,11 @@ def show(*, noun: str, counts: dict[str, int], columns: Sequence[str], rows: lis
     out.print(summary(noun, counts), markup=False)
     if len(rows) < total:
         out.print(f"showing {len(rows):,} of {total:,} (--limit N or --all for more)", markup=False)
-    table = Table(*(Column(name, no_wrap=name in whole, overflow="fold") for name in columns),
-                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    share = share or {}
+    table = Table(*(Column(name, no_wrap=name in whole, overflow="fold", ratio=share.get(name))
+                    for name in columns),
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True,
+                  expand=bool(share))
     for row in rows:
         table.add_row(*cells(*row))
     out.print(table)
