@@ -303,6 +303,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=22)
     ap.add_argument("--quick", action="store_true", help="2,000 and 5,000 tickets, 2 no-op runs (≈ 2 min)")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the PostgreSQL server is stopped
     sizes = sorted({max(10, int(x)) for x in args.sizes.split(",") if x.strip()})
     stores = [s for s in ("sqlite", "postgresql") if s in args.stores.split(",")]
     if args.quick:

@@ -103,15 +103,54 @@ def _tickets(n: int, seed: int, items: tuple[int, int] | None,
 
 def serve(conn: Any, spec: dict[str, Any]) -> None:
     from syncd.sandbox.cogny.sandbox import CognySandbox
+    from syncd.sandbox.jira.hooks import PERSON
     from syncd.sandbox.jira.sandbox import JiraSandbox
 
     class TimedJira(JiraSandbox):
         def __init__(self) -> None:
             super().__init__()
             self.issue_created: dict[str, float] = {}
+            self._version = 0  # bumped by every change of the issue set (for the caches below)
+            self._cached: dict[str, tuple[int, Any]] = {}
+
+        # With `indexed_listing`, two whole-store scans the sandbox makes for every search (each
+        # hit's sub-tasks, and the JQL values it validates against) are cached until an issue is
+        # created, edited, moved or deleted: at 100,000 tickets (350,000 issues) they made the
+        # stand-in, not syncd, the bound of a first sync (each page's marker search scanned all).
+        def _bump(self) -> None:
+            self._version += 1
+
+        def _cache(self, name: str, build: Any) -> Any:
+            if index is None:
+                return build()
+            hit = self._cached.get(name)
+            if hit is None or hit[0] != self._version:
+                hit = self._cached[name] = (self._version, build())
+            return hit[1]
+
+        def subtasks_by_parent(self) -> dict[str, list[dict[str, Any]]]:
+            return self._cache("kids", super().subtasks_by_parent)  # type: ignore[no-any-return]
+
+        def known_values(self) -> dict[str, set[str]]:
+            return self._cache("values", super().known_values)  # type: ignore[no-any-return]
+
+        # bumped after each change, so a cache built while it happened is never kept
+        def edit(self, issue: dict[str, Any], patch: dict[str, Any], user: str) -> None:
+            super().edit(issue, patch, user)
+            self._bump()
+
+        def delete(self, issue: dict[str, Any], with_subtasks: bool, user: str | None = None) -> None:
+            super().delete(issue, with_subtasks, user)
+            self._bump()
+
+        def move_issue(self, key: str, project: str, user: str = PERSON) -> str:
+            moved = super().move_issue(key, project, user)
+            self._bump()
+            return moved
 
         def create(self, patch: dict[str, Any], reporter: str) -> dict[str, Any]:
             issue = super().create(patch, reporter)
+            self._bump()
             if not issue.get("parent"):
                 for label in issue.get("labels") or []:
                     if label.startswith("cogny-"):
