@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
+import sys
 import tempfile
+import threading
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, cast
+from typing import TYPE_CHECKING, Any, Callable, Iterator, cast
 
 import yaml
 from rich.console import Console
@@ -50,12 +53,26 @@ def run_demo(*, console: Console, tickets: int = 12, serve: bool = False, workdi
         return _tour(console, tickets, serve, workdir, on_finish)
     temp = Path(tempfile.mkdtemp(prefix="syncd-demo-"))
     try:
-        return _tour(console, tickets, serve, temp, on_finish)
+        with _exit_on_sigterm():  # `kill`, like Ctrl-C, still removes the folder
+            return _tour(console, tickets, serve, temp, on_finish)
     finally:
         if serve or keep:
             console.print(f"kept: {temp}   (the demo's config and store; remove it when done)", markup=False)
         else:
             shutil.rmtree(temp, ignore_errors=True)
+
+
+@contextmanager
+def _exit_on_sigterm() -> Iterator[None]:
+    """SIGTERM raises SystemExit (so `finally` blocks run) while inside; the main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _tour(console: Console, tickets: int, serve: bool, workdir: Path,

@@ -29,7 +29,7 @@ from syncd.store.database import Store
 from syncd.store.inbox import Inbox, NewEvent
 from tests.support.config import ENV
 from tests.support.daemon import SECRET
-from tests.support.process import free_port, run_cli
+from tests.support.process import free_port, run_cli, wait_for
 from tests.support.world import world
 
 pytestmark = pytest.mark.e2e
@@ -369,6 +369,22 @@ def test_demo_removes_its_temp_folder_unless_asked_to_keep_it(tmp_path: Path) ->
     assert f"kept: {folder}" in kept.stdout
     config = yaml.safe_load((folder / "syncd.yaml").read_text())
     assert config["webhook"]["port"] > 0  # a port `syncd run` can listen on, where the sandboxes post
+
+
+def test_a_demo_stopped_by_sigterm_removes_its_temp_folder_too(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "syncd", "demo", "--tickets", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp_path)})
+    try:
+        wait_for(lambda: demo_dirs(tmp_path), timeout=60, interval=0.05, what="the demo's temp folder")
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode in (0, 143), stderr[-2000:]  # 0: it had finished before the signal came
+    assert demo_dirs(tmp_path) == []
 
 
 def test_demo_serve_prints_a_config_with_a_real_port_and_the_command_that_runs(tmp_path: Path) -> None:
