@@ -174,7 +174,7 @@ def check_config(config: Optional[Path] = ConfigOpt,
     table = Table("connector", "type", "receives")
     for name, entry in cfg.connectors.items():
         table.add_row(*cells(name, entry.type, ", ".join(receives[name]) if cfg.routes else "every ticket"))
-    out.print(table)
+    out.print(table if cfg.connectors else "no connectors: tickets are listed and sent nowhere", markup=False)
     for i, (match, names) in enumerate(routes):
         out.print(f"route {i}: {match or 'everything'} -> {', '.join(names)}", markup=False)
     if connect:

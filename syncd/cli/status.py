@@ -20,10 +20,11 @@ def print_status(config: Config, console: Console) -> None:
         console.print(daemon_line(store), markup=False)
         counts = store.link_counts()
         table = Table("connector", *LINK_STATES, title="links")
-        for connector in sorted(set(config.connectors) | set(counts)):
+        names = sorted(set(config.connectors) | set(counts))
+        for connector in names:
             row = counts.get(connector, {})
             table.add_row(*cells(connector, *(row.get(s, 0) for s in LINK_STATES)))
-        console.print(table)
+        console.print(table if names else "links: none (no connector configured)", markup=False)
         gone = sum(row.get("gone", 0) for row in counts.values())
         if gone:
             console.print(f"{gone} record(s) deleted in the targets by people: syncd links list --state gone",
