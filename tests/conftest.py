@@ -35,6 +35,12 @@ settings.register_profile("syncd", **NO_TIME_LIMIT)
 settings.load_profile("syncd")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "config_keys(*keys): the README config keys (full dotted paths) this "
+                                       "test exercises through the real CLI; tests/unit/test_docs.py checks "
+                                       "that every key of the README's tables has one")
+
+
 @pytest.fixture(autouse=True)
 def _forget_secrets() -> Iterator[None]:
     yield

@@ -9,12 +9,6 @@ import pytest
 HERE = Path(__file__).parent
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "config_keys(*keys): the README config keys (full dotted paths) this "
-                                       "test exercises through the real CLI; tests/unit/test_docs.py checks "
-                                       "that every key of the README's tables has one")
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in item.path.parents:

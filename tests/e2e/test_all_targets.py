@@ -38,6 +38,11 @@ def writes(w: SimpleNamespace) -> list[tuple[str, str, str, str]]:
     return [(n, r.method, r.path, r.body[:300]) for n in SERVICES for r in getattr(w, n).log.writes()]
 
 
+@pytest.mark.config_keys("connectors.slack.token", "connectors.slack.channel", "connectors.slack.base_url",
+                         "connectors.linear.api_key", "connectors.linear.team_key",
+                         "connectors.linear.api_url", "connectors.asana.token",
+                         "connectors.asana.workspace_gid", "connectors.asana.project_gid",
+                         "connectors.asana.base_url")
 def test_every_target_mirrors_exactly_once_and_rerun_writes_nothing(w: SimpleNamespace) -> None:
     first = run_once(w.cfg)
     assert first.returncode == 0, first.stdout + first.stderr

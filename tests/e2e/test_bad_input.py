@@ -142,6 +142,7 @@ def rows(w: SimpleNamespace) -> int:
     return len(w.inbox.list(limit=100_000))
 
 
+@pytest.mark.config_keys("webhook.secrets")
 def test_bad_signatures_are_401_and_store_nothing(hooks: SimpleNamespace) -> None:
     d = hooks.daemon
     body = json.dumps(event("tkt_sig000001", "evt_sig_1")).encode()
@@ -196,6 +197,7 @@ def test_replayed_ids_are_recognised_and_stored_once(hooks: SimpleNamespace) -> 
     assert stored.type == "ticket.created" and stored.ticket_id == "tkt_replay0001"
 
 
+@pytest.mark.config_keys("webhook.max_body_bytes")
 def test_oversize_bodies_are_413_declared_or_streamed(hooks: SimpleNamespace) -> None:
     d = hooks.daemon
     before = rows(hooks)

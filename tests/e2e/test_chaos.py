@@ -48,6 +48,8 @@ STORM = dict(error_rate=0.20, throttle_rate=0.10, slow_rate=0.05, slow_seconds=1
              drop_rate=0.03, drop_after_apply=True)
 
 
+@pytest.mark.config_keys("cogny.timeout_seconds", "sync.concurrency", "sync.max_attempts",
+                         "sync.backoff_seconds", "sync.max_backoff_seconds")
 def test_flaky_services_converge_to_exactly_once(tmp_path: Path) -> None:
     """20 % 5xx, 10 % 429, 5 % slower than the 1 s timeout, 3 % answers lost after the write, everywhere.
 
@@ -135,6 +137,7 @@ def test_run_once_sigkilled_ten_times_then_completes_exactly_once(tmp_path: Path
 
 # -- 3. the daemon killed while webhooks pour in -----------------------------------------------------
 
+@pytest.mark.config_keys("inbox.lease_seconds")
 def test_daemon_sigkilled_under_webhook_traffic_processes_every_accepted_event(tmp_path: Path) -> None:
     tickets = generate_tickets(40, seed=12)
     with world(tmp_path, [], ("jira",), extra={"sync": FAST_RETRIES}) as w:

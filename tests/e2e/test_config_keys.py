@@ -184,7 +184,6 @@ def test_a_cron_schedule_polls_at_its_next_minute(scheduled: tuple[Daemon, Any])
 
 # -- SIGTERM / SIGINT with work in flight --------------------------------------------------------------------
 
-@pytest.mark.config_keys("inbox.lease_seconds")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_with_work_in_flight_exits_zero_and_loses_nothing(tmp_path: Path, sig: int) -> None:
     with world(tmp_path, [], ("jira",)) as w:

@@ -41,6 +41,7 @@ def daemon(tmp_path: Path, cogny: CognySandbox, jira: JiraSandbox) -> Iterator[D
     d.stop(signal.SIGKILL)
 
 
+@pytest.mark.config_keys("webhook.host", "webhook.port", "webhook.secret")
 def test_fifty_cogny_webhooks_become_fifty_issues(daemon: Daemon, cogny: CognySandbox,
                                                   jira: JiraSandbox) -> None:
     cogny.subscribe(f"{daemon.url}/webhooks/cogny", SECRET)
@@ -130,6 +131,8 @@ def test_sighup_with_broken_config_keeps_serving(daemon: Daemon, cogny: CognySan
     assert reload.status_code == 200
 
 
+@pytest.mark.config_keys("webhook.admin_token", "inbox.max_attempts", "inbox.backoff_seconds",
+                         "inbox.max_backoff_seconds")
 def test_failing_event_goes_dead_and_retry_brings_it_back(daemon: Daemon, cogny: CognySandbox,
                                                            jira: JiraSandbox) -> None:
     [ticket] = generate_tickets(1, seed=33)

@@ -26,6 +26,8 @@ def tickets() -> list[dict[str, Any]]:
     return items
 
 
+@pytest.mark.config_keys("cogny.base_url", "cogny.api_key", "connectors.NAME.type", "connectors.jira.url",
+                         "connectors.jira.email", "connectors.jira.api_token", "connectors.jira.project")
 def test_first_sync_creates_everything_and_second_run_writes_nothing(
         cfg: Path, cogny: CognySandbox, jira: JiraSandbox, tickets: list[dict[str, Any]]) -> None:
     first = run_once(cfg)
@@ -137,6 +139,7 @@ def test_dry_run_writes_nothing_anywhere(cfg: Path, tmp_path: Path, cogny: Cogny
     assert jira.log.writes() == [] and [r for r in cogny.log.all() if r.method == "PATCH"] == []
 
 
+@pytest.mark.config_keys("connectors.jira.priority_map")
 def test_rejected_ticket_fails_alone(tmp_path: Path, cogny: CognySandbox, jira: JiraSandbox,
                                      tickets: list[dict[str, Any]]) -> None:
     lows = [t["id"] for t in tickets if t["priority"] == "low"]
@@ -152,6 +155,7 @@ def test_rejected_ticket_fails_alone(tmp_path: Path, cogny: CognySandbox, jira: 
     assert "jira-token" not in result.stdout + result.stderr
 
 
+@pytest.mark.config_keys("routes.match.priority", "routes.connectors")
 def test_routes_send_only_matching_tickets(tmp_path: Path, cogny: CognySandbox, jira: JiraSandbox) -> None:
     cfg = write_config(tmp_path / "syncd.yaml", cogny.url, {"jira": jira_settings(jira.url)},
                        routes=[{"match": {"priority": ["critical", "high"]}, "connectors": ["jira"]}])

@@ -38,6 +38,7 @@ def leader_of(replicas: list[Daemon]) -> list[Daemon]:
     return leaders
 
 
+@pytest.mark.config_keys("schedule.leader_check_seconds", "inbox.lease_seconds")
 def test_three_replicas_share_the_work_and_survive_the_leader_dying(
         tmp_path: Path, postgres_url: str, sandboxes: tuple[CognySandbox, JiraSandbox]) -> None:
     cogny, jira = sandboxes

@@ -80,6 +80,7 @@ def jira_world(tmp_path: Path) -> Iterator[dict[str, Any]]:
         yield {"cfg": cfg, "cogny": cogny, "jira": jira, "ticket": tickets[0]["id"]}
 
 
+@pytest.mark.config_keys("connectors.NAME.sync_back")
 def test_closing_jira_subtasks_completes_items_then_the_ticket(jira_world: dict[str, Any]) -> None:
     cogny, jira, tid, cfg = jira_world["cogny"], jira_world["jira"], jira_world["ticket"], jira_world["cfg"]
     subtasks = jira_subtasks(jira, tid)
@@ -266,6 +267,7 @@ def test_webhooks_from_each_target_carry_progress_back_without_a_loop(live: dict
     assert JIRA_SECRET not in live["log"].read_text() and LINEAR_SECRET not in live["log"].read_text()
 
 
+@pytest.mark.config_keys("connectors.NAME.webhook_secret")
 def test_target_webhooks_are_verified(live: dict[str, Any]) -> None:
     url = live["daemon"].url
     body = b'{"webhookEvent": "jira:issue_updated", "issue": {"id": "10001"}}'

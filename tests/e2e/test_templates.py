@@ -90,6 +90,9 @@ def parents(jira: JiraSandbox) -> dict[str, dict[str, Any]]:
     return {marker_of(i): i for i in jira_issues(jira, subtasks=False)}  # type: ignore[misc]
 
 
+@pytest.mark.config_keys("connectors.jira.fields", "connectors.jira.template",
+                         "connectors.jira.effort_map", "connectors.jira.category_map",
+                         "connectors.jira.assignee_map")
 def test_template_fields_maps_and_assignee_land_exactly_and_render_shows_them(
         tmp_path: Path, cogny: CognySandbox, jira: JiraSandbox) -> None:
     cfg = jira_config(tmp_path / "syncd.yaml", cogny, jira, DESCRIPTION)
@@ -242,6 +245,7 @@ def test_unknown_component_fails_check_config_and_only_the_tickets_that_need_it(
     assert problem in result.stdout + result.stderr
 
 
+@pytest.mark.config_keys("connectors.linear.fields", "connectors.asana.custom_fields")
 def test_linear_and_asana_get_assignee_estimate_labels_and_custom_field(
         tmp_path: Path, cogny: CognySandbox) -> None:
     with LinearSandbox() as linear, AsanaSandbox() as asana:

@@ -121,6 +121,7 @@ class SlowClient(threading.Thread):
             self.outcome = "reset"
 
 
+@pytest.mark.config_keys("webhook.read_timeout_seconds")
 def test_slow_bodies_are_cut_off_and_cost_no_lasting_memory(daemon: Daemon) -> None:
     assert daemon.proc is not None
     baseline = rss_kib(daemon.proc.pid)
@@ -147,6 +148,8 @@ def test_slow_bodies_are_cut_off_and_cost_no_lasting_memory(daemon: Daemon) -> N
     assert grown_mib < 40, f"resident memory grew by {grown_mib:.0f} MiB under {SLOW_CLIENTS} slow clients"
 
 
+@pytest.mark.config_keys("webhook.read_timeout_seconds", "webhook.max_connections",
+                         "webhook.max_requests_per_client")
 def test_slow_headers_are_cut_off_and_connections_are_capped_in_all(daemon: Daemon) -> None:
     socks = []
     for _ in range(MAX_CONNECTIONS):

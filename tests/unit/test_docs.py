@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+from pathlib import Path
 from typing import Any, Iterator
 
 from pydantic import BaseModel
@@ -88,13 +89,23 @@ def test_every_readme_table_key_is_a_config_key() -> None:
 
 # -- every README config key is exercised through the real CLI -----------------------------------------
 
-MARKER = "config_keys"  # @pytest.mark.config_keys("cogny.page_size", ...) on a test in tests/e2e/
+MARKER = "config_keys"  # @pytest.mark.config_keys("cogny.page_size", ...) on a test that runs the CLI
+# Where such tests live: every test of tests/e2e runs the real CLI or daemon as a subprocess; a file of
+# tests/security counts when it starts them too (the `Daemon` of tests/support, or `run_cli`).
+CLI_RUNNERS = ("Daemon(", "run_cli(", "run_once(")
+
+
+def cli_test_files() -> list[Path]:
+    files = sorted((ROOT / "tests" / "e2e").glob("test_*.py"))
+    files += [p for p in sorted((ROOT / "tests" / "security").glob("test_*.py"))
+              if any(runner in p.read_text() for runner in CLI_RUNNERS)]
+    return files
 
 
 def e2e_config_keys() -> dict[str, list[str]]:
-    """Dotted key -> the tests/e2e tests declaring they exercise it (read from the source, not imported)."""
+    """Dotted key -> the tests declaring they exercise it through the CLI (read from the source)."""
     found: dict[str, list[str]] = {}
-    for path in sorted((ROOT / "tests" / "e2e").glob("test_*.py")):
+    for path in cli_test_files():
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call) or not _is_marker(node.func):
@@ -113,7 +124,7 @@ def _is_marker(func: ast.expr) -> bool:
 def test_every_readme_config_key_is_exercised_by_an_end_to_end_test() -> None:
     exercised = e2e_config_keys()
     missing = [k for k in config_table_keys() if k not in exercised]
-    assert not missing, f"no test in tests/e2e declares @pytest.mark.{MARKER} for: {missing}"
+    assert not missing, f"no test running the CLI declares @pytest.mark.{MARKER} for: {missing}"
 
 
 def test_config_key_markers_name_keys_the_readme_documents() -> None:
