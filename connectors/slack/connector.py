@@ -20,7 +20,9 @@ them as ⌈n / 50⌉ digest messages instead (`create_many`), each ticket a link
 record is then its line: id `<channel>:<ts>` (the message), key `<ts> line <n>`, url the
 message's permalink. `update` of such a record reads the message, renders that one line again
 and edits the message only when the line changed, under a per-message lock (lines of one
-digest share a message); a status change replies in the digest's thread, naming the ticket.
+digest share a message); a copy read by a marker look-up within `RECENT` seconds spares the
+read when the line is already right (a lost store's adoption of every line costs no read). A
+status change replies in the digest's thread, naming the ticket.
 `find` / `find_many` read both markers: a single message's and a digest's list of tickets.
 Limit: replicas each hold their own locks, so two replicas editing two lines of one digest at the
 same instant can lose one of the two edits (Slack has no compare-and-set); the line is right again
@@ -72,6 +74,7 @@ Hit = tuple[str, int | None]  # (message ts, line number in a digest; None: a me
 # cycle's pages follow each other within seconds (~20 s under Cogny's real rate limit), polls are
 # an hour apart by default. (`create_many` sees one page; the cycle is not known to a connector.)
 BACKFILL_GAP = 60.0
+RECENT = 60.0  # seconds a digest read by a marker look-up (or written) counts as current for "no change"
 
 
 class SlackConnector:
@@ -94,6 +97,7 @@ class SlackConnector:
         self._locks_lock = threading.Lock()
         self._clock = clock
         self._backfill_until = -math.inf  # monotonic time until which new tickets join digests
+        self._recent_digests: dict[tuple[str, str], tuple[float, Digest]] = {}
         register_secret(settings.token.get_secret_value())
         self.templates = renderer(settings)
 
@@ -128,9 +132,13 @@ class SlackConnector:
                 single = _marker(m)  # exactly this ticket, never a prefix or a look-alike
                 if single in wanted:
                     hits[single].append((m["ts"], None))
-                for n, tid in enumerate(digests.ticket_ids(m), 1):
+                ids = digests.ticket_ids(m)
+                for n, tid in enumerate(ids, 1):
                     if tid in wanted:
                         hits[tid].append((m["ts"], n))
+                seen_digest = Digest.from_message(m) if wanted.intersection(ids) else None
+                if seen_digest is not None:
+                    self._remember(channel, m["ts"], seen_digest)
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor or not messages or seen >= self.settings.history_limit:
                 break
@@ -224,7 +232,11 @@ class SlackConnector:
         """Render the ticket's line in its digest again; edit the message only if the line changed."""
         channel, ts = _split(ref)
         with self._message_lock(channel, ts):
-            digest = Digest.from_message(self._read_message(channel, ts))
+            # a copy read moments ago (a marker look-up) may show the line already right: no read
+            # then, e.g. for every line a lost store adopts; any edit starts from a fresh read
+            digest, fresh = self._recent(channel, ts), False
+            if digest is None or digest.line_of(ticket.id) != digest.with_line(ticket).line_of(ticket.id):
+                digest, fresh = Digest.from_message(self._read_message(channel, ts)), True
             position = digest.position(ticket.id) if digest else None
             if digest is None or position is None:
                 raise ConnectorError("slack", f"message {ts} holds no digest line for this ticket",
@@ -233,6 +245,8 @@ class SlackConnector:
             if changed.line_of(ticket.id) != digest.line_of(ticket.id):
                 self._edit(channel, ts, **changed.message(self.settings.mention))
                 log.info("slack digest line updated", channel=channel, ts=ts, line=position)
+            if fresh:  # only what was just read or written counts as current
+                self._remember(channel, ts, changed)
         old, new = (previous.record.get("status") if previous else None), desired.record["status"]
         if old is not None and old != new:
             reply = digests.status_reply(ticket, old, new)
@@ -263,6 +277,19 @@ class SlackConnector:
             if exc.code not in GONE:
                 raise
             raise RecordGone("slack", str(exc), code=exc.code, how=GONE[exc.code]) from None
+
+    def _remember(self, channel: str, ts: str, digest: Digest) -> None:
+        """Keep a digest as last read or written, for `RECENT` seconds (see `_update_line`)."""
+        now = self._clock()
+        with self._locks_lock:
+            for key in [k for k, (when, _) in self._recent_digests.items() if now - when > RECENT]:
+                del self._recent_digests[key]
+            self._recent_digests[(channel, ts)] = (now, digest)
+
+    def _recent(self, channel: str, ts: str) -> Digest | None:
+        with self._locks_lock:
+            when, digest = self._recent_digests.get((channel, ts), (-math.inf, None))
+        return digest if self._clock() - when <= RECENT else None
 
     def _message_lock(self, channel: str, ts: str) -> threading.Lock:
         with self._locks_lock:

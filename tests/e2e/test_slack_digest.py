@@ -159,6 +159,7 @@ def test_a_lost_store_adopts_every_line_and_posts_nothing(synced: SimpleNamespac
     result = run_once(w.cfg)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert _calls(w, "chat.postMessage") == 0 and _calls(w, "chat.update") == 0
+    assert _calls(w, "conversations.history") == 2  # one marker look-up per listing page, no read per line
     assert len(w.slack.messages(CHANNEL)) == 3
     assert {tid: w.cogny.ticket(tid).get("notes") for tid in w.cogny.tickets} == notes
 

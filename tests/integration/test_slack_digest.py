@@ -249,6 +249,8 @@ def test_the_engine_adopts_a_digest_line_with_a_lost_store_and_writes_nothing(
     result = reconcile(engine(tmp_path, connector(slack), db="lost.db"), batch[3], ["slack"])
     assert result.outcomes[0].action == "updated" and result.outcomes[0].ref == refs[3]
     assert posts(slack) == 0 and updates(slack) == 0
+    # the marker look-up's read of the channel is enough to see the line is right: no second read
+    assert sum(1 for r in slack.log.all() if r.path == "/api/conversations.history") == 1
 
 
 def test_the_pacer_counts_the_second_from_the_answer_so_slack_never_refuses_the_next_post() -> None:
