@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from connectors.slack.render import STATUS_ICONS, STATUS_LABELS, button_url, clip, inert_mrkdwn
-from syncd.sdk import PRIORITIES, Status, Ticket, render
+from syncd.sdk import PRIORITIES, Status, Ticket, is_ticket_id, render
 
 __all__ = ["EVENT_TYPE", "LINE_MAX", "PER_MESSAGE", "Digest", "Entry", "line", "line_key", "split",
            "status_reply", "ticket_ids"]
@@ -184,7 +184,8 @@ def _payload(message: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(payload, dict) or not isinstance(payload.get("tickets"), list):
         return None
     tickets = payload["tickets"]
-    if not all(isinstance(t, dict) and isinstance(t.get("id"), str) and isinstance(t.get("priority"), str)
+    # what goes back into an edit must be ours: ticket ids of Cogny's shape, groups that are priorities
+    if not all(isinstance(t, dict) and is_ticket_id(t.get("id")) and t.get("priority") in PRIORITIES
                for t in tickets):
         return None
     return payload

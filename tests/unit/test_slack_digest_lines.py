@@ -65,3 +65,11 @@ def test_a_posted_digest_reads_back_and_a_mismatch_is_not_a_digest() -> None:
 def test_status_reply_names_the_ticket_inertly() -> None:
     assert status_reply(ticket(title="<!here> *now*"), "open", "dismissed") == \
         "&lt;!here&gt; ∗now∗: status changed: Open → Dismissed"
+
+
+def test_a_digest_marker_naming_no_priority_or_a_malformed_id_is_not_read_back() -> None:
+    message = Digest.of([ticket(id="tkt_a", priority="critical")]).message()
+    for bad in ({"id": "tkt_a", "priority": "<!channel>"}, {"id": "../tkt_a", "priority": "critical"}):
+        forged = {**message, "metadata": {"event_type": "cogny_digest",
+                                          "event_payload": {"tickets": [bad], "part": 1, "parts": 1}}}
+        assert Digest.from_message(forged) is None
