@@ -45,7 +45,7 @@ def _run(config: Config, *, dry_run: bool, console: Console) -> int:
         back = _sync_back(app, config, dry_run, console, reconciler)
         report = _with_progress(console, lambda progress: run_cycle(
             config, reconciler, app.cogny, kind="run-once", progress=progress))
-    if report.listing_error and not report.results:  # nothing listed: a summary of zeros says nothing
+    if report.cogny_failed and not report.results:  # nothing listed: a summary of zeros says nothing
         err.print(
             printable(
                 f"syncd: listing tickets failed, nothing was synced: {redact(report.listing_error)}"
@@ -62,7 +62,7 @@ def _run(config: Config, *, dry_run: bool, console: Console) -> int:
         err.print(f"syncd: {report.interrupted}; run again to resume (finished tickets are not redone)",
                   markup=False)
         return EXIT_INTERRUPTED
-    if report.listing_error:
+    if report.cogny_failed:
         return EXIT_LISTING
     return EXIT_OK if report.ok and back else EXIT_FAILED
 

@@ -28,7 +28,7 @@ from syncd.engine.outcome import CognyAPI, Outcome, TicketResult
 from syncd.engine.plan import PagePlanner, Work
 from syncd.engine.reconcile import Reconciler
 from syncd.engine.report import CycleReport, finish
-from syncd.errors import NotFound, SyncdError, TicketDataError
+from syncd.errors import CognyError, NotFound, SyncdError, TicketDataError
 from syncd.models import Ticket
 from syncd.redact import redact
 from syncd.store.database import utcnow
@@ -65,6 +65,7 @@ def run_cycle(
                     break
         except SyncdError as exc:
             report.listing_error = redact(str(exc))
+            report.cogny_failed = isinstance(exc, CognyError)  # else the store (e.g. locked)
             log.error("listing tickets failed", error=report.listing_error)
         except KeyboardInterrupt:  # Ctrl-C: finish what is in flight, drop the rest, record the run
             collector.cancel()

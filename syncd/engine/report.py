@@ -23,6 +23,7 @@ class CycleReport:
     seen: int = 0
     results: list[TicketResult] = field(default_factory=list)
     listing_error: str | None = None
+    cogny_failed: bool = False  # the listing failed because Cogny refused or was unreachable
     interrupted: str | None = None  # Ctrl-C: "interrupted after 72 of 2000 tickets"
     duration: float = 0.0
     run_id: int | None = None
