@@ -15,6 +15,7 @@ import pytest
 
 from syncd.sandbox._common.tickets import CATEGORIES, PRIORITIES, generate_tickets, make_ticket
 from syncd.sandbox.cogny.sandbox import CognySandbox
+from tests.support.process import wait_for
 from tests.support.receiver import Receiver
 
 KEY = "sk_test_sandbox"
@@ -340,20 +341,20 @@ def test_rate_limit_headers_429_and_reset() -> None:
     keys = {KEY: "standard", "sk_test_other": "enterprise"}
     with CognySandbox(generate_tickets(3), api_keys=keys, rate_limit=3, rate_window=0.5) as sb:
         with httpx.Client(base_url=sb.url, headers=AUTH, timeout=5) as api:
+            before = int(time.time())
             answers = [api.get("/v1/tickets") for _ in range(4)]
+            after = time.time()
             assert [r.status_code for r in answers] == [200, 200, 200, 429]
             assert [r.headers["X-RateLimit-Remaining"] for r in answers] == ["2", "1", "0", "0"]
             assert all(r.headers["X-RateLimit-Limit"] == "3" for r in answers)
             reset = int(answers[0].headers["X-RateLimit-Reset"])
-            assert time.time() - 1 <= reset <= time.time() + 2
+            assert before <= reset <= after + 1.5  # the end of a 0.5 s window that began among the calls
             limited = answers[-1]
             assert limited.json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"
             assert 1 <= int(limited.headers["Retry-After"]) <= 2
             other = httpx.get(f"{sb.url}/v1/tickets", headers={"X-API-Key": "sk_test_other"})
             assert other.status_code == 200 and other.headers["X-RateLimit-Remaining"] == "2"
-            deadline = time.monotonic() + 3
-            while api.get("/v1/tickets/stats").status_code == 429 and time.monotonic() < deadline:
-                time.sleep(0.1)
+            wait_for(lambda: api.get("/v1/tickets/stats").status_code != 429, what="the window resetting")
             assert api.get("/v1/tickets").status_code == 200
 
 
@@ -457,9 +458,7 @@ def test_request_log_sees_writes(sb: CognySandbox, api: httpx.Client) -> None:
     api.get("/v1/tickets")
     api.patch(f"/v1/tickets/{next(iter(sb.tickets))}", json={"notes": "x"})
     # Recorder logs a request just after its response went out, so give it a moment (bounded).
-    deadline = time.monotonic() + 2
-    while len(sb.log) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: len(sb.log) >= 2, interval=0.01, what="both requests in the log")
     assert [(r.method, r.status) for r in sb.log.writes()] == [("PATCH", 200)]
 
 

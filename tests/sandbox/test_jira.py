@@ -7,7 +7,6 @@ Server search endpoints, lagging search, JIRA's 400 bodies per field, bulk parti
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, Iterator
 from urllib.parse import parse_qs
 
@@ -17,6 +16,7 @@ from jira import JIRA, JIRAError
 
 from syncd.sandbox import specs
 from syncd.sandbox.jira.sandbox import JiraSandbox
+from tests.support.process import wait_for
 from tests.support.records import jira_component_names
 
 AUTH = ("bot@example.com", "jira-token")
@@ -56,10 +56,11 @@ def sub(parent: str, summary: str = "Step", **overrides: Any) -> dict[str, Any]:
 
 def logged(sb: JiraSandbox, path: str, count: int) -> list[Any]:
     """Requests to `path` once `count` are in the log (the recorder logs just after answering)."""
-    deadline = time.monotonic() + 2
-    while len(hits := [r for r in sb.log.all() if r.path == path]) < count and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return hits
+    def hits() -> list[Any]:
+        return [r for r in sb.log.all() if r.path == path]
+
+    wait_for(lambda: len(hits()) >= count, interval=0.01, what=f"{count} request(s) to {path} in the log")
+    return hits()
 
 
 def post_issue(jira: JIRA, fields: dict[str, Any]) -> Any:
@@ -219,10 +220,8 @@ def test_search_lags_behind_create_but_get_by_key_does_not() -> None:
         reconciled = jira.enhanced_search_issues(f"labels = {MARK}", fields="summary",
                                                  reconcileIssues=[int(issue.id)])
         assert [i.key for i in reconciled] == [issue.key]
-        deadline = time.monotonic() + 5
-        while not jira.search_issues(f"labels = {MARK}", fields="summary"):
-            assert time.monotonic() < deadline, "issue never became searchable"
-            time.sleep(0.05)
+        wait_for(lambda: jira.search_issues(f"labels = {MARK}", fields="summary"), interval=0.05,
+                 what="the issue becoming searchable")
 
 
 @pytest.mark.parametrize("version", ["2", "3"])

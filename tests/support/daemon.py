@@ -19,7 +19,7 @@ from syncd.signatures import sign_headers
 from syncd.store.database import create_engine
 from syncd.store.inbox import Inbox
 from tests.support.config import ENV
-from tests.support.process import wait_for
+from tests.support.process import HANG_GUARD, wait_for
 
 SECRET = "whsec_test_secret_123"  # webhook.secret of every daemon the tests start
 ADMIN_TOKEN = "admin-token-for-e2e-tests"
@@ -46,7 +46,7 @@ class Daemon:
         doc = yaml.safe_load(self.cfg.read_text())
         return f"http://127.0.0.1:{doc['admin']['port']}"
 
-    def start(self, timeout: float = 30) -> "Daemon":
+    def start(self, timeout: float = HANG_GUARD) -> "Daemon":
         """Start it and wait until `/readyz` answers 200."""
         with open(self.log, "ab") as log:
             argv = [sys.executable, "-m", "syncd", *self.args, "run", "-c", str(self.cfg), *self.run_args]
@@ -60,7 +60,7 @@ class Daemon:
             text = httpx.get(f"{self.admin_url}/metrics", timeout=2).text
             return any(line.startswith("syncd_cycle_duration_seconds_count ") and float(line.split()[1]) >= 1
                        for line in text.splitlines())
-        wait_for(ended, timeout=30, what="the first cycle")
+        wait_for(ended, what="the first cycle")
         return self
 
     def _ready(self) -> bool:
@@ -77,8 +77,9 @@ class Daemon:
         body = json.dumps(payload).encode()
         return self.post(body, sign_headers(body, secret), timeout=timeout)
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int | None:
-        """Send `sig`, wait for the exit code; killed if it outlives `timeout`."""
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = HANG_GUARD) -> int | None:
+        """Send `sig`, wait for the exit code; killed if it outlives `timeout` (a hang guard: a daemon
+        that needs longer to finish its in-flight work on a loaded machine is not failed for it)."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
