@@ -24,10 +24,9 @@ import signal
 import socket
 import threading
 import time
-from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import IO, Any, Callable, Generic, Iterator, Mapping, TypeVar
+from typing import IO, Any, Iterator, Mapping
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -39,11 +38,11 @@ from syncd import __version__
 from syncd import config as config_mod
 from syncd.config import sync_back_connectors
 from syncd.console import Console, Credentials, Sources
-from syncd.console.access import allowed
-from syncd.daemon import coalesce, inbound
+from syncd.daemon import admin, coalesce, inbound
 from syncd.daemon.changes import changed_keys
 from syncd.daemon.inbound import TargetHooks
 from syncd.daemon.leader import Leadership
+from syncd.daemon.reloads import Coalesced
 from syncd.daemon.webhook import IngestWriter, Receiver
 from syncd.daemon.worker import IGNORED, Worker
 from syncd.engine import routing
@@ -64,47 +63,6 @@ from syncd.store.views import forget_daemon, heartbeat
 
 log = structlog.get_logger("syncd.daemon")
 HEARTBEAT_SECONDS = 10.0
-T = TypeVar("T")
-
-
-class Coalesced(Generic[T]):
-    """Runs `work` at most once at a time, in one thread; requests made while it runs share one follow-up.
-
-    A request's future settles with the result of a run that started after the request, so a
-    caller that edited the config file and then asked for a reload always sees it applied; a
-    burst of a hundred requests costs two runs and one thread.
-    """
-
-    def __init__(self, work: Callable[[], T], name: str):
-        self._work, self._name = work, name
-        self._lock = threading.Lock()
-        self._next: Future[T] | None = None  # shared by every request waiting for the next run
-        self._running = False
-
-    def request(self) -> Future[T]:
-        with self._lock:
-            if self._next is None:
-                self._next = Future()
-            future = self._next
-            if not self._running:
-                self._running = True
-                threading.Thread(target=self._run, name=self._name, daemon=True).start()
-        return future
-
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                future, self._next = self._next, None
-                if future is None:
-                    self._running = False
-                    return
-            try:
-                future.set_result(self._work())
-            except Exception as exc:  # the callers get it (SIGHUP has none: logged); the runner goes on
-                log.error(f"{self._name} failed", error=redact(f"{type(exc).__name__}: {exc}"))
-                future.set_exception(exc)
-
-
 class Daemon:
     def __init__(self, config: config_mod.Config, *, config_path: str | None = None, worker_threads: int = 2):
         self.config = config
@@ -184,34 +142,10 @@ class Daemon:
 
     def _log_running(self) -> None:
         """The start-up line: schedule and next poll, every endpoint, workers, and what needs attention."""
-        w, a, c = self.config.webhook, self.config.admin, self.config
         assert self.app is not None and self.admin_server is not None
-        public, admin = f"http://{w.host}:{self.server.port}", f"http://{a.host}:{self.admin_server.port}"
-        hooks = {"cogny": f"{public}{w.path}" if w.all_secrets() else "off (no webhook.secret)"}
-        hooks.update({name: f"{public}/webhooks/{name}" for name, entry in c.connectors.items()
-                      if entry.webhook_secret or entry.sync_back})
-        log.info("syncd running", connectors=sorted(self.app.connectors), store=_safe(c.store.url),
-                 schedule=(f"cron {c.schedule.cron}" if c.schedule.cron
-                           else f"every {c.schedule.interval_seconds}s"),
-                 next_poll=_iso(self._next_poll()), webhooks=hooks,
-                 probes=[f"{public}/healthz", f"{public}/readyz"],
-                 console=f"{admin}/", metrics=f"{admin}/metrics", reload=f"{admin}/-/reload",
-                 workers=self.worker_threads, warnings=self.startup_warnings())
-
-    def startup_warnings(self) -> list[str]:
-        """What an operator should know at start-up: nothing here stops the daemon."""
-        c = self.config
-        out = list(c.warnings)
-        if not c.webhook.all_secrets():
-            out.append("the Cogny webhook receiver is off (set webhook.secret); changes arrive at the "
-                       "next poll")
-        if c.webhook.admin_token is not None and c.admin.auth is None:
-            out.append("webhook.admin_token is deprecated: set admin.auth (which guards the console and "
-                       "/metrics too)")
-        if c.admin.host not in ("127.0.0.1", "::1", "localhost") and self._credentials() is None:
-            out.append(f"the console listens on {c.admin.host} without admin.auth: anyone who reaches "
-                       f"port {c.admin.port} can read it")
-        return out
+        log.info("syncd running", **admin.running_fields(
+            self.config, sorted(self.app.connectors), self.server.port, self.admin_server.port,
+            _iso(self._next_poll()), self.worker_threads))
 
     def beat(self) -> None:
         """Write this daemon's row (leader, last and next poll) for `syncd status` and the console."""
@@ -393,22 +327,10 @@ class Daemon:
             yield app.connectors, config
 
     def _credentials(self) -> Credentials | None:
-        """admin.auth's credentials (the whole admin listener asks for them), or None."""
-        auth = self.config.admin.auth
-        if auth is not None and auth.secret is not None:
-            return Credentials(auth.type, auth.secret.get_secret_value(), auth.username)
-        return None
+        return admin.credentials(self.config)
 
     def _admin_auth(self, request: Any) -> bool | None:
-        """For /-/reload and /-/webhooks/NAME: None when no credentials are configured, else whether given.
-
-        admin.auth, or else the deprecated webhook.admin_token as a bearer token (it guards only these).
-        """
-        creds = self._credentials()
-        token = self.config.webhook.admin_token
-        if creds is None and token is not None:
-            creds = Credentials("bearer", token.get_secret_value())
-        return None if creds is None else allowed(request, creds)
+        return admin.admin_auth(self.config, request)
 
     # -- operations --------------------------------------------------------------------------
     def reload(self) -> tuple[bool, list[str]]:
@@ -476,9 +398,3 @@ def _now() -> datetime:
 
 def _iso(when: datetime | None) -> str | None:
     return when.isoformat(timespec="seconds") if when is not None else None
-
-
-def _safe(url: str) -> str:
-    from syncd.store.database import _safe_url
-
-    return _safe_url(url)
