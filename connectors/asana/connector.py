@@ -136,12 +136,7 @@ class AsanaConnector(SyncsBack):
 
     # -- writing ---------------------------------------------------------------------------
     def create(self, ticket: Ticket, desired: Desired) -> ExternalRef:
-        data = {**_task_fields(desired.record, None), "projects": [self.settings.project_gid]}
-        if self._external:
-            data["external"] = {"gid": marker(ticket.id),
-                                "data": json.dumps({"ticket_id": ticket.id, "url": render.source_url(ticket)},
-                                                  sort_keys=True)}
-        task = self._create_task(data)
+        task = self._create_task(self._new_task(ticket, desired))
         ref = _ref(task)
         log.info("asana task created", external_id=ref.id, url=ref.url)
         with self._index_lock:
@@ -149,6 +144,35 @@ class AsanaConnector(SyncsBack):
         if self.settings.section_gid:
             self._place(ref)
         return ref
+
+    def preview(self, ticket: Ticket, desired: Desired) -> list[dict[str, Any]]:
+        """The requests `create` and `create_items` would send (syncd.sdk.Previews); nothing is read."""
+        requests = [
+            {"method": "POST", "path": "/api/1.0/tasks", "body": {"data": self._new_task(ticket, desired)}}
+        ]
+        requests += [
+            {
+                "method": "POST",
+                "path": "/api/1.0/tasks/<gid of the new task>/subtasks",
+                "body": {
+                    "data": {"name": item["name"], "notes": item["notes"], "completed": item["completed"]}
+                },
+            }
+            for item in desired.items.values()
+        ]
+        if self.settings.section_gid:
+            place = {"project": self.settings.project_gid, "section": self.settings.section_gid}
+            requests.insert(1, {"method": "POST", "path": "/api/1.0/tasks/<gid of the new task>/addProject",
+                                "body": {"data": place}})
+        return requests
+
+    def _new_task(self, ticket: Ticket, desired: Desired) -> dict[str, Any]:
+        data = {**_task_fields(desired.record, None), "projects": [self.settings.project_gid]}
+        if self._external:
+            data["external"] = {"gid": marker(ticket.id),
+                                "data": json.dumps({"ticket_id": ticket.id, "url": render.source_url(ticket)},
+                                                  sort_keys=True)}
+        return data
 
     def _create_task(self, data: dict[str, Any]) -> dict[str, Any]:
         """POST /tasks; when Asana refuses or drops `external` for this token, go on without it."""

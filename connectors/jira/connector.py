@@ -56,6 +56,7 @@ from syncd.sdk import (
 __all__ = ["JiraConnector"]
 log = structlog.get_logger("syncd.connectors.jira")
 T = TypeVar("T")
+NEW_KEY = "<key of the new issue>"  # what `preview` shows where JIRA's answer would go
 BULK_LIMIT = 50  # JIRA's issue/bulk accepts at most 50 issues per call
 
 
@@ -117,7 +118,7 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
         bodies = []
         for n, (ticket, desired) in enumerate(new):
             try:
-                bodies.append((n, self._new_issue_fields(ticket, desired)))
+                bodies.append((n, self.new_issue_fields(ticket, desired)))
             except ConnectorError as exc:  # e.g. an unknown component: this ticket alone fails
                 answers[n] = exc
         for n, answer in self._bulk("create issue", bodies):
@@ -162,7 +163,7 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
         Per parent: the sub-tasks made, or a PartialItems with those made and the first error (a
         sub-task whose transition to done failed is made but `unfinished`).
         """
-        bodies = [((n, key), self._subtask_fields(ref, items[key]))
+        bodies = [((n, key), self.subtask_fields(ref, items[key]))
                   for n, (ref, _, items) in enumerate(parents) for key in items]
         made: list[dict[str, ExternalRef]] = [{} for _ in parents]
         rejected: list[list[str]] = [[] for _ in parents]
@@ -229,6 +230,15 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
         if previous is None or previous.get("completed") != item["completed"]:
             self.workflow.move_to(item_ref, "done" if item["completed"] else "open",
                           None if previous is None else ("done" if previous.get("completed") else "open"))
+
+    def preview(self, ticket: Ticket, desired: Desired) -> list[dict[str, Any]]:
+        """The `issue/bulk` requests `create` and `create_items` would send (syncd.sdk.Previews)."""
+        from connectors.jira.preview import preview
+
+        return preview(
+            self.new_issue_fields(ticket, desired),
+            [self.subtask_fields(ExternalRef("", NEW_KEY), item) for item in desired.items.values()],
+        )
 
     def check(self) -> list[Check]:
         checks = []
@@ -300,7 +310,7 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
                                          f"JIRA's field list, or use its id, e.g. customfield_10016)")
         return known[key.casefold()]
 
-    def _new_issue_fields(self, ticket: Ticket, desired: Desired) -> dict[str, Any]:
+    def new_issue_fields(self, ticket: Ticket, desired: Desired) -> dict[str, Any]:
         fields = self._issue_fields(desired.record, None)
         fields.update({"project": {"key": self.settings.project},
                        "issuetype": {"name": self.settings.issue_type}})
@@ -309,7 +319,7 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
             fields["components"] = [{"id": cid} for cid in ids]
         return fields
 
-    def _subtask_fields(self, parent: ExternalRef, item: dict[str, Any]) -> dict[str, Any]:
+    def subtask_fields(self, parent: ExternalRef, item: dict[str, Any]) -> dict[str, Any]:
         return {"project": {"key": self.settings.project}, "issuetype": {"name": self.settings.subtask_type},
                 "parent": {"key": parent.key}, "summary": item["summary"], "description": item["description"]}
 

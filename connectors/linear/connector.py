@@ -132,7 +132,21 @@ class LinearConnector(SyncsBack):
 
     # -- writing ---------------------------------------------------------------------------
     def create(self, ticket: Ticket, desired: Desired) -> ExternalRef:
-        team, record = self.team(), desired.record
+        team = self.team()
+        fields = self.issue_fields(team, desired.record)
+        ref = self._create_issue(fields, issue_ids(team.id, ticket.id))
+        log.info("linear issue created", external_key=ref.key)
+        self._stamp(ref, ticket)
+        return ref
+
+    def preview(self, ticket: Ticket, desired: Desired) -> list[dict[str, Any]]:
+        """The GraphQL requests `create` and `create_items` would send (syncd.sdk.Previews)."""
+        from connectors.linear.preview import preview
+
+        return preview(self, ticket, desired)
+
+    def issue_fields(self, team: Team, record: dict[str, Any]) -> dict[str, Any]:
+        """issueCreate's input for `record` (without the derived id)."""
         fields: dict[str, Any] = {"teamId": team.id,
                                   "title": record["title"], "description": record["description"],
                                   "priority": record["priority"]}
@@ -145,10 +159,7 @@ class LinearConnector(SyncsBack):
         fields.update({k: v for k, v in record.get("fields", {}).items() if v is not None})
         if record["status"] != "open":
             fields["stateId"] = self._state_for(record["status"])["id"]
-        ref = self._create_issue(fields, issue_ids(team.id, ticket.id))
-        log.info("linear issue created", external_key=ref.key)
-        self._stamp(ref, ticket)
-        return ref
+        return fields
 
     def update(self, ref: ExternalRef, ticket: Ticket, desired: Desired,
                previous: Desired | None) -> ExternalRef:
@@ -173,7 +184,7 @@ class LinearConnector(SyncsBack):
         todo = [key for key in items if key not in created]
         for start in range(0, len(todo), BATCH_LIMIT):
             chunk = todo[start:start + BATCH_LIMIT]
-            batch = [self._child_fields(team, ref, ids[key], items[key]) for key in chunk]
+            batch = [self.child_fields(team, ref, ids[key], items[key]) for key in chunk]
             try:
                 made = self.api.mutate(ISSUE_BATCH_CREATE, {"input": {"issues": batch}}, "issueBatchCreate",
                                        "issues")
@@ -289,7 +300,7 @@ class LinearConnector(SyncsBack):
             changes["stateId"] = self._state_for(new["status"])["id"]
         return changes
 
-    def _child_fields(self, team: Team, parent: ExternalRef, child_id: str,
+    def child_fields(self, team: Team, parent: ExternalRef, child_id: str,
                       item: dict[str, Any]) -> dict[str, Any]:
         fields: dict[str, Any] = {"id": child_id, "teamId": team.id, "parentId": parent.id,
                                   "title": item["title"], "description": item["description"]}
@@ -301,8 +312,7 @@ class LinearConnector(SyncsBack):
 
     def _stamp(self, ref: ExternalRef, ticket: Ticket) -> None:
         """Upsert the marker attachment (same issue + url updates the existing one)."""
-        fields = {"issueId": ref.id, "url": marker_url(ticket.id), "title": f"Cogny ticket {ticket.id}",
-                  "metadata": {"ticketId": ticket.id}}
+        fields = marker_fields(ref, ticket)
         self.api.mutate(ATTACHMENT_CREATE, {"input": fields}, "attachmentCreate", "attachment")
         log.info("linear marker attached", external_key=ref.key)
 
@@ -351,6 +361,12 @@ class LinearConnector(SyncsBack):
 def issue_id(team_id: str, ticket_id: str) -> str:
     """The id syncd gives the issue of `ticket_id` in `team_id`: derived, so a retry can find it."""
     return _derived(f"issue:{team_id}:{ticket_id}")
+
+
+def marker_fields(ref: ExternalRef, ticket: Ticket) -> dict[str, Any]:
+    """attachmentCreate's input: the marker on the issue `ref`."""
+    return {"issueId": ref.id, "url": marker_url(ticket.id), "title": f"Cogny ticket {ticket.id}",
+            "metadata": {"ticketId": ticket.id}}
 
 
 def issue_ids(team_id: str, ticket_id: str) -> list[str]:

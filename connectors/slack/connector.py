@@ -172,6 +172,13 @@ class SlackConnector:
         log.info("slack message posted", channel=answer["channel"], ts=answer["ts"])
         return self._ref(answer["channel"], answer["ts"], None)
 
+    def preview(self, ticket: Ticket, desired: Desired) -> list[dict[str, Any]]:
+        """The chat.postMessage `create` would send (syncd.sdk.Previews), the channel resolved to its id."""
+        rec = desired.record
+        body = {"channel": self._channel(), "text": rec["text"], "blocks": rec["blocks"],
+                "metadata": rec["metadata"]}
+        return [{"method": "POST", "path": "/api/chat.postMessage", "body": body}]
+
     def create_many(self, new: list[tuple[Ticket, Desired]]) -> list[ExternalRef | Exception]:
         """A page's new tickets: digests when more than `digest_over` (0: never) or when they continue a
         backfill (`BACKFILL_GAP`), else one message each."""

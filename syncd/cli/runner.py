@@ -46,13 +46,9 @@ def _run(config: Config, *, dry_run: bool, console: Console) -> int:
         report = _with_progress(console, lambda progress: run_cycle(
             config, reconciler, app.cogny, kind="run-once", progress=progress))
     if report.cogny_failed and not report.results:  # nothing listed: a summary of zeros says nothing
-        err.print(
-            printable(
-                f"syncd: listing tickets failed, nothing was synced: {redact(report.listing_error)}"
-                f" ({_listing_hint(report.listing_error)})"
-            ),
-            markup=False,
-        )
+        error = redact(report.listing_error or "")
+        line = f"syncd: listing tickets failed, nothing was synced: {error} ({_listing_hint(error)})"
+        err.print(printable(line), markup=False)
         return EXIT_LISTING
     # The summary first: over thousands of tickets the plan is long, and what it adds up to comes first.
     print_summary(report, console, PLAN_ACTIONS if dry_run else ACTIONS)

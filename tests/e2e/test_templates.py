@@ -97,7 +97,7 @@ def test_template_fields_maps_and_assignee_land_exactly_and_render_shows_them(
         tmp_path: Path, cogny: CognySandbox, jira: JiraSandbox) -> None:
     cfg = jira_config(tmp_path / "syncd.yaml", cogny, jira, DESCRIPTION)
     tid = next(iter(cogny.tickets))
-    shown = run_cli("render", "-c", str(cfg), tid, "--connector", "jira", env=ENV)
+    shown = run_cli("render", "-c", str(cfg), tid, "--connector", "jira", "--internal", env=ENV)
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert jira.log.writes() == []  # render sends nothing
     record = json.loads(shown.stdout)["connectors"]["jira"]["record"]
@@ -174,7 +174,8 @@ def test_render_reads_a_ticket_file(tmp_path: Path, cogny: CognySandbox, jira: J
     cfg = jira_config(tmp_path / "syncd.yaml", cogny, jira, DESCRIPTION)
     ticket = make_ticket(id="tkt_fromfile", title=NASTY, effort="small", assignee="user_2")
     (tmp_path / "t.json").write_text(json.dumps({"data": ticket}))
-    result = run_cli("render", "-c", str(cfg), "tkt_fromfile", "--file", str(tmp_path / "t.json"), env=ENV)
+    result = run_cli("render", "-c", str(cfg), "tkt_fromfile", "--file", str(tmp_path / "t.json"),
+                     "--internal", env=ENV)
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)["connectors"]["jira"]["record"]
     assert record["fields"] == {"Story Points": 1} and record["assignee"] == {"accountId": "acc-0002"}
