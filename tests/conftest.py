@@ -8,6 +8,7 @@ The tests are organised by kind, one folder each (helpers they share are in test
 - e2e/: the real CLI and daemon as subprocesses, chaos, replicas.
 - security/: one file per finding of the security review, whatever the kind.
 - deploy/: the deployment files (systemd, Kubernetes, Dockerfile) and the wheel.
+- browser/: the operator's console in a real headless Chromium (marked `browser`).
 """
 
 from __future__ import annotations

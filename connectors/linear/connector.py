@@ -17,13 +17,10 @@ between `issueCreate` and `attachmentCreate`, or a timed-out batch, is found aga
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
-from urllib.parse import quote
 
 import httpx
 import structlog
@@ -41,6 +38,8 @@ from connectors.linear.graphql import (
     VIEWER,
     LinearGraphQL,
 )
+from connectors.linear.ids import issue_id, issue_ids, item_id, marker_fields, marker_url
+from connectors.linear.preview import preview
 from connectors.linear.render import render_issue, renderer
 from connectors.linear.settings import LinearSettings
 from syncd.http import RetryPolicy
@@ -54,7 +53,6 @@ from syncd.sdk import (
     SyncBackSource,
     SyncsBack,
     Ticket,
-    render,
 )
 
 __all__ = ["LinearConnector", "Team", "issue_id", "item_id", "marker_url"]
@@ -63,9 +61,6 @@ log = structlog.get_logger("syncd.connectors.linear")
 BATCH_LIMIT = 50  # issues per issueBatchCreate (an assumption: Linear documents no figure)
 PAGE_SIZE = 100
 MAX_PAGES = 20    # bounded paging; 2,000 sub-issues is far beyond any ticket
-_ID_NAMESPACE = b"syncd/linear/v1"
-RECREATIONS = 8  # how many times one ticket's issue can be made again after people deleted it
-MARKER_BASE = "https://app.cogny.com/tickets/"  # Cogny's ticket url: markers stamped before stay valid
 
 
 @dataclass(frozen=True)
@@ -141,9 +136,11 @@ class LinearConnector(SyncsBack):
 
     def preview(self, ticket: Ticket, desired: Desired) -> list[dict[str, Any]]:
         """The GraphQL requests `create` and `create_items` would send (syncd.sdk.Previews)."""
-        from connectors.linear.preview import preview
-
-        return preview(self, ticket, desired)
+        team = self.team()
+        parent = ExternalRef(issue_ids(team.id, ticket.id)[0])
+        children = [self.child_fields(team, parent, item_id(parent.id, key), item)
+                    for key, item in desired.items.items()]
+        return preview(parent, self.issue_fields(team, desired.record), children, ticket)
 
     def issue_fields(self, team: Team, record: dict[str, Any]) -> dict[str, Any]:
         """issueCreate's input for `record` (without the derived id)."""
@@ -356,38 +353,6 @@ class LinearConnector(SyncsBack):
             chunk = ids[start:start + PAGE_SIZE]
             found += self.api.execute(ISSUES_BY_ID, {"ids": chunk, "first": len(chunk)})["issues"]["nodes"]
         return found
-
-
-def issue_id(team_id: str, ticket_id: str) -> str:
-    """The id syncd gives the issue of `ticket_id` in `team_id`: derived, so a retry can find it."""
-    return _derived(f"issue:{team_id}:{ticket_id}")
-
-
-def marker_fields(ref: ExternalRef, ticket: Ticket) -> dict[str, Any]:
-    """attachmentCreate's input: the marker on the issue `ref`."""
-    return {"issueId": ref.id, "url": marker_url(ticket.id), "title": f"Cogny ticket {ticket.id}",
-            "metadata": {"ticketId": ticket.id}}
-
-
-def issue_ids(team_id: str, ticket_id: str) -> list[str]:
-    """The ids the issue of `ticket_id` may have: `issue_id`, then one per record made again after
-    a person deleted the previous one (`on_deleted: recreate`); bounded, so a look-up is one call."""
-    return [issue_id(team_id, ticket_id)] + [_derived(f"issue:{team_id}:{ticket_id}:{n}")
-                                              for n in range(2, RECREATIONS + 2)]
-
-
-def item_id(parent_id: str, key: str) -> str:
-    return _derived(f"item:{parent_id}:{key}")
-
-
-def _derived(seed: str) -> str:
-    """A UUID in v4 format (what Linear's `id` input asks for) that is a pure function of `seed`."""
-    return str(uuid.UUID(bytes=hashlib.sha256(_ID_NAMESPACE + seed.encode()).digest()[:16], version=4))
-
-
-def marker_url(ticket_id: str) -> str:
-    """The marker attachment's url, from the (checked) ticket id alone: never from ticket data."""
-    return MARKER_BASE + quote(render.checked_id(ticket_id), safe="")
 
 
 def _marks(node: dict[str, Any], marker: str, ticket_id: str, team_id: str) -> bool:

@@ -60,6 +60,8 @@ def log_lines(d: Daemon) -> list[dict[str, object]]:
     return out
 
 
+@pytest.mark.config_keys("admin.host", "admin.port", "admin.actions", "admin.auth.type",
+                         "admin.auth.token_env", "admin.auth.username", "admin.auth.password_env")
 def test_check_config_accepts_every_admin_key_and_names_the_unset_variable(
         tmp_path: Path, sandboxes: tuple[CognySandbox, JiraSandbox]) -> None:
     cogny, jira = sandboxes
@@ -80,6 +82,8 @@ def test_check_config_accepts_every_admin_key_and_names_the_unset_variable(
     assert refused.returncode == 2 and "admin.port: 18099 is webhook.port too" in refused.stderr
 
 
+@pytest.mark.config_keys("admin.host", "admin.port", "admin.actions", "admin.auth.type",
+                         "admin.auth.username", "admin.auth.password_env")
 def test_daemon_serves_the_console_on_the_admin_port_only_behind_auth(
         tmp_path: Path, sandboxes: tuple[CognySandbox, JiraSandbox]) -> None:
     cogny, jira = sandboxes

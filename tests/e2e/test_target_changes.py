@@ -165,6 +165,7 @@ def test_a_moved_issue_is_found_by_its_marker_after_a_lost_store(one: SimpleName
     assert f"Synced to JIRA: {new_key} " in _notes(one)
 
 
+@pytest.mark.config_keys("connectors.NAME.on_deleted")
 @pytest.mark.parametrize("one", [("jira", {"on_deleted": "recreate"})], indirect=True)
 def test_recreate_makes_exactly_one_new_jira_issue_on_the_next_run(one: SimpleNamespace) -> None:
     (issue,) = jira_issues(one.jira, subtasks=False)

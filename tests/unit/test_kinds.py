@@ -16,7 +16,7 @@ import pytest
 from tests.support import ROOT
 
 TESTS = ROOT / "tests"
-KINDS = {"unit", "integration", "sandbox", "e2e", "security", "deploy"}
+KINDS = {"unit", "integration", "sandbox", "e2e", "security", "deploy", "browser"}
 
 
 def modules_of_tests() -> list[Path]:
