@@ -77,6 +77,7 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
         self._field_ids: dict[str, str] | None = None  # display name (lower-cased) -> field id, fetched once
         self.components = Components(name, settings, self._call)  # category_map's, as ids
         self.workflow = Workflow(settings, self._call)
+        self.search_lag_seconds = settings.search_lag_seconds  # JQL trails writes (syncd.engine.search_lag)
 
     # -- rendering (pure) ----------------------------------------------------------------
     def render(self, ticket: Ticket) -> Desired:
@@ -122,8 +123,8 @@ class JiraConnector(SyncsBack):  # also a syncd.connector.BatchFinder and BatchC
             except ConnectorError as exc:  # e.g. an unknown component: this ticket alone fails
                 answers[n] = exc
         for n, answer in self._bulk("create issue", bodies):
-            if isinstance(answer, str):
-                answer = ConnectorError("jira", f"create issue: {answer}")
+            if isinstance(answer, str):  # JIRA refused this element (its 400): nothing was made
+                answer = ConnectorError("jira", f"create issue: {answer}", status=400)
             elif isinstance(answer, ExternalRef):
                 log.info("jira issue created", external_key=answer.key, ticket_id=new[n][0].id)
                 try:

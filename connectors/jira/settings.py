@@ -75,6 +75,9 @@ class JiraSettings(MappingSettings):
         "{'Story Points': '{{ ticket.effort | map_value(effort_map) }}'}"))
     category_map: dict[str, JiraCategory] = Field(default_factory=dict, description=(
         "category -> {labels, components}; a plain list means labels"))
+    search_lag_seconds: float = Field(60, ge=0, description=(
+        "how long JQL search may trail a create: a create whose answer was lost is not sent again "
+        "before this, so a record the search cannot show yet is never made twice"))
     canceled_resolutions: list[str] = Field(
         default_factory=lambda: list(DEFAULT_CANCELED_RESOLUTIONS), description=(
             "sync-back: a done issue with one of these resolutions counts as canceled (the ticket is "

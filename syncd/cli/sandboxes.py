@@ -27,7 +27,7 @@ class Kind:
 KINDS: dict[str, Kind] = {
     "jira": Kind("syncd.sandbox.jira.sandbox", "JiraSandbox", lambda sb: {
         "type": "jira", "url": sb.url, "email": "bot@example.com", "api_token": "jira-token",
-        "project": "GROWTH"}),
+        "project": "GROWTH", "search_lag_seconds": sb.search_lag}),  # the sandbox's own lag (0: none)
     "slack": Kind("syncd.sandbox.slack.sandbox", "SlackSandbox", lambda sb: {
         "type": "slack", "token": "xoxb-sandbox", "channel": "growth", "base_url": f"{sb.url}/api/"}),
     "linear": Kind("syncd.sandbox.linear.sandbox", "LinearSandbox", lambda sb: {

@@ -19,11 +19,13 @@ def print_status(config: Config, console: Console) -> None:
     try:
         console.print(daemon_line(store), markup=False)
         counts = store.link_counts()
-        table = Table("connector", *LINK_STATES, title="links")
+        # the states some link is in (synced, and creating or gone when there are any), in their order
+        states = [s for s in LINK_STATES if any(s in row for row in counts.values())]
+        table = Table("connector", *states, title="links")
         names = sorted(set(config.connectors) | set(counts))
         for connector in names:
             row = counts.get(connector, {})
-            table.add_row(*cells(connector, *(row.get(s, 0) for s in LINK_STATES)))
+            table.add_row(*cells(connector, *(row.get(s, 0) for s in states)))
         console.print(table if names else "links: none (no connector configured)", markup=False)
         gone = sum(row.get("gone", 0) for row in counts.values())
         if gone:

@@ -25,6 +25,7 @@ from typing import Mapping
 import structlog
 
 from syncd import metrics
+from syncd.engine import search_lag
 from syncd.engine.outcome import Outcome
 from syncd.engine.plan import Work
 from syncd.engine.records import item_links, mark_synced
@@ -90,15 +91,21 @@ def _create_records(store: Store, connector: BatchCreator, name: str, batch: Bat
     """The parent records, their ids recorded at once (still `creating`: the children may fail)."""
     made = []
     answers = connector.create_many([(work.ticket, desired) for work, _, desired in batch])
+    refused = []
     for (work, link, desired), answer in zip(batch, answers):
         if isinstance(answer, ExternalRef):
             link.external_id, link.external_key, link.external_url = answer.id, answer.key, answer.url
+            link.create_sent_at = None
             log.info("created record", ticket_id=work.ticket.id, connector=name,
                      external_key=answer.key or answer.id, url=answer.url, bulk=True)
             made.append((work, link, desired, answer))
         else:
             _leave(work, name, answer)
-    store.save_links([(link, []) for _, link, _, _ in made])
+            if search_lag.certainly_not_made(answer):  # its worker may try again at once
+                link.create_sent_at = None
+                refused.append(link)
+    nothing: list[ItemLink] = []  # no children yet
+    store.save_links([(link, nothing) for _, link, _, _ in made] + [(link, nothing) for link in refused])
     return made
 
 

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 import structlog
 
 from syncd import metrics
-from syncd.engine import assignee_note, notes
+from syncd.engine import assignee_note, notes, search_lag
 from syncd.engine.breaker import SWITCHED_OFF, Breaker
 from syncd.engine.outcome import Action, CognyAPI, Outcome, TicketResult
 from syncd.engine.records import item_links, mark_synced, ref_of
@@ -165,7 +165,7 @@ class Reconciler:
         hint = found[connector.name] if new_row and connector.name in found else NOT_SEARCHED
         trusted = link.state == "synced"
         previous = Desired.from_json(link.applied) if trusted else None
-        ref, action = self._ensure_record(ticket, connector, link, desired, previous, trusted, hint)
+        ref, action = self._ensure_record(ticket, connector, link, desired, previous, trusted, hint, new_row)
         # a record created just now has no children to recover; a trusted one has them in the store
         made = self._ensure_items(
             ticket,
@@ -182,15 +182,23 @@ class Reconciler:
         return Outcome(connector.name, action, ref), link
 
     def _ensure_record(self, ticket: Ticket, connector: Connector, link: Link, desired: Desired,
-                       previous: Desired | None, trusted: bool, hint: Any) -> tuple[ExternalRef, Action]:
+                       previous: Desired | None, trusted: bool, hint: Any,
+                       new_row: bool) -> tuple[ExternalRef, Action]:
         ref = ref_of(link) if link.external_id else None
         if ref is None:
             ref = connector.find(ticket) if hint is NOT_SEARCHED else hint
             if ref is not None:
                 log.info("found existing record by marker", external_key=ref.key or ref.id)
         if ref is None:
-            ref = connector.create(ticket, desired)
+            # an earlier attempt's create may exist where the search cannot see it yet: wait for it
+            search_lag.before_create(self.store, connector, link, new_row=new_row)
+            try:
+                ref = connector.create(ticket, desired)
+            except Exception as exc:
+                search_lag.not_sent(self.store, link, exc)
+                raise
             link.external_id, link.external_key, link.external_url = ref.id, ref.key, ref.url
+            link.create_sent_at = None
             self.store.save_link(link)  # still `creating` until the children are recorded too
             log.info("created record", external_key=ref.key or ref.id, url=ref.url)
             return ref, "created"

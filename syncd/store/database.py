@@ -56,6 +56,7 @@ class Link:
     last_error: str | None = None
     gone_at: datetime | None = None  # state `gone`: when the target said the record no longer exists
     gone_how: str | None = None
+    create_sent_at: datetime | None = None  # a create was sent then and its outcome is not known
 
     @property
     def applied(self) -> dict[str, Any] | None:
@@ -237,14 +238,16 @@ class Store:
         each ticket is claimed alone; a row someone else holds is left out of the answer.
         """
         now = utcnow()
-        rows = [dict(ticket_id=t, connector=connector, state="creating", created_at=now, updated_at=now)
+        # the create follows at once (syncd.engine.bulk): the send is recorded with the intent
+        rows = [dict(ticket_id=t, connector=connector, state="creating", create_sent_at=now, created_at=now,
+                     updated_at=now)
                 for t in ticket_ids]
         if not rows:
             return {}
         try:
             with self.engine.begin() as conn:
                 inserted = conn.execute(_INSERT_LINK.returning(links.c.id, links.c.ticket_id), rows).all()
-            return {t: Link(t, connector, "creating", id=int(i)) for i, t in inserted}
+            return {t: Link(t, connector, "creating", id=int(i), create_sent_at=now) for i, t in inserted}
         except IntegrityError:
             pass
         out = {}
@@ -373,7 +376,8 @@ def _link_values(ln: Link, now: datetime) -> dict[str, Any]:
     return dict(link_id=ln.id, state=ln.state, external_id=ln.external_id, external_key=ln.external_key,
                 external_url=ln.external_url, applied_hash=ln.applied_hash, applied=ln.applied_json,
                 notes_line=ln.notes_line, synced_at=ln.synced_at, last_error=ln.last_error,
-                gone_at=ln.gone_at, gone_how=ln.gone_how, title=_title(ln.applied_json), updated_at=now)
+                gone_at=ln.gone_at, gone_how=ln.gone_how, create_sent_at=ln.create_sent_at,
+                title=_title(ln.applied_json), updated_at=now)
 
 
 def _item_rows(link_id: int | None, items: Iterable[ItemLink]) -> list[dict[str, Any]]:
@@ -401,8 +405,13 @@ def _link(row: RowMapping) -> Link:
         external_id=row["external_id"], external_key=row["external_key"], external_url=row["external_url"],
         applied_hash=row["applied_hash"], applied_json=row["applied"],
         notes_line=row["notes_line"], synced_at=row["synced_at"], last_error=row["last_error"],
-        gone_at=row["gone_at"], gone_how=row["gone_how"],
+        gone_at=row["gone_at"], gone_how=row["gone_how"], create_sent_at=_aware(row["create_sent_at"]),
     )
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite gives timestamps back without their zone; they were written in UTC."""
+    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
 
 
 def _safe_url(url: str) -> str:

@@ -53,6 +53,9 @@ links = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("gone_at", DateTime(timezone=True)),  # when the target first answered "no such record"
     Column("gone_how", Text),  # how: "deleted in JIRA", "message deleted in Slack"
+    # when a create was last sent while the record is not known (no external_id): until the target's
+    # search is sure to show it, the record may exist (syncd.engine.reconcile, "search lag")
+    Column("create_sent_at", DateTime(timezone=True)),
     Column("title", Text),  # 0004: the applied record's title, for the console's search
     UniqueConstraint("ticket_id", "connector", name="uq_links_ticket_connector"),
 )

@@ -18,7 +18,7 @@ def test_migrations_create_every_table_on_an_empty_database(store_url: str) -> N
     tables = set(sa.inspect(store.engine).get_table_names())
     assert {"links", "subtask_links", "events", "runs", "remote_states", "hook_secrets", "run_failures",
             "daemons", "alembic_version"} <= tables
-    assert store.revision() == HEAD == "0004"
+    assert store.revision() == HEAD == "0005"
     assert store.migrate() == HEAD  # idempotent
     store.close()
 

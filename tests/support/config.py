@@ -14,8 +14,10 @@ JIRA_USER, JIRA_TOKEN = "bot@example.com", "jira-token"
 
 
 def jira_settings(jira_url: str, **overrides: Any) -> dict[str, Any]:
+    """A JIRA connector for the sandbox; its search does not lag unless a test says so (and then the
+    test sets `search_lag_seconds` to match)."""
     return {"type": "jira", "url": jira_url, "email": JIRA_USER, "api_token": "${JIRA_TOKEN}",
-            "project": "GROWTH", **overrides}
+            "project": "GROWTH", "search_lag_seconds": 0, **overrides}
 
 
 def write_config(path: Path, cogny_url: str, connectors: dict[str, dict[str, Any]], *,

@@ -145,6 +145,12 @@ class JiraState(Sandbox):
         self.issues[issue["key"]] = issue
         return str(issue["key"])
 
+    def catch_up_search(self) -> None:
+        """Let JQL search see every issue now, as JIRA's index does once its lag has passed."""
+        with self.lock:
+            for issue in self.issues.values():
+                issue["indexed_at"] = min(issue["indexed_at"], time.monotonic())
+
     def add_webhook(self, url: str, secret: str | None = None, events: Sequence[str] = ISSUE_EVENTS) -> str:
         """Register an admin webhook to `url` (signed with `secret`, if given); returns its id."""
         return self._webhooks.add(url, secret, events)
