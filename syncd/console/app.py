@@ -30,6 +30,7 @@ from syncd.console.access import CSRF_FIELD, Credentials, Csrf, RequireAuth, Sec
 from syncd.engine.routing import MATCH_KEYS
 from syncd.redact import redact
 from syncd.store import views
+from syncd.store.database import Store
 from syncd.store.inbox import Inbox
 from syncd.store.schema import EVENT_STATES
 
@@ -69,6 +70,7 @@ class Console:
             Route("/", self.overview),
             Route("/tickets", self.tickets),
             Route("/tickets/{ticket_id}", self.ticket),
+            Route("/tickets/{ticket_id}/forget", self.forget, methods=["POST"]),
             Route("/runs", self.runs),
             Route("/runs/{run_id:int}", self.run),
             Route("/events", self.events),
@@ -136,16 +138,12 @@ class Console:
                            receives=pages.receives(config), routes=config.routes, fields=fields,
                            tested=tested)
 
-    # -- the one write -----------------------------------------------------------------------
+    # -- the writes: retries and forgetting a record, behind admin.actions and a CSRF token ----
     async def retry(self, request: Request) -> Response:
         """Retry one event (`id`) or every dead one (`all_dead`): back to pending, attempts reset."""
-        if not self.sources.config().admin.actions:
-            return self.render("missing.html", request, status=403,
-                               what="actions (set admin.actions: true to retry from the console)")
-        form = await _form(request)
-        if not self.csrf.check(request, form.get(CSRF_FIELD)):
-            return self.render("missing.html", request, status=403,
-                               what="this form (its CSRF token is missing or stale: reload the page)")
+        form = await self._action_form(request)
+        if isinstance(form, Response):
+            return form
         inbox = Inbox(self.sources.engine())
         raw_id = form.get("id", "")
         if raw_id.isdigit() and len(raw_id) < 19:
@@ -156,6 +154,31 @@ class Console:
             count = 0
         return RedirectResponse(f"{request.app.url_path_for('events')}?state=dead&retried={count}",
                                 status_code=303)
+
+    async def forget(self, request: Request) -> Response:
+        """Forget one ticket's record in one connector (`syncd links forget`): the next run looks for
+        it afresh — finds it by its marker, or makes a new one when a person deleted it."""
+        form = await self._action_form(request)
+        if isinstance(form, Response):
+            return form
+        ticket_id = request.path_params["ticket_id"][:64]
+        store = Store(self.sources.engine())
+        link = await asyncio.to_thread(store.get_link, ticket_id, form.get("connector", ""))
+        if link is not None:
+            await asyncio.to_thread(store.restart_link, link)
+        url = request.app.url_path_for("ticket", ticket_id=ticket_id)
+        return RedirectResponse(f"{url}?forgot={'1' if link else '0'}", status_code=303)
+
+    async def _action_form(self, request: Request) -> dict[str, str] | Response:
+        """The posted form, or the refusal: actions off (admin.actions) or a missing or stale CSRF token."""
+        if not self.sources.config().admin.actions:
+            return self.render("missing.html", request, status=403,
+                               what="actions (set admin.actions: true to act from the console)")
+        form = await _form(request)
+        if not self.csrf.check(request, form.get(CSRF_FIELD)):
+            return self.render("missing.html", request, status=403,
+                               what="this form (its CSRF token is missing or stale: reload the page)")
+        return form
 
     def render(self, name: str, request: Request, status: int = 200, **context: Any) -> HTMLResponse:
         config = self.sources.config()

@@ -240,7 +240,7 @@ def ticket_records(engine: Engine, ticket_id: str) -> list[TicketRecord]:
                                  .where(subtask_links.c.link_id == row["id"])
                                  .order_by(subtask_links.c.item_key)).mappings().all()
             link = _link(row)
-            link.synced_at = aware(link.synced_at)
+            link.synced_at, link.gone_at = aware(link.synced_at), aware(link.gone_at)
             out.append(TicketRecord(link, row["title"], [dict(i) for i in items]))
     return out
 
