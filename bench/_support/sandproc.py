@@ -114,10 +114,25 @@ def serve(conn: Any, spec: dict[str, Any]) -> None:
             self._cached: dict[str, tuple[int, Any]] = {}
 
         # With `indexed_listing`, two whole-store scans the sandbox makes for every search (each
-        # hit's sub-tasks, and the JQL values it validates against) are cached until an issue is
-        # created, edited, moved or deleted: at 100,000 tickets (350,000 issues) they made the
-        # stand-in, not syncd, the bound of a first sync (each page's marker search scanned all).
+        # hit's sub-tasks, and the JQL values it validates against) are cached, kept up to date
+        # as issues are created and rebuilt after an edit, move or delete: at 100,000 tickets
+        # (350,000 issues) they made the stand-in, not syncd, the bound of a first sync (each
+        # page's marker search scanned every issue).
         def _bump(self) -> None:
+            self._version += 1
+
+        def _created(self, issue: dict[str, Any]) -> None:
+            """Add a new issue to the caches instead of dropping them (creates only append)."""
+            kids, values = self._cached.get("kids"), self._cached.get("values")
+            if kids is not None and kids[0] == self._version:
+                from syncd.sandbox.jira.state import ISSUE_TYPES
+
+                if issue["parent"] and ISSUE_TYPES[issue["issuetype"]]["subtask"]:
+                    kids[1].setdefault(issue["parent"], []).append(issue)  # ids grow: still oldest first
+                self._cached["kids"] = (self._version + 1, kids[1])
+            if values is not None and values[0] == self._version:
+                values[1]["key"].update((issue["key"].lower(), issue["id"]))  # "parent" is the same set
+                self._cached["values"] = (self._version + 1, values[1])
             self._version += 1
 
         def _cache(self, name: str, build: Any) -> Any:
@@ -150,7 +165,7 @@ def serve(conn: Any, spec: dict[str, Any]) -> None:
 
         def create(self, patch: dict[str, Any], reporter: str) -> dict[str, Any]:
             issue = super().create(patch, reporter)
-            self._bump()
+            self._created(issue)
             if not issue.get("parent"):
                 for label in issue.get("labels") or []:
                     if label.startswith("cogny-"):
