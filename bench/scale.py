@@ -245,7 +245,8 @@ def summary(rows: list[dict[str, Any]], sizes: list[int]) -> None:
             if not mine:
                 continue
             med = {k: statistics.median(float(r[k]) for r in mine) for k in
-                   ("first_sync_s", "tickets_per_s", "noop_s", "rss_first_mib", "rss_noop_mib", "store_mib")}
+                   ("first_sync_s", "first_sync_cpu_s", "tickets_per_s", "noop_s", "rss_first_mib",
+                    "rss_noop_mib", "store_mib")}
             by[(store, n)] = med
             common.line(f"{store} {n:,}: first sync tickets/s", f"{med['tickets_per_s']:.0f}/s", "≥ 300/s",
                         med["tickets_per_s"] >= 300)
