@@ -45,7 +45,7 @@ def _run(config: Config, *, dry_run: bool, console: Console) -> int:
         back = _sync_back(app, config, dry_run, console, reconciler)
         report = _with_progress(console, lambda progress: run_cycle(
             config, reconciler, app.cogny, kind="run-once", progress=progress))
-    if report.cogny_failed and not report.results:  # nothing listed: a summary of zeros says nothing
+    if report.cogny_failed and not report.done:  # nothing listed: a summary of zeros says nothing
         error = redact(report.listing_error or "")
         line = f"syncd: listing tickets failed, nothing was synced: {error} ({_listing_hint(error)})"
         err.print(printable(line), markup=False)
@@ -142,7 +142,7 @@ def print_summary(report: CycleReport, console: Console, actions: tuple[str, ...
     console.print(table)
     if report.notes_written:
         console.print(f"notes written back on {report.notes_written} ticket(s)")
-    planned = sum(1 for r in report.results if r.notes_planned)
+    planned = report.notes_planned
     if planned:
         console.print(f"would write notes on {planned} ticket(s)")
     if report.listing_error:

@@ -69,7 +69,7 @@ def run_cycle(
             log.error("listing tickets failed", error=report.listing_error)
         except KeyboardInterrupt:  # Ctrl-C: finish what is in flight, drop the rest, record the run
             collector.cancel()
-            report.interrupted = f"interrupted after {len(report.results) + len(collector.pending)} of " \
+            report.interrupted = f"interrupted after {report.done + len(collector.pending)} of " \
                                  f"{sum(totals) if totals else '?'} tickets"
             log.warning("run interrupted", detail=report.interrupted)
         finally:
@@ -110,9 +110,9 @@ class _Collector:
         self.pending: set[Future[TicketResult]] = set()
 
     def add(self, result: TicketResult) -> None:
-        self.report.results.append(result)
+        self.report.add(result)
         if self.progress:
-            self.progress(len(self.report.results), sum(self.totals) if self.totals else None)
+            self.progress(self.report.done, sum(self.totals) if self.totals else None)
 
     def submit(self, pool: ThreadPoolExecutor, reconciler: Reconciler, work: Work) -> None:
         self.pending.add(pool.submit(_reconcile_work, reconciler, work))

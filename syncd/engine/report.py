@@ -20,6 +20,10 @@ log = structlog.get_logger("syncd.cycle")
 
 @dataclass
 class CycleReport:
+    """What a cycle did, summed up as results arrive (`add`): memory stays flat over any number of
+    tickets. `results` keeps only the tickets someone reads afterwards: the failed ones, and the
+    ones with a plan (a dry run prints one row per planned change)."""
+
     seen: int = 0
     results: list[TicketResult] = field(default_factory=list)
     listing_error: str | None = None
@@ -27,14 +31,29 @@ class CycleReport:
     interrupted: str | None = None  # Ctrl-C: "interrupted after 72 of 2000 tickets"
     duration: float = 0.0
     run_id: int | None = None
+    done: int = 0  # tickets whose result arrived
+    notes_written: int = 0
+    notes_planned: int = 0
+    _table: dict[str, dict[str, int]] = field(default_factory=dict)
+    _counts: RunCounts = field(default_factory=RunCounts)
+
+    def add(self, result: TicketResult) -> None:
+        """Count one ticket's result; keep it only when it failed or plans a change."""
+        self.done += 1
+        self.notes_written += result.notes_written
+        self.notes_planned += result.notes_planned
+        for o in result.outcomes:
+            row = self._table.setdefault(o.connector, {})
+            row[o.action] = row.get(o.action, 0) + 1
+            if o.action in APPLIED:
+                setattr(self._counts, o.action, getattr(self._counts, o.action) + 1)
+        if result.error and not any(o.action == "failed" for o in result.outcomes):
+            self._counts.failed += 1
+        if result.failed or any(o.action.startswith("would-") for o in result.outcomes):
+            self.results.append(result)
 
     def per_connector(self) -> dict[str, dict[str, int]]:
-        table: dict[str, dict[str, int]] = {}
-        for result in self.results:
-            for o in result.outcomes:
-                row = table.setdefault(o.connector, {})
-                row[o.action] = row.get(o.action, 0) + 1
-        return table
+        return {name: dict(row) for name, row in self._table.items()}
 
     def switched_off(self) -> dict[str, tuple[str, int]]:
         """connector -> (why it was switched off, how many tickets it skipped) (syncd.engine.breaker)."""
@@ -61,18 +80,8 @@ class CycleReport:
         return self.listing_error is None and self.interrupted is None and not self.failures()
 
     def counts(self) -> RunCounts:
-        c = RunCounts(seen=self.seen)
-        for result in self.results:
-            for o in result.outcomes:
-                if o.action in APPLIED:
-                    setattr(c, o.action, getattr(c, o.action) + 1)
-            if result.error and not any(o.action == "failed" for o in result.outcomes):
-                c.failed += 1
-        return c
-
-    @property
-    def notes_written(self) -> int:
-        return sum(1 for r in self.results if r.notes_written)
+        return RunCounts(seen=self.seen, created=self._counts.created, updated=self._counts.updated,
+                         unchanged=self._counts.unchanged, failed=self._counts.failed)
 
 
 def finish(report: CycleReport, store: Store | None, kind: str, started: datetime, t0: float) -> None:
