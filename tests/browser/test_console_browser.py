@@ -19,7 +19,7 @@ from syncd.sandbox.cogny.sandbox import CognySandbox
 from syncd.sandbox.jira.sandbox import JiraSandbox
 from syncd.store.database import Store
 from tests.support import ROOT
-from tests.support.browser import chromium, distinct_colours
+from tests.support.browser import chromium, distinct_colours, texts
 from tests.support.config import jira_settings, write_config
 from tests.support.daemon import SECRET, Daemon, event, inbox_of
 from tests.support.process import free_port, wait_for
@@ -92,7 +92,7 @@ def test_an_operator_finds_a_ticket_follows_it_to_jira_and_retries_a_dead_letter
     # 2. Search by the JIRA key: the one hit opens the ticket's page.
     box = driver.find_element(By.ID, "search")
     box.send_keys(key, Keys.ENTER)
-    wait_for(lambda: driver.find_element(By.TAG_NAME, "h1").text == hostile_id, what="the ticket page")
+    wait_for(lambda: texts(driver, By.TAG_NAME, "h1") == [hostile_id], what="the ticket page")
     assert driver.title != "pwned" and driver.title.startswith(hostile_id)
     assert driver.find_element(By.CSS_SELECTOR, "dd.title").text == HOSTILE  # shown as text, not run
     # 3. Its JIRA record, one click away.

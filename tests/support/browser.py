@@ -89,3 +89,14 @@ def distinct_colours(data: bytes, rows: int = 400) -> int:
     width, _, lines = png_pixels(data, rows)
     bpp = len(lines[0]) // width if lines else 3
     return len({line[i:i + 3] for line in lines for i in range(0, len(line), bpp * 4)})
+
+
+def texts(driver: Any, by: str, value: str) -> list[str]:
+    """The text of every element found now; none while a page is still loading or being replaced
+    (an element read as the next page arrives is stale), so that a bounded wait simply asks again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        return [element.text for element in driver.find_elements(by, value)]
+    except StaleElementReferenceException:
+        return []
