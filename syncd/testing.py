@@ -16,6 +16,7 @@ cycle's worker threads.
 from __future__ import annotations
 
 import copy
+import itertools
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -128,6 +129,7 @@ class InMemoryConnector(_Recorder):
         self.settings = settings or InMemorySettings()
         self.records: dict[str, Record] = {}
         self.deleted: set[str] = set()  # ids of records (and `parent/key` children) people deleted
+        self._numbers = itertools.count(1)  # record ids are never reused, as in a real target
         self.closed = False
 
     def render(self, ticket: Ticket) -> Desired:
@@ -144,8 +146,7 @@ class InMemoryConnector(_Recorder):
     def create(self, ticket: Ticket, desired: Desired) -> ExternalRef:
         self._record("create", ticket.id)
         with self.lock:
-            record = Record(f"M-{len(self.records) + len(self.deleted) + 1}", ticket.id,
-                            copy.deepcopy(desired.record))
+            record = Record(f"M-{next(self._numbers)}", ticket.id, copy.deepcopy(desired.record))
             self.records[record.id] = record
         return self._ref(record)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import structlog
@@ -80,8 +80,7 @@ class CycleReport:
         return self.listing_error is None and self.interrupted is None and not self.failures()
 
     def counts(self) -> RunCounts:
-        return RunCounts(seen=self.seen, created=self._counts.created, updated=self._counts.updated,
-                         unchanged=self._counts.unchanged, failed=self._counts.failed)
+        return replace(self._counts, seen=self.seen)
 
 
 def finish(report: CycleReport, store: Store | None, kind: str, started: datetime, t0: float) -> None:
